@@ -1,0 +1,70 @@
+"""SubmitQueue consumer: one Batch job per uploaded object (and per retry request), exactly once.
+
+Each SQS record is processed on its own; a record that fails (malformed, throttled, store error) is
+reported in batchItemFailures so SQS redelivers only it, and after the queue's receive limit moves
+it to the dead-letter queue.
+"""
+
+import os
+from functools import cache
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_orchestrator.adapters.batch import BatchJobs
+from batch_orchestrator.adapters.runs_table import RunsTable
+from batch_orchestrator.config import SubmitConfig
+from batch_orchestrator.errors import JobSubmitError, MalformedMessage
+from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
+from batch_orchestrator.s3_events import Skipped
+from batch_orchestrator.submit import SubmitOutcome, submit_run
+from batch_orchestrator.submit_messages import parse_submit_message
+from batch_orchestrator.timeutil import utcnow
+
+processor = BatchProcessor(event_type=EventType.SQS)
+OUTCOME_METRICS = {
+    SubmitOutcome.SUBMITTED: "JobsSubmitted",
+    SubmitOutcome.ADOPTED: "JobsSubmitted",
+    SubmitOutcome.DUPLICATE: "DuplicatesSkipped",
+}
+
+
+@cache
+def _dependencies() -> tuple[SubmitConfig, RunsTable, BatchJobs]:
+    config = SubmitConfig.from_env(os.environ)
+    return config, RunsTable(config.store.runs_table, retention_days=config.store.run_retention_days), BatchJobs()
+
+
+def record_handler(record: SQSRecord) -> None:
+    config, runs, jobs = _dependencies()
+    logger.set_correlation_id(None)
+    try:
+        requests = parse_submit_message(record.body, input_prefix=config.input_prefix)
+    except MalformedMessage as exc:
+        logger.error("malformed submit message", extra={"message_id": record.message_id, "error": str(exc)})
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        raise
+    for request in requests:
+        if isinstance(request, Skipped):
+            logger.info("input skipped", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key})
+            continue
+        logger.set_correlation_id(request.run_id)
+        try:
+            result = submit_run(request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow())
+        except JobSubmitError as exc:
+            logger.warning("submit failed", extra={"attempt": request.attempt, "error": str(exc)})
+            metrics.add_metric(name="SubmitFailures", unit=MetricUnit.Count, value=1)
+            raise
+        logger.info(
+            "run " + result.outcome.value.lower(),
+            extra={"attempt": result.attempt, "job_name": result.job_name, "job_id": result.job_id, "detail": result.detail},
+        )
+        metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""Batch Orchestrator: the shared package behind every Lambda function of the stack."""

@@ -1,0 +1,82 @@
+"""AWS Batch: submitting one attempt of a run, and finding a job by its deterministic name."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batch_orchestrator.adapters.aws import client, submit_client
+from batch_orchestrator.errors import BatchLookupError, JobSubmitError
+from batch_orchestrator.ports import JobSpec
+
+# Error codes with which AWS refuses a SubmitJob before creating anything: safe to retry.
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+_REJECTED_CODES = _THROTTLING_CODES | {"ClientException", "ValidationException", "AccessDeniedException"}
+
+
+class BatchJobs:
+    """Data access for AWS Batch."""
+
+    def __init__(
+        self,
+        *,
+        throttle_retries: int = 3,
+        base_backoff_seconds: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._throttle_retries = throttle_retries
+        self._base_backoff = base_backoff_seconds
+        self._sleep = sleep
+
+    def submit(self, spec: JobSpec) -> str:
+        """Submit the job and return its id.
+
+        Only throttling is retried here (the call was refused, so no job exists); any other error is
+        raised as JobSubmitError telling whether a job might exist, for the claim protocol to handle.
+        """
+        request: dict[str, Any] = {
+            "jobName": spec.job_name,
+            "jobQueue": spec.job_queue,
+            "jobDefinition": spec.job_definition,
+            "containerOverrides": {
+                "environment": [{"name": name, "value": value} for name, value in spec.environment.items()]
+            },
+            "tags": dict(spec.tags),
+            "propagateTags": True,
+        }
+        for retry in range(self._throttle_retries + 1):
+            try:
+                return str(submit_client().submit_job(**request)["jobId"])
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in _THROTTLING_CODES and retry < self._throttle_retries:
+                    self._sleep(self._base_backoff * (2**retry) * (0.5 + random.random() / 2))
+                    continue
+                raise JobSubmitError(
+                    f"SubmitJob {spec.job_name} refused: {code}: {exc.response.get('Error', {}).get('Message')}",
+                    definitely_not_submitted=code in _REJECTED_CODES,
+                ) from exc
+            except BotoCoreError as exc:
+                raise JobSubmitError(
+                    f"SubmitJob {spec.job_name} outcome unknown: {exc}", definitely_not_submitted=False
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None:
+        """The id of a job with this exact name in the queue, if one exists (any status)."""
+        try:
+            paginator = client("batch").get_paginator("list_jobs")
+            pages = paginator.paginate(
+                jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
+            )
+            for page in pages:
+                for summary in page.get("jobSummaryList", []):
+                    if summary.get("jobName") == job_name:
+                        return str(summary["jobId"])
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchLookupError(f"ListJobs for {job_name} failed: {exc}") from exc
+        return None

@@ -1,0 +1,402 @@
+"""The runs table: every state change of a run is one conditional DynamoDB write.
+
+Nothing here reads before it writes. Each write carries its precondition (the claim is free, the
+observation moves the run forward, the side effect is still ours) and asks DynamoDB to return the
+item as it was when the condition failed, so the caller learns why in the same round trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batch_orchestrator.adapters.aws import client
+from batch_orchestrator.errors import RunStoreError
+from batch_orchestrator.ports import WriteResult
+from batch_orchestrator.models import (
+    AttemptRecord,
+    JobObservation,
+    Run,
+    RunStatus,
+    SideEffect,
+    Source,
+    progress_of,
+    source_from_dict,
+)
+from batch_orchestrator.timeutil import epoch_seconds, iso
+
+ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
+_PLACEHOLDER = re.compile(r"#(\w+)")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _ser(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _deser(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def run_from_item(item: Mapping[str, Any]) -> Run:
+    """A Run from a deserialised item (numbers arrive as Decimal)."""
+    history = tuple(
+        AttemptRecord(
+            attempt=int(entry["attempt"]),
+            job_id=str(entry.get("jobId", "")),
+            status=RunStatus(entry["status"]),
+            exit_code=_int(entry.get("exitCode")),
+            reason=entry.get("reason"),
+            log_stream_name=entry.get("logStreamName"),
+            started_at=_int(entry.get("startedAt")),
+            stopped_at=_int(entry.get("stoppedAt")),
+        )
+        for entry in item.get("history", [])
+    )
+    return Run(
+        run_id=item["runId"],
+        status=RunStatus(item["status"]),
+        attempt=int(item["attempt"]),
+        max_attempts=int(item["maxAttempts"]),
+        source=source_from_dict(dict(item["source"])),
+        progress=int(item["progress"]),
+        job_name=item.get("jobName"),
+        job_id=item.get("jobId"),
+        job_queue=item.get("jobQueue"),
+        job_definition=item.get("jobDefinition"),
+        created_at=item.get("createdAt"),
+        updated_at=item.get("updatedAt"),
+        exit_code=_int(item.get("exitCode")),
+        status_reason=item.get("statusReason"),
+        log_stream_name=item.get("logStreamName"),
+        claimed_until=_int(item.get("claimedUntil")),
+        next_attempt_at=item.get("nextAttemptAt"),
+        last_job_id=item.get("lastJobId"),
+        side_effect=_side_effect_of(item),
+        history=history,
+    )
+
+
+def _side_effect_of(item: Mapping[str, Any]) -> SideEffect | None:
+    raw = item.get("sideEffect")
+    if not raw:
+        return None
+    return SideEffect(kind=raw["kind"], token=raw["token"], due=int(raw["due"]), job_id=raw.get("jobId", ""))
+
+
+class RunsTable:
+    """Data access for the runs table; every method is one DynamoDB call."""
+
+    def __init__(self, table_name: str, *, retention_days: int) -> None:
+        self._table = table_name
+        self._retention = timedelta(days=retention_days)
+
+    # ----------------------------------------------------------------------------- submit path
+    def claim_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult:
+        """Create the run as SUBMITTED for attempt 1, unless any delivery already created it."""
+        item = {
+            "runId": run_id,
+            "status": RunStatus.SUBMITTED.value,
+            "activeStatus": RunStatus.SUBMITTED.value,
+            "attempt": 1,
+            "maxAttempts": max_attempts,
+            "progress": progress_of(1, RunStatus.SUBMITTED),
+            "trigger": source.trigger.value,
+            "source": source.to_dict(),
+            "jobName": job_name,
+            "jobQueue": job_queue,
+            "jobDefinition": job_definition,
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "submittedAt": iso(now),
+            "claimedUntil": claimed_until,
+            "expiresAt": epoch_seconds(now + self._retention),
+        }
+        return self._write(
+            "PutItem",
+            Item=_ser(item),
+            ConditionExpression="attribute_not_exists(runId)",  # key attribute: never a reserved word
+        )
+
+    def claim_retry_attempt(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult:
+        """Move a run waiting for attempt ``attempt`` from RETRY_WAIT to SUBMITTED."""
+        return self._update(
+            run_id,
+            set_values={
+                "status": RunStatus.SUBMITTED.value,
+                "activeStatus": RunStatus.SUBMITTED.value,
+                "progress": progress_of(attempt, RunStatus.SUBMITTED),
+                "jobName": job_name,
+                "updatedAt": iso(now),
+                "submittedAt": iso(now),
+                "claimedUntil": claimed_until,
+                "expiresAt": epoch_seconds(now + self._retention),
+            },
+            remove=("sideEffect", "nextAttemptAt", "jobId", "exitCode", "statusReason", "logStreamName",
+                    "startedAt", "stoppedAt", "batchAttempts"),
+            condition="#status = :expected_status AND #attempt = :attempt",
+            condition_values={":expected_status": RunStatus.RETRY_WAIT.value, ":attempt": attempt},
+        )
+
+    def take_over_claim(
+        self, *, run_id: str, attempt: int, previous_until: int, now: datetime, claimed_until: int
+    ) -> WriteResult:
+        """Take a claim whose holder is gone (lease expired or released), if nobody else did."""
+        return self._update(
+            run_id,
+            set_values={
+                "status": RunStatus.SUBMITTED.value,
+                "activeStatus": RunStatus.SUBMITTED.value,
+                "updatedAt": iso(now),
+                "claimedUntil": claimed_until,
+            },
+            remove=("lastError",),
+            condition=(
+                "#attempt = :attempt AND #claimedUntil = :previous AND attribute_not_exists(#jobId) "
+                "AND #status IN (:submitted, :queued)"
+            ),
+            condition_values={
+                ":attempt": attempt,
+                ":previous": previous_until,
+                ":submitted": RunStatus.SUBMITTED.value,
+                ":queued": RunStatus.QUEUED.value,
+            },
+        )
+
+    def release_claim(
+        self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime
+    ) -> WriteResult:
+        """Record that SubmitJob was rejected (no job exists) so the next delivery submits at once."""
+        return self._update(
+            run_id,
+            set_values={
+                "status": RunStatus.QUEUED.value,
+                "activeStatus": RunStatus.QUEUED.value,
+                "progress": progress_of(attempt, RunStatus.QUEUED),
+                "updatedAt": iso(now),
+                "claimedUntil": 0,
+                "lastError": error[:1000],
+            },
+            condition="#attempt = :attempt AND #claimedUntil = :mine AND attribute_not_exists(#jobId)",
+            condition_values={":attempt": attempt, ":mine": claimed_until},
+        )
+
+    # ------------------------------------------------------------------------------ track path
+    def apply_observation(
+        self,
+        obs: JobObservation,
+        *,
+        now: datetime,
+        new_status: RunStatus,
+        next_attempt: int | None = None,
+        next_attempt_at: datetime | None = None,
+        side_effect: SideEffect | None = None,
+    ) -> WriteResult:
+        """Apply one observation if it moves the run forward; one conditional UpdateItem.
+
+        ``new_status`` is the observation's status, or RETRY_WAIT when the tracker decided to retry
+        a FAILED attempt. A terminal observation appends the attempt to the run's history.
+        """
+        set_values: dict[str, Any] = {
+            "status": new_status.value,
+            "jobId": obs.job_id,
+            "jobName": obs.job_name,
+            "batchAttempts": obs.batch_attempts,
+            "updatedAt": iso(now),
+            "expiresAt": epoch_seconds(now + self._retention),
+        }
+        remove: list[str] = ["claimedUntil", "lastError"]
+        for name, value in (
+            ("statusReason", obs.status_reason),
+            ("exitCode", obs.exit_code),
+            ("logStreamName", obs.log_stream_name),
+            ("startedAt", obs.started_at),
+            ("stoppedAt", obs.stopped_at),
+        ):
+            if value is not None:
+                set_values[name] = value
+        if new_status is RunStatus.RETRY_WAIT:
+            if next_attempt is None or next_attempt_at is None:
+                raise ValueError("RETRY_WAIT needs the next attempt and its time")
+            set_values["attempt"] = next_attempt
+            set_values["progress"] = progress_of(next_attempt, RunStatus.RETRY_WAIT)
+            set_values["nextAttemptAt"] = iso(next_attempt_at)
+            set_values["lastJobId"] = obs.job_id
+            remove.append("jobId")
+            del set_values["jobId"]
+        else:
+            set_values["progress"] = obs.progress
+        if side_effect is not None:
+            set_values["sideEffect"] = {
+                "kind": side_effect.kind,
+                "token": side_effect.token,
+                "due": side_effect.due,
+                "jobId": side_effect.job_id,
+            }
+        # The sparse index holds runs someone may still have to act on: non-terminal runs, and
+        # failed runs whose alert is not yet confirmed as sent.
+        if not new_status.is_terminal or side_effect is not None:
+            set_values["activeStatus"] = new_status.value
+        else:
+            remove.append("activeStatus")
+
+        append_history = None
+        if obs.status.is_terminal:
+            append_history = AttemptRecord(
+                attempt=obs.attempt,
+                job_id=obs.job_id,
+                status=obs.status,
+                exit_code=obs.exit_code,
+                reason=obs.failure.reason if obs.status is RunStatus.FAILED else None,
+                log_stream_name=obs.log_stream_name,
+                started_at=obs.started_at,
+                stopped_at=obs.stopped_at,
+            ).to_dict()
+        return self._update(
+            obs.run_id,
+            set_values=set_values,
+            remove=tuple(remove),
+            append_history=append_history,
+            condition=(
+                "attribute_exists(#runId) AND #progress < :observed "
+                "AND (attribute_not_exists(#jobId) OR #jobId = :job_id)"
+            ),
+            condition_values={":observed": obs.progress, ":job_id": obs.job_id},
+            return_new=True,
+        )
+
+    def take_over_side_effect(
+        self, *, run_id: str, previous_token: str, token: str, due: int
+    ) -> WriteResult:
+        return self._update(
+            run_id,
+            set_values={"#sideEffect.#token": token, "#sideEffect.#due": due},
+            condition="#sideEffect.#token = :previous",
+            condition_values={":previous": previous_token},
+            return_new=True,
+        )
+
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
+        """The alert went out: drop the lease and leave the sparse index (the run is terminal)."""
+        return self._update(
+            run_id,
+            set_values={done_field: iso(now)},
+            remove=("sideEffect", "activeStatus"),
+            condition="#sideEffect.#token = :token",
+            condition_values={":token": token},
+        )
+
+    def mark_queue_blocked_alerted(self, *, run_id: str, job_id: str, now: datetime) -> WriteResult:
+        """Claim the one alert for this blocked job; a second event for the same job finds it taken."""
+        return self._update(
+            run_id,
+            set_values={"blockedAlertedAt": iso(now), "blockedJobId": job_id},
+            condition="attribute_exists(#runId) AND (attribute_not_exists(#blockedJobId) OR #blockedJobId <> :job_id)",
+            condition_values={":job_id": job_id},
+        )
+
+    # ------------------------------------------------------------------------------- reading
+    def get(self, run_id: str) -> Run | None:
+        try:
+            response = client("dynamodb").get_item(
+                TableName=self._table, Key=_ser({"runId": run_id}), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RunStoreError(f"cannot read run {run_id}: {exc}") from exc
+        item = response.get("Item")
+        return run_from_item(_deser(item)) if item else None
+
+    # ------------------------------------------------------------------------------ plumbing
+    def _update(
+        self,
+        run_id: str,
+        *,
+        set_values: Mapping[str, Any],
+        condition: str,
+        condition_values: Mapping[str, Any],
+        remove: tuple[str, ...] = (),
+        append_history: Mapping[str, Any] | None = None,
+        return_new: bool = False,
+    ) -> WriteResult:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = dict(condition_values)
+        assignments = []
+        for index, (path, value) in enumerate(set_values.items()):
+            placeholder = f":v{index}"
+            if path.startswith("#"):
+                target = path  # a nested path already spelled with #names
+            else:
+                target = f"#f{index}"
+                names[target] = path
+            assignments.append(f"{target} = {placeholder}")
+            values[placeholder] = value
+        if append_history is not None:
+            values[":entry"] = [append_history]
+            values[":empty"] = []
+            assignments.append("#history = list_append(if_not_exists(#history, :empty), :entry)")
+        expression = "SET " + ", ".join(assignments)
+        if remove:
+            removed = []
+            for index, path in enumerate(remove):
+                names[f"#r{index}"] = path
+                removed.append(f"#r{index}")
+            expression += " REMOVE " + ", ".join(removed)
+        # Every other #name stands for the attribute of the same name: no reserved-word surprises.
+        for name in _PLACEHOLDER.findall(expression + " " + condition):
+            names.setdefault(f"#{name}", name)
+        return self._write(
+            "UpdateItem",
+            Key=_ser({"runId": run_id}),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_ser(values),
+            ReturnValues="ALL_NEW" if return_new else "NONE",
+        )
+
+    def _write(self, operation: str, **request: Any) -> WriteResult:
+        request["TableName"] = self._table
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        call = client("dynamodb").put_item if operation == "PutItem" else client("dynamodb").update_item
+        try:
+            response = call(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ConditionalCheckFailedException":
+                old = exc.response.get("Item")
+                return WriteResult(applied=False, run=run_from_item(_deser(old)) if old else None)
+            raise RunStoreError(f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}") from exc
+        except BotoCoreError as exc:
+            raise RunStoreError(f"{operation} on {self._table} failed: {exc}") from exc
+        attributes = response.get("Attributes")
+        return WriteResult(applied=True, run=run_from_item(_deser(attributes)) if attributes else None)

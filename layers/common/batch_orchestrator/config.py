@@ -1,0 +1,124 @@
+"""Each function's configuration, parsed once from the environment the template sets.
+
+Handlers call ``*.from_env(os.environ)`` at cold start; the logic receives the typed result and never
+reads the environment itself. A missing or malformed value raises ConfigError naming the variable,
+so a bad deployment fails loudly on its first invocation instead of half-working.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from batch_orchestrator.errors import ConfigError
+from batch_orchestrator.submit import SubmitSettings
+
+_BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
+_SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
+_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$")
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, *, minimum: int, maximum: int, default: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigError(f"environment variable {name} is required")
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}")
+    return value
+
+
+def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not true or false")
+
+
+def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = _required(env, name)
+    if not pattern.match(value):
+        raise ConfigError(f"{name}={value!r} is not {what}")
+    return value
+
+
+def _job_target(env: Mapping[str, str]) -> tuple[str, str]:
+    queue = _matching(env, "JOB_QUEUE_ARN", _BATCH_ARN, "a Batch job queue ARN")
+    definition = _matching(env, "JOB_DEFINITION_ARN", _BATCH_ARN, "a Batch job definition ARN")
+    if ":job-queue/" not in queue:
+        raise ConfigError(f"JOB_QUEUE_ARN={queue!r} is not a job queue ARN")
+    if ":job-definition/" not in definition:
+        raise ConfigError(f"JOB_DEFINITION_ARN={definition!r} is not a job definition ARN")
+    return queue, definition
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    runs_table: str
+    run_retention_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StoreConfig:
+        return cls(
+            runs_table=_required(env, "RUNS_TABLE"),
+            run_retention_days=_integer(env, "RUN_RETENTION_DAYS", minimum=1, maximum=3650, default=90),
+        )
+
+
+@dataclass(frozen=True)
+class SubmitConfig:
+    store: StoreConfig
+    submit: SubmitSettings
+    input_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
+        queue, definition = _job_target(env)
+        return cls(
+            store=StoreConfig.from_env(env),
+            submit=SubmitSettings(
+                job_queue=queue,
+                job_definition=definition,
+                max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
+                claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
+            ),
+            input_prefix=env.get("INPUT_PREFIX", "").strip(),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduledSubmitConfig:
+    store: StoreConfig
+    submit: SubmitSettings
+    schedule_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ScheduledSubmitConfig:
+        queue, definition = _job_target(env)
+        return cls(
+            store=StoreConfig.from_env(env),
+            submit=SubmitSettings(
+                job_queue=queue,
+                job_definition=definition,
+                max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
+                claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
+            ),
+            schedule_name=_required(env, "SCHEDULE_NAME"),
+        )

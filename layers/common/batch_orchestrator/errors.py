@@ -1,0 +1,43 @@
+"""Domain exceptions, defined once. Adapters wrap botocore's ClientError into these."""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(OrchestratorError):
+    """An environment variable is missing or has a value the function cannot use."""
+
+
+class MalformedMessage(OrchestratorError):
+    """A queue message or event that cannot be parsed. It fails alone and is never retried into success."""
+
+
+class RunStoreError(OrchestratorError):
+    """The runs table could not be read or written (after botocore's own retries)."""
+
+
+class JobSubmitError(OrchestratorError):
+    """batch:SubmitJob failed.
+
+    ``definitely_not_submitted`` is True when AWS rejected the call (throttling, validation), so no
+    job exists; False when the outcome is unknown (timeout, 5xx), so a job may exist.
+    """
+
+    def __init__(self, message: str, *, definitely_not_submitted: bool) -> None:
+        super().__init__(message)
+        self.definitely_not_submitted = definitely_not_submitted
+
+
+class BatchLookupError(OrchestratorError):
+    """batch:ListJobs / DescribeJobs failed."""
+
+
+class RetryEnqueueError(OrchestratorError):
+    """The retry request could not be sent to the SubmitQueue."""
+
+
+class AlertPublishError(OrchestratorError):
+    """The alert could not be published to the SNS topic."""

@@ -1,0 +1,54 @@
+"""Deterministic identities: run ids from their source, Batch job names from run ids.
+
+A run id is derived only from what identifies the requested work, so every duplicate delivery of
+one upload (or of one schedule firing) maps onto the same run and the conditional claim in
+DynamoDB lets exactly one of them through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from batch_orchestrator.models import S3Source, ScheduleSource, Source
+
+RUN_ID_PATTERN = re.compile(r"^(?:s3|sch)-[0-9a-f]{24}$")
+JOB_NAME_MAX_LENGTH = 128
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_FIELD_SEPARATOR = "\x1f"  # cannot occur in a bucket name or schedule name, so fields never run together
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(_FIELD_SEPARATOR.join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def run_id_for(source: Source) -> str:
+    """The run id of a source: the same upload or firing always yields the same id."""
+    if isinstance(source, S3Source):
+        # A version id names one object version for good; without versioning, S3's sequencer orders
+        # the events of one key, so two uploads of the same key are two runs while a redelivered
+        # notification of one upload is not.
+        revision = source.version_id or source.sequencer or ""
+        return "s3-" + _digest(source.bucket, source.key, revision)
+    if isinstance(source, ScheduleSource):
+        return "sch-" + _digest(source.schedule_name, source.scheduled_time)
+    raise TypeError(f"unsupported source {type(source).__name__}")
+
+
+def _slug(text: str) -> str:
+    return _SLUG_UNSAFE.sub("_", text).strip("_-")
+
+
+def job_name_for(run_id: str, attempt: int, source: Source) -> str:
+    """``<runId>-a<attempt>-<slug>``: unique per attempt, readable in the Batch console.
+
+    The slug (the key's base name, or the schedule name) is only a hint for humans: it is reduced to
+    Batch's job-name charset and cut so the whole name stays within 128 characters. The run id and
+    attempt come first, so they survive any truncation and the tracker can parse them back.
+    """
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    prefix = f"{run_id}-a{attempt}"
+    hint = source.key.rsplit("/", 1)[-1] if isinstance(source, S3Source) else source.schedule_name
+    slug = _slug(hint)[: JOB_NAME_MAX_LENGTH - len(prefix) - 1].rstrip("_-")
+    return f"{prefix}-{slug}" if slug else prefix

@@ -1,0 +1,274 @@
+"""Domain models shared by the submit, track and watchdog paths.
+
+Plain frozen dataclasses: no boto3, no environment. Adapters translate them to and from
+DynamoDB items, Batch requests and SNS messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class RunStatus(str, Enum):
+    """Where a run is in its life. SUCCEEDED and FAILED are terminal."""
+
+    QUEUED = "QUEUED"  # claimed; its SubmitJob was rejected and will be retried by SQS
+    SUBMITTED = "SUBMITTED"  # claimed and handed to batch:SubmitJob (Batch emits no event for this)
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    RETRY_WAIT = "RETRY_WAIT"  # attempt failed with a retryable exit code; next attempt is delayed
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+# Rank of each Batch job status within one Batch attempt. Terminal statuses outrank everything
+# of the same orchestrator attempt (see progress_of), whatever the attempts[] length says.
+BATCH_STATUS_RANK: dict[RunStatus, int] = {
+    RunStatus.QUEUED: 0,
+    RunStatus.SUBMITTED: 1,
+    RunStatus.PENDING: 2,
+    RunStatus.RUNNABLE: 3,
+    RunStatus.STARTING: 4,
+    RunStatus.RUNNING: 5,
+}
+
+_ATTEMPT_WEIGHT = 10_000
+_BATCH_ATTEMPT_WEIGHT = 100
+_TERMINAL_PROGRESS = _ATTEMPT_WEIGHT - 1
+
+
+def progress_of(attempt: int, status: RunStatus, batch_attempts: int = 0) -> int:
+    """Total order of a run's observations: (attempt, Batch attempt count, status rank).
+
+    An update is applied only when its progress is greater than the stored one; DynamoDB
+    enforces this with a condition expression, so duplicate and late events are no-ops.
+    RETRY_WAIT for attempt n+1 sorts after everything of attempt n and before its SUBMITTED.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, got {attempt}")
+    base = attempt * _ATTEMPT_WEIGHT
+    if status.is_terminal:
+        return base + _TERMINAL_PROGRESS
+    if status is RunStatus.RETRY_WAIT:
+        return base
+    return base + min(batch_attempts, 98) * _BATCH_ATTEMPT_WEIGHT + BATCH_STATUS_RANK[status]
+
+
+class Trigger(str, Enum):
+    S3 = "s3"
+    SCHEDULE = "schedule"
+
+
+@dataclass(frozen=True)
+class S3Source:
+    """One uploaded object version (key already URL-decoded)."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    sequencer: str | None = None
+    size: int | None = None
+    event_time: str | None = None
+
+    trigger = Trigger.S3
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"trigger": self.trigger.value, "bucket": self.bucket, "key": self.key}
+        for name, value in (
+            ("versionId", self.version_id),
+            ("sequencer", self.sequencer),
+            ("size", self.size),
+            ("eventTime", self.event_time),
+        ):
+            if value is not None:
+                data[name] = value
+        return data
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """One firing of a schedule."""
+
+    schedule_name: str
+    scheduled_time: str  # ISO-8601 UTC as delivered by the scheduler
+
+    trigger = Trigger.SCHEDULE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger.value,
+            "scheduleName": self.schedule_name,
+            "scheduledTime": self.scheduled_time,
+        }
+
+
+Source = S3Source | ScheduleSource
+
+
+def source_from_dict(data: dict[str, Any]) -> Source:
+    """Inverse of ``Source.to_dict``; raises ValueError on an unknown or incomplete map."""
+    trigger = data.get("trigger")
+    try:
+        if trigger == Trigger.S3.value:
+            size = data.get("size")
+            return S3Source(
+                bucket=str(data["bucket"]),
+                key=str(data["key"]),
+                version_id=data.get("versionId"),
+                sequencer=data.get("sequencer"),
+                size=int(size) if size is not None else None,
+                event_time=data.get("eventTime"),
+            )
+        if trigger == Trigger.SCHEDULE.value:
+            return ScheduleSource(
+                schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"])
+            )
+    except KeyError as exc:
+        raise ValueError(f"source map lacks {exc.args[0]!r}") from exc
+    raise ValueError(f"unknown source trigger {trigger!r}")
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """Ask the submit path to start attempt ``attempt`` of the run ``run_id``."""
+
+    run_id: str
+    attempt: int
+    source: Source
+
+    @property
+    def is_retry(self) -> bool:
+        return self.attempt > 1
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """How a Batch job (one orchestrator attempt) failed.
+
+    ``exit_code`` is None for infrastructure failures (Spot reclaim, image pull, timeout);
+    ``reason`` then carries Batch's statusReason / container.reason.
+    """
+
+    exit_code: int | None
+    reason: str | None
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    """What one Batch event (or a DescribeJobs entry) says about one of our jobs."""
+
+    run_id: str
+    attempt: int
+    job_id: str
+    job_name: str
+    job_queue: str
+    status: RunStatus
+    batch_attempts: int = 0
+    status_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    log_stream_name: str | None = None
+    created_at: int | None = None  # epoch milliseconds, as Batch reports them
+    started_at: int | None = None
+    stopped_at: int | None = None
+    timed_out: bool = False
+
+    @property
+    def progress(self) -> int:
+        return progress_of(self.attempt, self.status, self.batch_attempts)
+
+    @property
+    def failure(self) -> JobFailure:
+        return JobFailure(
+            exit_code=self.exit_code,
+            reason=self.container_reason or self.status_reason,
+            timed_out=self.timed_out,
+        )
+
+
+@dataclass(frozen=True)
+class QueueBlocked:
+    """A "Batch Job Queue Blocked" event: a RUNNABLE job that cannot run, and why."""
+
+    job_queue: str
+    job_id: str
+    job_name: str
+    status_reason: str
+    run_id: str | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One finished orchestrator attempt, kept in the run's short history."""
+
+    attempt: int
+    job_id: str
+    status: RunStatus
+    exit_code: int | None = None
+    reason: str | None = None
+    log_stream_name: str | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"attempt": self.attempt, "jobId": self.job_id, "status": self.status.value}
+        for name, value in (
+            ("exitCode", self.exit_code),
+            ("reason", self.reason),
+            ("logStreamName", self.log_stream_name),
+            ("startedAt", self.started_at),
+            ("stoppedAt", self.stopped_at),
+        ):
+            if value is not None:
+                data[name] = value
+        return data
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    """Work owed after a state change (a retry message or an alert), leased to one worker.
+
+    It is written in the same conditional update as the state change, so it can never be lost;
+    whoever finds it with an expired lease (a redelivered event, the watchdog) may take it over.
+    """
+
+    kind: str  # "retry" | "alert"
+    token: str
+    due: int  # epoch seconds after which another worker may take it over
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as stored in the runs table (the fields the logic reads)."""
+
+    run_id: str
+    status: RunStatus
+    attempt: int
+    max_attempts: int
+    source: Source
+    progress: int
+    job_name: str | None = None
+    job_id: str | None = None
+    job_queue: str | None = None
+    job_definition: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    exit_code: int | None = None
+    status_reason: str | None = None
+    log_stream_name: str | None = None
+    claimed_until: int | None = None  # epoch seconds; a claim older than this may be taken over
+    next_attempt_at: str | None = None
+    last_job_id: str | None = None
+    side_effect: SideEffect | None = None
+    history: tuple[AttemptRecord, ...] = field(default_factory=tuple)

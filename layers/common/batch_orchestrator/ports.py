@@ -1,0 +1,94 @@
+"""What the logic needs from the outside world, as Protocols: the logic never imports boto3.
+
+The adapters in ``batch_orchestrator.adapters`` implement these; unit tests may use fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from batch_orchestrator.models import JobObservation, Run, RunStatus, SideEffect, Source
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of a conditional write: the item after it, or the item that made it fail."""
+
+    applied: bool
+    run: Run | None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything SubmitJob needs for one attempt; the input travels as data, never as a command line."""
+
+    job_name: str
+    job_queue: str
+    job_definition: str
+    environment: Mapping[str, str]
+    tags: Mapping[str, str]
+
+
+class RunStore(Protocol):
+    def claim_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult: ...
+
+    def claim_retry_attempt(
+        self, *, run_id: str, attempt: int, job_name: str, now: datetime, claimed_until: int
+    ) -> WriteResult: ...
+
+    def take_over_claim(
+        self, *, run_id: str, attempt: int, previous_until: int, now: datetime, claimed_until: int
+    ) -> WriteResult: ...
+
+    def release_claim(
+        self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime
+    ) -> WriteResult: ...
+
+    def apply_observation(
+        self,
+        obs: JobObservation,
+        *,
+        now: datetime,
+        new_status: RunStatus,
+        next_attempt: int | None = None,
+        next_attempt_at: datetime | None = None,
+        side_effect: SideEffect | None = None,
+    ) -> WriteResult: ...
+
+    def take_over_side_effect(
+        self, *, run_id: str, previous_token: str, token: str, due: int
+    ) -> WriteResult: ...
+
+    def complete_side_effect(
+        self, *, run_id: str, token: str, now: datetime, done_field: str
+    ) -> WriteResult: ...
+
+    def mark_queue_blocked_alerted(self, *, run_id: str, job_id: str, now: datetime) -> WriteResult: ...
+
+
+class JobGateway(Protocol):
+    def submit(self, spec: JobSpec) -> str: ...
+
+    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None: ...
+
+
+class RetryQueue(Protocol):
+    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None: ...
+
+
+class AlertSink(Protocol):
+    def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...

@@ -1,0 +1,97 @@
+"""Parsing of S3 event notifications as they arrive in SubmitQueue messages.
+
+Facts this module relies on (S3 documentation): object keys in notifications are URL-encoded the
+way HTML forms are (``+`` for a space, ``%XX`` for UTF-8 bytes); a new subscription first receives
+an ``s3:TestEvent``; notifications are at least once and unordered, ``sequencer`` orders the
+events of one key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.models import S3Source
+
+TEST_EVENT = "s3:TestEvent"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A notification record that deliberately starts no run, and why (for the log line)."""
+
+    reason: str
+    bucket: str | None = None
+    key: str | None = None
+
+
+def decode_key(raw_key: str) -> str:
+    """The object key exactly as stored in S3, from its URL-encoded notification form."""
+    return unquote_plus(raw_key, encoding="utf-8", errors="strict")
+
+
+def is_test_event(body: Mapping[str, Any]) -> bool:
+    return body.get("Event") == TEST_EVENT
+
+
+def iter_notification(
+    body: Mapping[str, Any], *, prefix: str
+) -> Iterator[S3Source | Skipped]:
+    """Every record of one S3 notification, as a source to run or a reason to skip it.
+
+    Raises MalformedMessage for a body that is not an S3 notification at all; a record that is
+    not an ObjectCreated event of a real object under ``prefix`` is reported as Skipped.
+    """
+    if is_test_event(body):
+        yield Skipped(reason="s3:TestEvent", bucket=_optional_str(body.get("Bucket")))
+        return
+    records = body.get("Records")
+    if not isinstance(records, list) or not records:
+        raise MalformedMessage("S3 notification has no Records list")
+    for index, record in enumerate(records):
+        yield _parse_record(record, index=index, prefix=prefix)
+
+
+def _parse_record(record: Any, *, index: int, prefix: str) -> S3Source | Skipped:
+    if not isinstance(record, Mapping):
+        raise MalformedMessage(f"Records[{index}] is not an object")
+    event_name = record.get("eventName")
+    if not isinstance(event_name, str):
+        raise MalformedMessage(f"Records[{index}] has no eventName")
+    try:
+        s3 = record["s3"]
+        bucket = s3["bucket"]["name"]
+        obj = s3["object"]
+        raw_key = obj["key"]
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"Records[{index}] lacks s3.bucket.name or s3.object.key") from exc
+    if not isinstance(bucket, str) or not bucket or not isinstance(raw_key, str) or not raw_key:
+        raise MalformedMessage(f"Records[{index}] has an empty or non-string bucket or key")
+    try:
+        key = decode_key(raw_key)
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(f"Records[{index}] key is not valid percent-encoded UTF-8") from exc
+
+    if not event_name.startswith("ObjectCreated:"):
+        return Skipped(reason=f"event {event_name} is not an object creation", bucket=bucket, key=key)
+    if not key.startswith(prefix):
+        return Skipped(reason=f"key is outside the input prefix {prefix!r}", bucket=bucket, key=key)
+    size = obj.get("size")
+    if key.endswith("/") and not size:
+        # The console's "Create folder" writes an empty object whose key ends in "/".
+        return Skipped(reason="folder placeholder", bucket=bucket, key=key)
+    return S3Source(
+        bucket=bucket,
+        key=key,
+        version_id=_optional_str(obj.get("versionId")),
+        sequencer=_optional_str(obj.get("sequencer")),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        event_time=_optional_str(record.get("eventTime")),
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,56 @@
+"""What a SubmitQueue message asks for: S3 notifications (sent by S3) and retry requests (sent by the tracker)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.ids import RUN_ID_PATTERN, run_id_for
+from batch_orchestrator.models import Source, SubmitRequest, source_from_dict
+from batch_orchestrator.s3_events import Skipped, iter_notification
+
+RETRY_KIND = "retry"
+
+
+def retry_message(*, run_id: str, attempt: int, source: Source) -> str:
+    return json.dumps({"kind": RETRY_KIND, "runId": run_id, "attempt": attempt, "source": source.to_dict()})
+
+
+def parse_submit_message(body: str, *, input_prefix: str) -> list[SubmitRequest | Skipped]:
+    """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage(f"message body is not JSON: {exc}") from exc
+    if not isinstance(payload, Mapping):
+        raise MalformedMessage("message body is not a JSON object")
+    if payload.get("kind") == RETRY_KIND:
+        return [_parse_retry(payload)]
+    requests: list[SubmitRequest | Skipped] = []
+    for item in iter_notification(payload, prefix=input_prefix):
+        if isinstance(item, Skipped):
+            requests.append(item)
+        else:
+            requests.append(SubmitRequest(run_id=run_id_for(item), attempt=1, source=item))
+    return requests
+
+
+def _parse_retry(payload: Mapping[str, Any]) -> SubmitRequest:
+    run_id = payload.get("runId")
+    attempt = payload.get("attempt")
+    source = payload.get("source")
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise MalformedMessage(f"retry request has an invalid runId {run_id!r}")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 2 <= attempt <= 10:
+        raise MalformedMessage(f"retry request has an invalid attempt {attempt!r}")
+    if not isinstance(source, Mapping):
+        raise MalformedMessage("retry request has no source")
+    try:
+        parsed = source_from_dict(dict(source))
+    except ValueError as exc:
+        raise MalformedMessage(f"retry request source: {exc}") from exc
+    if run_id_for(parsed) != run_id:
+        raise MalformedMessage("retry request source does not belong to its runId")
+    return SubmitRequest(run_id=run_id, attempt=attempt, source=parsed)

@@ -1,0 +1,53 @@
+"""Fixtures for every test: hermetic AWS settings, a Lambda context, and clean global state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a fixed region: no test can reach a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "BatchOrchestratorTests")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batch-orchestrator")
+
+
+@pytest.fixture(autouse=True)
+def _reset_global_state() -> Iterator[None]:
+    """Cached AWS clients and buffered metrics must not leak from one test into the next."""
+    from batch_orchestrator.adapters.aws import reset_clients
+    from batch_orchestrator.observability import metrics
+
+    reset_clients()
+    metrics.clear_metrics()
+    yield
+    reset_clients()
+    metrics.clear_metrics()
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2026/11/21/[$LATEST]0000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
