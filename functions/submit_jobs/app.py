@@ -58,7 +58,12 @@ def record_handler(record: SQSRecord) -> None:
             raise
         logger.info(
             "run " + result.outcome.value.lower(),
-            extra={"attempt": result.attempt, "job_name": result.job_name, "job_id": result.job_id, "detail": result.detail},
+            extra={
+                "attempt": result.attempt,
+                "job_name": result.job_name,
+                "job_id": result.job_id,
+                "detail": result.detail,
+            },
         )
         metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
 

@@ -6,7 +6,12 @@ from batch_orchestrator.schedule import parse_schedule_firing
 
 
 def test_scheduler_input_identifies_the_firing_by_its_scheduled_time():
-    event = {"scheduleName": "nightly", "scheduledTime": "2026-11-21T00:00:00Z", "executionId": "e1", "attemptNumber": "1"}
+    event = {
+        "scheduleName": "nightly",
+        "scheduledTime": "2026-11-21T00:00:00Z",
+        "executionId": "e1",
+        "attemptNumber": "1",
+    }
     assert parse_schedule_firing(event, default_name="x") == ScheduleSource("nightly", "2026-11-21T00:00:00Z")
 
 

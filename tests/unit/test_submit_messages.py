@@ -26,13 +26,24 @@ def test_notification_yields_first_attempts_and_skips():
     body = json.dumps(
         {
             "Records": [
-                {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "in"}, "object": {"key": "incoming/a+b.csv", "size": 1, "sequencer": "01"}}},
-                {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "in"}, "object": {"key": "other/c.csv", "size": 1}}},
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "bucket": {"name": "in"},
+                        "object": {"key": "incoming/a+b.csv", "size": 1, "sequencer": "01"},
+                    },
+                },
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "in"}, "object": {"key": "other/c.csv", "size": 1}},
+                },
             ]
         }
     )
     first, second = parse_submit_message(body, input_prefix="incoming/")
-    assert first == SubmitRequest(run_id=run_id_for(SOURCE), attempt=1, source=S3Source("in", "incoming/a b.csv", sequencer="01", size=1))
+    assert first == SubmitRequest(
+        run_id=run_id_for(SOURCE), attempt=1, source=S3Source("in", "incoming/a b.csv", sequencer="01", size=1)
+    )
     assert isinstance(second, Skipped)
 
 
@@ -42,12 +53,28 @@ def test_notification_yields_first_attempts_and_skips():
         ("not json", "not JSON"),
         ("[1]", "not a JSON object"),
         (json.dumps({"kind": "retry", "runId": "bad", "attempt": 2, "source": SOURCE.to_dict()}), "invalid runId"),
-        (json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 1, "source": SOURCE.to_dict()}), "invalid attempt"),
-        (json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": True, "source": SOURCE.to_dict()}), "invalid attempt"),
-        (json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 2}), "no source"),
-        (json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 2, "source": {"trigger": "ftp"}}), "unknown source"),
         (
-            json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 2, "source": {**SOURCE.to_dict(), "key": "incoming/other"}}),
+            json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 1, "source": SOURCE.to_dict()}),
+            "invalid attempt",
+        ),
+        (
+            json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": True, "source": SOURCE.to_dict()}),
+            "invalid attempt",
+        ),
+        (json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 2}), "no source"),
+        (
+            json.dumps({"kind": "retry", "runId": run_id_for(SOURCE), "attempt": 2, "source": {"trigger": "ftp"}}),
+            "unknown source",
+        ),
+        (
+            json.dumps(
+                {
+                    "kind": "retry",
+                    "runId": run_id_for(SOURCE),
+                    "attempt": 2,
+                    "source": {**SOURCE.to_dict(), "key": "incoming/other"},
+                }
+            ),
             "does not belong",
         ),
     ],

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from batch_orchestrator.errors import ConfigError
+from batch_orchestrator.retry_policy import RetryPolicy
 from batch_orchestrator.submit import SubmitSettings
+from batch_orchestrator.tracking import TrackSettings
 
 _BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
 _SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
@@ -121,4 +123,39 @@ class ScheduledSubmitConfig:
                 claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
             ),
             schedule_name=_required(env, "SCHEDULE_NAME"),
+        )
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    store: StoreConfig
+    track: TrackSettings
+    job_queue: str
+    submit_queue_url: str
+    alerts_topic_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrackConfig:
+        try:
+            policy = RetryPolicy.from_settings(
+                retry_exit_codes=env.get("RETRY_EXIT_CODES", ""),
+                max_attempts=_required(env, "MAX_ATTEMPTS"),
+                base_delay_seconds=_required(env, "RETRY_BASE_DELAY_SECONDS"),
+                max_delay_seconds=env.get("RETRY_MAX_DELAY_SECONDS", "900") or "900",
+                retry_on_no_exit_code=env.get("RETRY_ON_NO_EXIT_CODE", "false") or "false",
+                retry_on_timeout=env.get("RETRY_ON_TIMEOUT", "false") or "false",
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        return cls(
+            store=StoreConfig.from_env(env),
+            track=TrackSettings(
+                policy=policy,
+                side_effect_lease_seconds=_integer(env, "SIDE_EFFECT_LEASE_SECONDS", minimum=10, maximum=3600),
+                region=_required(env, "AWS_REGION"),
+                job_log_group=_required(env, "JOB_LOG_GROUP"),
+            ),
+            job_queue=_matching(env, "JOB_QUEUE_ARN", _BATCH_ARN, "a Batch job queue ARN"),
+            submit_queue_url=_matching(env, "SUBMIT_QUEUE_URL", _SQS_URL, "an SQS queue URL"),
+            alerts_topic_arn=_matching(env, "ALERTS_TOPIC_ARN", _SNS_ARN, "an SNS topic ARN"),
         )

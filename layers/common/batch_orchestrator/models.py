@@ -7,11 +7,11 @@ DynamoDB items, Batch requests and SNS messages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Where a run is in its life. SUCCEEDED and FAILED are terminal."""
 
     QUEUED = "QUEUED"  # claimed; its SubmitJob was rejected and will be retried by SQS
@@ -62,7 +62,7 @@ def progress_of(attempt: int, status: RunStatus, batch_attempts: int = 0) -> int
     return base + min(batch_attempts, 98) * _BATCH_ATTEMPT_WEIGHT + BATCH_STATUS_RANK[status]
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     S3 = "s3"
     SCHEDULE = "schedule"
 
@@ -128,9 +128,7 @@ def source_from_dict(data: dict[str, Any]) -> Source:
                 event_time=data.get("eventTime"),
             )
         if trigger == Trigger.SCHEDULE.value:
-            return ScheduleSource(
-                schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"])
-            )
+            return ScheduleSource(schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"]))
     except KeyError as exc:
         raise ValueError(f"source map lacks {exc.args[0]!r}") from exc
     raise ValueError(f"unknown source trigger {trigger!r}")

@@ -37,9 +37,7 @@ def is_test_event(body: Mapping[str, Any]) -> bool:
     return body.get("Event") == TEST_EVENT
 
 
-def iter_notification(
-    body: Mapping[str, Any], *, prefix: str
-) -> Iterator[S3Source | Skipped]:
+def iter_notification(body: Mapping[str, Any], *, prefix: str) -> Iterator[S3Source | Skipped]:
     """Every record of one S3 notification, as a source to run or a reason to skip it.
 
     Raises MalformedMessage for a body that is not an S3 notification at all; a record that is

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from batch_orchestrator.errors import JobSubmitError
 from batch_orchestrator.ids import job_name_for
-from batch_orchestrator.models import Run, RunStatus, S3Source, ScheduleSource, Source, SubmitRequest
+from batch_orchestrator.models import Run, RunStatus, S3Source, ScheduleSource, SubmitRequest
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, RunStore
 from batch_orchestrator.timeutil import epoch_seconds
@@ -30,7 +30,7 @@ RUN_ID_TAG = "batch-orchestrator:run-id"
 ATTEMPT_TAG = "batch-orchestrator:attempt"
 
 
-class SubmitOutcome(str, Enum):
+class SubmitOutcome(StrEnum):
     SUBMITTED = "SUBMITTED"
     DUPLICATE = "DUPLICATE"  # another delivery owns (or owned) this attempt
     ADOPTED = "ADOPTED"  # a crashed delivery had already started the job; nothing to submit
@@ -103,7 +103,8 @@ def submit_run(
         verdict = _judge_existing_claim(request, existing, now=now)
         if verdict is not None:
             return SubmitResult(SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail=verdict)
-        assert existing is not None and existing.claimed_until is not None
+        assert existing is not None
+        assert existing.claimed_until is not None
         # Keep the queue and definition the run was claimed with, so a takeover submits the same job.
         job_queue = existing.job_queue or job_queue
         job_definition = existing.job_definition or job_definition
@@ -117,7 +118,11 @@ def submit_run(
         )
         if not taken.applied:
             return SubmitResult(
-                SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail="claim taken over by another delivery"
+                SubmitOutcome.DUPLICATE,
+                request.run_id,
+                request.attempt,
+                job_name,
+                detail="claim taken over by another delivery",
             )
         if existing.status is RunStatus.SUBMITTED:
             # The previous holder may have crashed after SubmitJob succeeded: look before submitting.
@@ -153,7 +158,9 @@ def _judge_existing_claim(request: SubmitRequest, existing: Run | None, *, now: 
     if existing.attempt > request.attempt:
         return f"run is already at attempt {existing.attempt}"
     if existing.attempt < request.attempt:
-        return f"run is at attempt {existing.attempt} ({existing.status.value}), not waiting for attempt {request.attempt}"
+        return (
+            f"run is at attempt {existing.attempt} ({existing.status.value}), not waiting for attempt {request.attempt}"
+        )
     if existing.status not in (RunStatus.SUBMITTED, RunStatus.QUEUED) or existing.job_id:
         return f"attempt {request.attempt} is already {existing.status.value}"
     if existing.claimed_until is None:

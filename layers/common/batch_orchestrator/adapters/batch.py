@@ -54,7 +54,7 @@ class BatchJobs:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in _THROTTLING_CODES and retry < self._throttle_retries:
-                    self._sleep(self._base_backoff * (2**retry) * (0.5 + random.random() / 2))
+                    self._sleep(self._base_backoff * (2**retry) * (0.5 + random.random() / 2))  # noqa: S311 - jitter needs no secrecy
                     continue
                 raise JobSubmitError(
                     f"SubmitJob {spec.job_name} refused: {code}: {exc.response.get('Error', {}).get('Message')}",
@@ -70,9 +70,7 @@ class BatchJobs:
         """The id of a job with this exact name in the queue, if one exists (any status)."""
         try:
             paginator = client("batch").get_paginator("list_jobs")
-            pages = paginator.paginate(
-                jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
-            )
+            pages = paginator.paginate(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
             for page in pages:
                 for summary in page.get("jobSummaryList", []):
                     if summary.get("jobName") == job_name:

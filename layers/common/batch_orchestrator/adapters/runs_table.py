@@ -17,7 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_orchestrator.adapters.aws import client
 from batch_orchestrator.errors import RunStoreError
-from batch_orchestrator.ports import WriteResult
 from batch_orchestrator.models import (
     AttemptRecord,
     JobObservation,
@@ -28,6 +27,7 @@ from batch_orchestrator.models import (
     progress_of,
     source_from_dict,
 )
+from batch_orchestrator.ports import WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
 
 ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
@@ -162,8 +162,17 @@ class RunsTable:
                 "claimedUntil": claimed_until,
                 "expiresAt": epoch_seconds(now + self._retention),
             },
-            remove=("sideEffect", "nextAttemptAt", "jobId", "exitCode", "statusReason", "logStreamName",
-                    "startedAt", "stoppedAt", "batchAttempts"),
+            remove=(
+                "sideEffect",
+                "nextAttemptAt",
+                "jobId",
+                "exitCode",
+                "statusReason",
+                "logStreamName",
+                "startedAt",
+                "stoppedAt",
+                "batchAttempts",
+            ),
             condition="#status = :expected_status AND #attempt = :attempt",
             condition_values={":expected_status": RunStatus.RETRY_WAIT.value, ":attempt": attempt},
         )
@@ -193,9 +202,7 @@ class RunsTable:
             },
         )
 
-    def release_claim(
-        self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime
-    ) -> WriteResult:
+    def release_claim(self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime) -> WriteResult:
         """Record that SubmitJob was rejected (no job exists) so the next delivery submits at once."""
         return self._update(
             run_id,
@@ -243,8 +250,12 @@ class RunsTable:
             ("startedAt", obs.started_at),
             ("stoppedAt", obs.stopped_at),
         ):
+            # The run shows the latest observation exactly: a field the event lacks is removed, so the
+            # record does not depend on which earlier (possibly lost or reordered) events were applied.
             if value is not None:
                 set_values[name] = value
+            else:
+                remove.append(name)
         if new_status is RunStatus.RETRY_WAIT:
             if next_attempt is None or next_attempt_at is None:
                 raise ValueError("RETRY_WAIT needs the next attempt and its time")
@@ -295,9 +306,7 @@ class RunsTable:
             return_new=True,
         )
 
-    def take_over_side_effect(
-        self, *, run_id: str, previous_token: str, token: str, due: int
-    ) -> WriteResult:
+    def take_over_side_effect(self, *, run_id: str, previous_token: str, token: str, due: int) -> WriteResult:
         return self._update(
             run_id,
             set_values={"#sideEffect.#token": token, "#sideEffect.#due": due},
@@ -393,9 +402,11 @@ class RunsTable:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
-                old = exc.response.get("Item")
+                old: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
                 return WriteResult(applied=False, run=run_from_item(_deser(old)) if old else None)
-            raise RunStoreError(f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}") from exc
+            raise RunStoreError(
+                f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}"
+            ) from exc
         except BotoCoreError as exc:
             raise RunStoreError(f"{operation} on {self._table} failed: {exc}") from exc
         attributes = response.get("Attributes")

@@ -1,0 +1,81 @@
+"""AWS Batch events → the run's status in DynamoDB, a delayed retry, or an alert.
+
+Invoked asynchronously by an EventBridge rule limited to this stack's job queue. Unknown jobs are
+ignored with a log line; a malformed event raises, so Lambda's retries and the on-failure
+destination keep a copy of it.
+"""
+
+import os
+from functools import cache
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_orchestrator.adapters.alerts_topic import AlertsTopic
+from batch_orchestrator.adapters.runs_table import RunsTable
+from batch_orchestrator.adapters.submit_queue import SubmitQueue
+from batch_orchestrator.batch_events import parse_event
+from batch_orchestrator.config import TrackConfig
+from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.models import QueueBlocked
+from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
+from batch_orchestrator.timeutil import utcnow
+from batch_orchestrator.tracking import TrackOutcome, apply_job_event, handle_queue_blocked
+
+OUTCOME_METRICS = {
+    TrackOutcome.SUCCEEDED: "JobsSucceeded",
+    TrackOutcome.FAILED: "JobsFailed",
+    TrackOutcome.RETRY_SCHEDULED: "JobsRetried",
+    TrackOutcome.STALE: "StaleEvents",
+    TrackOutcome.RECOVERED: "SideEffectsRecovered",
+    TrackOutcome.UNKNOWN_RUN: "UnknownRuns",
+}
+
+
+@cache
+def _dependencies() -> tuple[TrackConfig, RunsTable, SubmitQueue, AlertsTopic]:
+    config = TrackConfig.from_env(os.environ)
+    runs = RunsTable(config.store.runs_table, retention_days=config.store.run_retention_days)
+    return config, runs, SubmitQueue(config.submit_queue_url), AlertsTopic(config.alerts_topic_arn)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict, context: LambdaContext) -> dict:
+    config, runs, retry_queue, alerts = _dependencies()
+    try:
+        parsed = parse_event(event)
+    except MalformedMessage as exc:
+        logger.error("malformed batch event", extra={"error": str(exc)})
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        raise
+    if parsed is None:
+        logger.info(
+            "event of a job this stack did not submit", extra={"job_name": event.get("detail", {}).get("jobName")}
+        )
+        return {"outcome": "IGNORED"}
+    if isinstance(parsed, QueueBlocked):
+        alerted = handle_queue_blocked(parsed, runs=runs, alerts=alerts, settings=config.track, now=utcnow())
+        logger.warning(
+            "job queue blocked",
+            extra={"job_queue": parsed.job_queue, "reason": parsed.status_reason, "alerted": alerted},
+        )
+        metrics.add_metric(name="QueueBlocked", unit=MetricUnit.Count, value=1)
+        return {"outcome": "QUEUE_BLOCKED", "alerted": alerted}
+    logger.set_correlation_id(parsed.run_id)
+    result = apply_job_event(
+        parsed, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=config.track, now=utcnow()
+    )
+    logger.info(
+        "job event " + result.outcome.value.lower(),
+        extra={
+            "attempt": parsed.attempt,
+            "job_status": parsed.status.value,
+            "exit_code": parsed.exit_code,
+            "detail": result.detail,
+        },
+    )
+    if result.outcome in OUTCOME_METRICS:
+        metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    return {"runId": result.run_id, "outcome": result.outcome.value}

@@ -1,0 +1,27 @@
+"""SQS: retry requests go back on the SubmitQueue, delayed by the backoff."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batch_orchestrator.adapters.aws import client
+from batch_orchestrator.errors import RetryEnqueueError
+from batch_orchestrator.models import Source
+from batch_orchestrator.submit_messages import retry_message
+
+SQS_MAX_DELAY_SECONDS = 900
+
+
+class SubmitQueue:
+    def __init__(self, queue_url: str) -> None:
+        self._url = queue_url
+
+    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
+        try:
+            client("sqs").send_message(
+                QueueUrl=self._url,
+                MessageBody=retry_message(run_id=run_id, attempt=attempt, source=source),
+                DelaySeconds=max(0, min(delay_seconds, SQS_MAX_DELAY_SECONDS)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryEnqueueError(f"cannot enqueue attempt {attempt} of {run_id}: {exc}") from exc

@@ -1,0 +1,201 @@
+"""Applying Batch job events to runs: forward-only status, retries, and final-failure alerts.
+
+Every event is one conditional write. When the event is a FAILED attempt, the retry decision is
+made first (a pure function of the policy and the failure) and written in the same update as the
+status, together with the side effect it owes: a delayed retry request, or an alert. Only after
+the write succeeds is the side effect performed, so a duplicate or late event can never cause a
+second retry or a second alert, and a crash between the write and the side effect leaves a lease
+on the run that a redelivered event (or the watchdog) takes over once it expires.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from batch_orchestrator.alerts import build_queue_blocked_alert, build_run_failed_alert
+from batch_orchestrator.models import JobObservation, QueueBlocked, Run, RunStatus, SideEffect
+from batch_orchestrator.observability import logger
+from batch_orchestrator.ports import AlertSink, RetryQueue, RunStore
+from batch_orchestrator.retry_policy import RetryDecision, RetryPolicy, decide
+from batch_orchestrator.timeutil import epoch_seconds
+
+RETRY = "retry"
+ALERT = "alert"
+
+
+class TrackOutcome(StrEnum):
+    UPDATED = "UPDATED"  # the run moved forward
+    SUCCEEDED = "SUCCEEDED"
+    RETRY_SCHEDULED = "RETRY_SCHEDULED"
+    FAILED = "FAILED"  # failed for good; alert published
+    STALE = "STALE"  # duplicate or late event: nothing changed
+    RECOVERED = "RECOVERED"  # a duplicate found an abandoned side effect and performed it
+    UNKNOWN_RUN = "UNKNOWN_RUN"  # tagged as ours, but no such run in the table
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    policy: RetryPolicy
+    side_effect_lease_seconds: int
+    region: str
+    job_log_group: str
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    outcome: TrackOutcome
+    run_id: str
+    status: RunStatus | None = None
+    detail: str = ""
+
+
+def apply_job_event(
+    obs: JobObservation,
+    *,
+    runs: RunStore,
+    retry_queue: RetryQueue,
+    alerts: AlertSink,
+    settings: TrackSettings,
+    now: datetime,
+) -> TrackResult:
+    """Apply one observation of one of our jobs to its run (see the module docstring)."""
+    decision: RetryDecision | None = None
+    new_status = obs.status
+    next_attempt_at: datetime | None = None
+    side_effect: SideEffect | None = None
+    if obs.status is RunStatus.FAILED:
+        decision = decide(settings.policy, obs.attempt, obs.failure)
+        if decision.retry:
+            new_status = RunStatus.RETRY_WAIT
+            next_attempt_at = now + timedelta(seconds=decision.delay_seconds)
+            due = epoch_seconds(next_attempt_at) + settings.side_effect_lease_seconds
+            side_effect = SideEffect(kind=RETRY, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
+        else:
+            due = epoch_seconds(now) + settings.side_effect_lease_seconds
+            side_effect = SideEffect(kind=ALERT, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
+
+    written = runs.apply_observation(
+        obs,
+        now=now,
+        new_status=new_status,
+        next_attempt=decision.next_attempt if decision else None,
+        next_attempt_at=next_attempt_at,
+        side_effect=side_effect,
+    )
+    if not written.applied:
+        return _after_stale_event(
+            obs, written.run, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
+        )
+    run = written.run
+    assert run is not None, "an applied update returns the new item"
+    if side_effect is None:
+        outcome = TrackOutcome.SUCCEEDED if obs.status is RunStatus.SUCCEEDED else TrackOutcome.UPDATED
+        return TrackResult(outcome, obs.run_id, run.status)
+    assert decision is not None
+    _perform(
+        side_effect,
+        run,
+        obs,
+        decision.reason,
+        decision.delay_seconds,
+        runs=runs,
+        retry_queue=retry_queue,
+        alerts=alerts,
+        settings=settings,
+        now=now,
+    )
+    outcome = TrackOutcome.RETRY_SCHEDULED if side_effect.kind == RETRY else TrackOutcome.FAILED
+    return TrackResult(outcome, obs.run_id, run.status, detail=decision.reason)
+
+
+def _after_stale_event(
+    obs: JobObservation,
+    existing: Run | None,
+    *,
+    runs: RunStore,
+    retry_queue: RetryQueue,
+    alerts: AlertSink,
+    settings: TrackSettings,
+    now: datetime,
+) -> TrackResult:
+    """A duplicate or late event changes nothing, unless it finds this job's side effect abandoned."""
+    if existing is None:
+        return TrackResult(TrackOutcome.UNKNOWN_RUN, obs.run_id, detail="no run with this id")
+    pending = existing.side_effect
+    if pending is None or pending.job_id != obs.job_id or pending.due > epoch_seconds(now):
+        return TrackResult(TrackOutcome.STALE, obs.run_id, existing.status)
+    recovered = recover_side_effect(
+        existing, obs, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
+    )
+    if not recovered:
+        return TrackResult(TrackOutcome.STALE, obs.run_id, existing.status)
+    return TrackResult(
+        TrackOutcome.RECOVERED, obs.run_id, existing.status, detail=f"performed abandoned {pending.kind}"
+    )
+
+
+def recover_side_effect(
+    run: Run,
+    obs: JobObservation,
+    *,
+    runs: RunStore,
+    retry_queue: RetryQueue,
+    alerts: AlertSink,
+    settings: TrackSettings,
+    now: datetime,
+) -> bool:
+    """Take over an expired side-effect lease and perform it; False if someone else took it first."""
+    pending = run.side_effect
+    assert pending is not None
+    token = uuid.uuid4().hex
+    due = epoch_seconds(now) + settings.side_effect_lease_seconds
+    taken = runs.take_over_side_effect(run_id=run.run_id, previous_token=pending.token, token=token, due=due)
+    if not taken.applied or taken.run is None:
+        return False
+    mine = SideEffect(kind=pending.kind, token=token, due=due, job_id=pending.job_id)
+    reason = decide(settings.policy, obs.attempt, obs.failure).reason
+    logger.warning("taking over abandoned side effect", extra={"kind": pending.kind, "run_id": run.run_id})
+    _perform(
+        mine, taken.run, obs, reason, 0, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
+    )
+    return True
+
+
+def _perform(
+    side_effect: SideEffect,
+    run: Run,
+    obs: JobObservation,
+    reason: str,
+    delay_seconds: int,
+    *,
+    runs: RunStore,
+    retry_queue: RetryQueue,
+    alerts: AlertSink,
+    settings: TrackSettings,
+    now: datetime,
+) -> None:
+    if side_effect.kind == RETRY:
+        # The submit path's claim of the next attempt clears the lease, so no confirming write here.
+        retry_queue.send_retry(run_id=run.run_id, attempt=run.attempt, source=run.source, delay_seconds=delay_seconds)
+        return
+    alert = build_run_failed_alert(
+        run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group
+    )
+    alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
+    runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now, done_field="alertSentAt")
+
+
+def handle_queue_blocked(
+    blocked: QueueBlocked, *, runs: RunStore, alerts: AlertSink, settings: TrackSettings, now: datetime
+) -> bool:
+    """Alert once per blocking job; False when this job's blocked queue was already reported."""
+    if blocked.run_id is not None:
+        claimed = runs.mark_queue_blocked_alerted(run_id=blocked.run_id, job_id=blocked.job_id, now=now)
+        if not claimed.applied:
+            return False
+    alert = build_queue_blocked_alert(blocked, region=settings.region)
+    alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
+    return True
