@@ -1,0 +1,63 @@
+# Batch Orchestrator — developer entry points. `make help` lists them.
+#
+# Two virtual environments, on purpose: aws-sam-cli pins boto3 exactly, so it lives in .venv-sam,
+# apart from the project's own .venv (runtime libraries, moto, test and lint tools).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.13; pyenv users get it through PYENV_VERSION.
+export PYENV_VERSION ?= 3.13.0
+PYTHON ?= python3.13
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+CONFIG_ENV ?= default
+COVERAGE_FLOOR ?= 85
+
+.PHONY: help setup lint typecheck lint-template test test-fast build deploy clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed ## Create both virtual environments (idempotent)
+
+lint: $(VENV)/.installed ## ruff and mypy on the code
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+lint-template: setup ## cfn-lint and `sam validate --lint` on template.yaml (no findings allowed)
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template-file template.yaml
+
+test: setup lint lint-template ## THE test command: linters, template checks, then every test with branch coverage
+	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+
+test-fast: $(VENV)/.installed ## Unit tests only
+	$(PY) -m pytest tests/unit -q
+
+build: $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH; no container)
+	$(SAM) build --config-env $(CONFIG_ENV)
+
+deploy: build ## sam deploy with the samconfig.toml environment CONFIG_ENV (default|dev|prod)
+	$(SAM) deploy --config-env $(CONFIG_ENV)
+
+clean: ## Remove build output and caches (keeps the virtual environments)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
