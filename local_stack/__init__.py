@@ -1,0 +1,42 @@
+"""The stack of template.yaml, created inside moto: the same template, handlers and wiring, locally.
+
+Not deployed to Lambda. ``template`` turns the SAM template into what moto's CloudFormation can
+create (with small documented shims), ``stack`` creates it and reads back what it made, and
+``invoke`` runs a function's handler in-process with the environment the stack gives it.
+"""
+
+from local_stack.invoke import (
+    LambdaContext,
+    SqsDelivery,
+    deliver_sqs_batch,
+    invoke_handler,
+    sqs_event_from_messages,
+)
+from local_stack.stack import (
+    EventRule,
+    EventSourceMapping,
+    LocalStack,
+    Schedule,
+    StackCreationError,
+    configure_moto,
+    deploy_stack,
+)
+from local_stack.template import PreparedTemplate, load_template, prepare_template
+
+__all__ = [
+    "EventRule",
+    "EventSourceMapping",
+    "LambdaContext",
+    "LocalStack",
+    "PreparedTemplate",
+    "Schedule",
+    "SqsDelivery",
+    "StackCreationError",
+    "configure_moto",
+    "deliver_sqs_batch",
+    "deploy_stack",
+    "invoke_handler",
+    "load_template",
+    "prepare_template",
+    "sqs_event_from_messages",
+]
