@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+# Powertools reads these when its Logger and Metrics are created, which is when the shared package is
+# first imported: set them before any test imports it (the values are the template's Globals).
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "batch-orchestrator")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BatchOrchestrator")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +25,7 @@ def _hermetic_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "BatchOrchestratorTests")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "BatchOrchestrator")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batch-orchestrator")
 
 

@@ -22,7 +22,9 @@ from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import utcnow
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed (e.g. all throttled) is reported record by record, like any
+# other partial failure, instead of as a function error that would trip the Errors alarm.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 OUTCOME_METRICS = {
     SubmitOutcome.SUBMITTED: "JobsSubmitted",
     SubmitOutcome.ADOPTED: "JobsSubmitted",
@@ -48,6 +50,7 @@ def record_handler(record: SQSRecord) -> None:
     for request in requests:
         if isinstance(request, Skipped):
             logger.info("input skipped", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key})
+            metrics.add_metric(name="InputsSkipped", unit=MetricUnit.Count, value=1)
             continue
         logger.set_correlation_id(request.run_id)
         try:
