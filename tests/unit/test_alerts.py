@@ -39,7 +39,7 @@ GOLDEN = Path(__file__).parent / "golden" / "run_failed_alert.txt"
 QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-orchestrator-jobs"
 RUN_ID = "s3-4cef758b2fc44b4843339f60"
 JOB_NAME = f"{RUN_ID}-a3-report_2026_csv"
-LOG_GROUP = "/aws/batch/job"
+LOG_GROUP = "/aws/batch/batch-orchestrator-jobs"
 EXHAUSTED = "exit code 3 is retryable, but attempts exhausted (3 of 3)"
 UPLOAD = S3Source(
     bucket="acme-reports-input",
@@ -56,7 +56,7 @@ HISTORY = (
         status=RunStatus.FAILED,
         exit_code=3,
         reason="Essential container in task exited",
-        log_stream_name="batch-orchestrator-report/default/5b0e3f1c2d4a4e8f9a7b6c5d4e3f2a10",
+        log_stream_name="batch-orchestrator/default/5b0e3f1c2d4a4e8f9a7b6c5d4e3f2a10",
         started_at=1773453615000,
         stopped_at=1773453702000,
     ),
@@ -66,7 +66,7 @@ HISTORY = (
         status=RunStatus.FAILED,
         exit_code=3,
         reason="Essential container in task exited",
-        log_stream_name="batch-orchestrator-report/default/6c1f4a2d3e5b4f9a8b7c6d5e4f3a2b21",
+        log_stream_name="batch-orchestrator/default/6c1f4a2d3e5b4f9a8b7c6d5e4f3a2b21",
         started_at=1773453741000,
         stopped_at=1773453829000,
     ),
@@ -98,7 +98,7 @@ def make_observation(**overrides: Any) -> JobObservation:
         "status": RunStatus.FAILED,
         "status_reason": "Essential container in task exited",
         "exit_code": 3,
-        "log_stream_name": "batch-orchestrator-report/default/7d2a5b3e4f6c4a0b9c8d7e6f5a4b3c32",
+        "log_stream_name": "batch-orchestrator/default/7d2a5b3e4f6c4a0b9c8d7e6f5a4b3c32",
         "created_at": 1773453930000,
         "started_at": 1773453958000,
         "stopped_at": 1773454045000,
@@ -274,7 +274,7 @@ def test_summary_comes_first_then_the_same_data_as_json() -> None:
         "status": "FAILED",
         "exitCode": 3,
         "reason": "Essential container in task exited",
-        "logStreamName": "batch-orchestrator-report/default/5b0e3f1c2d4a4e8f9a7b6c5d4e3f2a10",
+        "logStreamName": "batch-orchestrator/default/5b0e3f1c2d4a4e8f9a7b6c5d4e3f2a10",
         "startedAt": "2026-03-14T02:00:15Z",
         "stoppedAt": "2026-03-14T02:01:42Z",
     }
@@ -461,7 +461,7 @@ def test_malformed_regions_are_rejected(region: str) -> None:
 
 def test_alert_without_a_console_still_names_the_log_stream() -> None:
     summary, data = split_body(failed_alert(region="us-iso-east-1"))
-    assert "Logs:          log group /aws/batch/job, stream batch-orchestrator-report/default/" in summary
+    assert "Logs:          log group /aws/batch/batch-orchestrator-jobs, stream batch-orchestrator/default/" in summary
     assert "(no console link for us-iso-east-1)" in summary
     assert data["logUrl"] is None
 
