@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
-from batch_orchestrator.batch_events import parse_event
+from batch_orchestrator.batch_events import IGNORED_ARRAY_CHILD, ignore_reason, parse_event
 from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.models import QueueBlocked
@@ -51,9 +51,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     if parsed is None:
-        logger.info(
-            "event of a job this stack did not submit", extra={"job_name": event.get("detail", {}).get("jobName")}
-        )
+        detail = event.get("detail", {})
+        reason = ignore_reason(detail)
+        log = logger.debug if reason == IGNORED_ARRAY_CHILD else logger.info
+        log("event ignored", extra={"reason": reason, "job_name": detail.get("jobName")})
         return {"outcome": "IGNORED"}
     if isinstance(parsed, QueueBlocked):
         alerted = handle_queue_blocked(parsed, runs=runs, alerts=alerts, settings=config.track, now=utcnow())
