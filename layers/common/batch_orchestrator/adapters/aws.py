@@ -35,7 +35,7 @@ _NO_AUTOMATIC_RETRY = Config(
 
 @cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_STANDARD)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=_STANDARD)
 
 
 @cache

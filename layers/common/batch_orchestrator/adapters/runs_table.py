@@ -402,7 +402,7 @@ class RunsTable:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
-                old: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                old: Mapping[str, Any] | None = exc.response.get("Item")
                 return WriteResult(applied=False, run=run_from_item(_deser(old)) if old else None)
             raise RunStoreError(
                 f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}"
