@@ -799,6 +799,40 @@ def notification_configuration_for_api(cfn: Mapping[str, Any]) -> dict[str, Any]
     return api
 
 
+def _apply_alarm(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+    """AWS::CloudWatch::Alarm → PutMetricAlarm (the template's single-metric alarms; same property names)."""
+    keys = (
+        "AlarmDescription",
+        "ActionsEnabled",
+        "AlarmActions",
+        "OKActions",
+        "InsufficientDataActions",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "ExtendedStatistic",
+        "Period",
+        "Unit",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+    )
+    numbers = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
+    arguments = {key: numbers.get(key, _same)(properties[key]) for key in keys if key in properties}
+    if isinstance(arguments.get("ActionsEnabled"), str):
+        arguments["ActionsEnabled"] = _truthy(arguments["ActionsEnabled"])
+    name = properties.get("AlarmName") or f"{stack.name}-{deferred.logical_id}"
+    stack.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
+    return str(name)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 DEFERRED_APPLIERS: dict[str, Callable[[LocalStack, Deferred, dict[str, Any]], str]] = {
     "AWS::Scheduler::Schedule": _apply_schedule,
     "AWS::Lambda::EventInvokeConfig": _apply_event_invoke_config,
@@ -806,6 +840,7 @@ DEFERRED_APPLIERS: dict[str, Callable[[LocalStack, Deferred, dict[str, Any]], st
     "AWS::SNS::TopicPolicy": _apply_topic_policy,
     "AWS::SQS::QueuePolicy": _apply_queue_policy,
     "AWS::S3::BucketPolicy": _record_bucket_policy,
+    "AWS::CloudWatch::Alarm": _apply_alarm,
     BUCKET_SETTINGS: _apply_bucket_settings,
     TABLE_SETTINGS: _apply_table_settings,
 }

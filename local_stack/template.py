@@ -41,6 +41,7 @@ DEFERRED_TYPES = (
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::S3::BucketPolicy",
+    "AWS::CloudWatch::Alarm",
 )
 
 # Properties moto's CloudFormation ignores, applied with the service API once the stack exists.
@@ -428,8 +429,8 @@ def _mentions_sqs(source: Any, template: dict[str, Any]) -> bool:
 
 def defer_unsupported_resources(template: dict[str, Any], report: ShimReport) -> bool:
     """moto gap: Scheduler schedules, Lambda EventInvokeConfig, SNS subscriptions and topic
-    policies, SQS queue policies and S3 bucket policies are silently skipped by moto's
-    CloudFormation.
+    policies, SQS queue policies, S3 bucket policies and CloudWatch alarms are silently skipped
+    by moto's CloudFormation.
 
     They leave the template; an output carries their properties (resolved by moto), and
     ``stack`` creates them with the matching API call after the stack is complete.
@@ -484,6 +485,53 @@ def rename_table_sse_specification(template: dict[str, Any], report: ShimReport)
         if resource.get("Type") == "AWS::DynamoDB::Table" and isinstance(sse, dict) and "SSEEnabled" in sse:
             sse["Enabled"] = sse.pop("SSEEnabled")
             changed = True
+    return changed
+
+
+def stringify_kms_key_policies(template: dict[str, Any], report: ShimReport) -> bool:
+    """moto gap: AWS::KMS::Key keeps a KeyPolicy object as a dict, and every later KMS call on the
+    key (DescribeKey, Encrypt, ...) then fails parsing it as JSON.
+
+    CloudFormation takes the policy as a JSON object; moto needs the JSON text, so the policy is
+    wrapped in Fn::ToJsonString (moto resolves the Refs and Subs inside it first).
+    """
+    changed = False
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::KMS::Key" and isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = {"Fn::ToJsonString": properties["KeyPolicy"]}
+            changed = True
+    return changed
+
+
+def compare_number_parameters_as_strings(template: dict[str, Any], report: ShimReport) -> bool:
+    """moto gap: a Number parameter's Ref is an int in moto, a string on AWS.
+
+    A condition such as ``!Equals [!Ref IntervalMinutes, "1"]`` is therefore always false in moto.
+    Inside the Conditions' Fn::Equals, such a Ref is wrapped in Fn::Join (which moto renders as
+    the string AWS would pass); nothing else in the template changes.
+    """
+    numbers = {name for name, p in template.get("Parameters", {}).items() if p.get("Type") == "Number"}
+    changed = False
+
+    def visit(node: Any) -> Any:
+        nonlocal changed
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::Equals"}:
+            arguments = []
+            for argument in node["Fn::Equals"]:
+                if isinstance(argument, dict) and set(argument) == {"Ref"} and argument["Ref"] in numbers:
+                    argument = {"Fn::Join": ["", [argument]]}
+                    changed = True
+                arguments.append(visit(argument))
+            return {"Fn::Equals": arguments}
+        return {key: visit(value) for key, value in node.items()}
+
+    if template.get("Conditions"):
+        template["Conditions"] = visit(template["Conditions"])
     return changed
 
 
@@ -544,6 +592,8 @@ SHIMS = (
     defer_unsupported_resources,
     defer_ignored_properties,
     rename_table_sse_specification,
+    stringify_kms_key_policies,
+    compare_number_parameters_as_strings,
     drop_no_op_resources,
 )
 

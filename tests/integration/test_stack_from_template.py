@@ -175,7 +175,8 @@ def test_wiring_is_read_back_from_moto(stack: LocalStack) -> None:
     ]
     assert rule.targets[0].dead_letter_arn == stack.outputs["TrackingDLQArn"]
 
-    (schedule,) = stack.schedules.values()
+    # (the watchdog's schedule is checked in test_watchdog.py)
+    (schedule,) = [s for s in stack.schedules.values() if s.function_logical_id == "SubmitScheduledFunction"]
     assert schedule.name == stack.outputs["ScheduleName"]
     assert schedule.dead_letter_arn == stack.outputs["ScheduleDLQArn"]
     assert json.loads(schedule.input or "{}")["scheduleName"] == schedule.name

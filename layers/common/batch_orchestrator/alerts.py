@@ -22,6 +22,7 @@ from batch_orchestrator.models import (
     JobObservation,
     QueueBlocked,
     Run,
+    RunStatus,
     S3Source,
     ScheduleSource,
 )
@@ -490,5 +491,134 @@ def build_queue_blocked_alert(blocked: QueueBlocked, *, region: str) -> Alert:
         "alertType": _string_attribute(ALERT_QUEUE_BLOCKED),
         "jobQueue": _string_attribute(queue),
         "reasonCode": _string_attribute(code),
+    }
+    return Alert(subject=subject, message=_body(summary, details), attributes=attributes)
+
+
+# --------------------------------------------------------------------------------------------
+# RUN_STUCK (the watchdog)
+# --------------------------------------------------------------------------------------------
+
+ALERT_RUN_STUCK = "RUN_STUCK"
+
+_STUCK_ADVICE = {
+    RunStatus.QUEUED: (
+        "AWS Batch refused the job's submission and the retries did not get it through. Look at the "
+        "submit_jobs logs and SubmitDLQ for the error (a throttled or invalid SubmitJob)."
+    ),
+    RunStatus.SUBMITTED: (
+        "The job was handed to AWS Batch but never reported back. Check that the job queue is ENABLED "
+        "and VALID, and look for errors in the submit_jobs and track_jobs logs."
+    ),
+    RunStatus.PENDING: (
+        "The job waits in PENDING, which normally lasts seconds for a job without dependencies. Check "
+        "the job in the Batch console and the state of its job queue."
+    ),
+    RunStatus.RUNNABLE: (
+        "The job waits for capacity. Check that the compute environment is VALID and ENABLED, that its "
+        "maxvCpus is not used up by other jobs, the account's Fargate vCPU quota, and that the subnets "
+        "reach ECR, ECS and CloudWatch Logs (public IP, NAT gateway or VPC endpoints)."
+    ),
+    RunStatus.STARTING: (
+        "The task was placed but has not started: usually a slow or failing image pull (image size, "
+        "registry permissions, no route to ECR) or a slow ENI attachment. Check the job's status reason "
+        "and the ECS task in the console."
+    ),
+    RunStatus.RUNNING: (
+        "The job runs longer than its timeout allows, so Batch should already have stopped it, or its "
+        "SUCCEEDED/FAILED event never arrived. Check the job's log stream; terminate it if it hangs."
+    ),
+}
+
+
+def _span(seconds: int) -> str:
+    return _duration(seconds).removesuffix(" 0 s")
+
+
+def stuck_run_advice(status: RunStatus, status_reason: str | None) -> str:
+    """What to do about a run stuck in ``status``; a known blocked-queue reason code wins for RUNNABLE."""
+    if status is RunStatus.RUNNABLE and status_reason:
+        code = queue_blocked_reason_code(status_reason)
+        if code in _QUEUE_BLOCKED_ADVICE:
+            return _QUEUE_BLOCKED_ADVICE[code]
+    return _STUCK_ADVICE.get(status, _DEFAULT_QUEUE_BLOCKED_ADVICE)
+
+
+def build_stuck_run_alert(
+    run: Run,
+    *,
+    stuck_seconds: int,
+    threshold_seconds: int,
+    observation: JobObservation | None,
+    region: str,
+    cancel_after_seconds: int = 0,
+) -> Alert:
+    """The alert for a run that stayed in ``run.status`` longer than its threshold (sent once per stay).
+
+    ``observation`` is what DescribeJobs says about the run's job now (None when it has no job yet or
+    Batch no longer knows it): its status reason usually says why the job does not move.
+    ``cancel_after_seconds`` > 0 tells the reader the watchdog will terminate a RUNNABLE job then.
+    """
+    status = run.status
+    job_id = observation.job_id if observation else run.job_id
+    job_name = observation.job_name if observation else run.job_name
+    queue_ref = (observation.job_queue if observation else None) or run.job_queue or ""
+    queue = _queue_name(queue_ref)
+    status_reason = observation.status_reason if observation else run.status_reason
+    advice = stuck_run_advice(status, status_reason)
+    minutes = stuck_seconds // 60
+    subject = _subject(f"Batch job stuck in {status.value}: ", _input_name(run), f" ({minutes} min)")
+
+    rows = [
+        ("Input", _display(_input_text(run), _INPUT_LIMIT)),
+        ("Status", f"{status.value} for {_span(stuck_seconds)} (alert after {_span(threshold_seconds)})"),
+        ("Since", run.updated_at or "unknown"),
+        ("Attempt", f"{run.attempt} of {run.max_attempts}"),
+        ("Job", _display(job_name) if job_name else "none yet"),
+        ("Job ID", job_id or "none yet (no job was found for this run)"),
+        ("Queue", _display(queue) if queue else "unknown"),
+        ("Status reason", _display(status_reason) if status_reason else "none given"),
+        ("What to do", advice),
+    ]
+    auto_cancel = status is RunStatus.RUNNABLE and cancel_after_seconds > 0
+    if auto_cancel:
+        rows.append(("Auto-cancel", f"the watchdog terminates the job after {_span(cancel_after_seconds)}"))
+    if job_id:
+        command = f'aws batch terminate-job --region {region} --job-id {job_id} --reason "stuck in {status.value}"'
+        rows.append(("Terminate the job", _display(command)))
+    rows.append(("Run ID", run.run_id))
+
+    summary = [
+        f"Run {run.run_id} has been {status.value} for {_span(stuck_seconds)}, longer than the "
+        f"{_span(threshold_seconds)} the watchdog allows. This alert is sent once while the run stays there.",
+        "",
+        *_aligned(rows, 19),
+    ]
+    details: dict[str, Any] = {
+        "alertType": ALERT_RUN_STUCK,
+        "runId": run.run_id,
+        "trigger": run.source.trigger.value,
+        "input": _clip(_input_text(run), _INPUT_LIMIT),
+        "source": run.source.to_dict(),
+        "status": status.value,
+        "since": run.updated_at,
+        "stuckSeconds": stuck_seconds,
+        "thresholdSeconds": threshold_seconds,
+        "attempt": run.attempt,
+        "maxAttempts": run.max_attempts,
+        "jobName": job_name,
+        "jobId": job_id,
+        "jobQueue": queue or None,
+        "jobQueueArn": _queue_arn(queue_ref),
+        "statusReason": _clip(status_reason),
+        "advice": advice,
+        "autoCancelAfterSeconds": cancel_after_seconds if auto_cancel else None,
+        "region": region,
+    }
+    attributes = {
+        "alertType": _string_attribute(ALERT_RUN_STUCK),
+        "jobQueue": _string_attribute(queue),
+        "status": _string_attribute(status.value),
+        "trigger": _string_attribute(run.source.trigger.value),
     }
     return Alert(subject=subject, message=_body(summary, details), attributes=attributes)

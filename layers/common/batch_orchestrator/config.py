@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from batch_orchestrator.errors import ConfigError
+from batch_orchestrator.models import RunStatus
 from batch_orchestrator.retry_policy import RetryPolicy
 from batch_orchestrator.submit import SubmitSettings
 from batch_orchestrator.tracking import TrackSettings
+from batch_orchestrator.watchdog import WatchdogSettings
 
 _BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
 _SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
@@ -158,4 +160,46 @@ class TrackConfig:
             job_queue=_matching(env, "JOB_QUEUE_ARN", _BATCH_ARN, "a Batch job queue ARN"),
             submit_queue_url=_matching(env, "SUBMIT_QUEUE_URL", _SQS_URL, "an SQS queue URL"),
             alerts_topic_arn=_matching(env, "ALERTS_TOPIC_ARN", _SNS_ARN, "an SNS topic ARN"),
+        )
+
+
+# Batch stops an attempt at its timeout; a run still RUNNING this long after it has lost its events.
+RUNNING_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    """The watchdog needs the tracker's whole configuration (it applies events the same way) plus its own."""
+
+    track: TrackConfig
+    watchdog: WatchdogSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WatchdogConfig:
+        track = TrackConfig.from_env(env)
+        week = 7 * 24 * 60
+
+        def minutes(name: str, *, minimum: int = 1) -> int:
+            return 60 * _integer(env, name, minimum=minimum, maximum=week)
+
+        running = minutes("STUCK_RUNNING_MINUTES", minimum=0)
+        if running == 0:
+            running = _integer(env, "JOB_TIMEOUT_SECONDS", minimum=60, maximum=1_209_600) + RUNNING_MARGIN_SECONDS
+        submitted = minutes("STUCK_SUBMITTED_MINUTES")
+        return cls(
+            track=track,
+            watchdog=WatchdogSettings(
+                track=track.track,
+                job_queue=track.job_queue,
+                reconcile_after_seconds=_integer(env, "RECONCILE_AFTER_SECONDS", minimum=60, maximum=86_400),
+                stuck_after_seconds={
+                    RunStatus.QUEUED: submitted,
+                    RunStatus.SUBMITTED: submitted,
+                    RunStatus.PENDING: submitted,
+                    RunStatus.RUNNABLE: minutes("STUCK_RUNNABLE_MINUTES"),
+                    RunStatus.STARTING: minutes("STUCK_STARTING_MINUTES"),
+                    RunStatus.RUNNING: running,
+                },
+                cancel_runnable_after_seconds=minutes("CANCEL_STUCK_RUNNABLE_AFTER_MINUTES", minimum=0),
+            ),
         )

@@ -41,3 +41,7 @@ class RetryEnqueueError(OrchestratorError):
 
 class AlertPublishError(OrchestratorError):
     """The alert could not be published to the SNS topic."""
+
+
+class SweepIncomplete(OrchestratorError):
+    """Some runs could not be checked (each was logged); the next sweep tries them again."""

@@ -5,10 +5,10 @@ The adapters in ``batch_orchestrator.adapters`` implement these; unit tests may 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from batch_orchestrator.models import JobObservation, Run, RunStatus, SideEffect, Source
 
@@ -88,3 +88,52 @@ class RetryQueue(Protocol):
 
 class AlertSink(Protocol):
     def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
+
+
+# ---- watchdog
+@dataclass(frozen=True)
+class ActiveRun:
+    """A run read from the sparse index, with the markers the watchdog leaves on it.
+
+    Each marker holds the *episode* it was written for (see ``watchdog.episode_of``), so an action
+    is taken once per stay in one state, and again only after the run has moved.
+    """
+
+    run: Run
+    stuck_alerted_for: str | None = None
+    cancel_requested_for: str | None = None
+    resubmitted_for: str | None = None
+    resubmissions: int = 0
+
+
+@dataclass(frozen=True)
+class ActivePage:
+    """One page of a sparse-index Query: the runs, the items DynamoDB read, and unreadable items."""
+
+    runs: tuple[ActiveRun, ...]
+    items_read: int
+    unreadable: tuple[str, ...] = ()
+
+
+class WatchdogStore(RunStore, Protocol):
+    def active_runs(self, *, status: RunStatus, updated_before: datetime) -> Iterator[ActivePage]: ...
+
+    def mark_stuck_alerted(self, *, run: Run, episode: str, now: datetime) -> WriteResult: ...
+
+    def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult: ...
+
+    def mark_resubmitted(
+        self, *, run: Run, episode: str, resubmissions: int, max_resubmissions: int, now: datetime
+    ) -> WriteResult: ...
+
+
+class JobInspector(Protocol):
+    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None: ...
+
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]: ...
+
+    def terminate_job(self, *, job_id: str, reason: str) -> None: ...
+
+
+class ResubmitQueue(Protocol):
+    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -78,3 +78,27 @@ class BatchJobs:
         except (ClientError, BotoCoreError) as exc:
             raise BatchLookupError(f"ListJobs for {job_name} failed: {exc}") from exc
         return None
+
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        """DescribeJobs for any number of ids, in calls of at most 100 (the API's limit).
+
+        A job Batch no longer knows (jobs are kept for a limited time after they end) is simply
+        absent from the result.
+        """
+        limit = 100
+        unique = list(dict.fromkeys(job_ids))
+        jobs: list[Mapping[str, Any]] = []
+        try:
+            for start in range(0, len(unique), limit):
+                response = client("batch").describe_jobs(jobs=unique[start : start + limit])
+                jobs.extend(response.get("jobs", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchLookupError(f"DescribeJobs for {len(unique)} jobs failed: {exc}") from exc
+        return jobs
+
+    def terminate_job(self, *, job_id: str, reason: str) -> None:
+        """TerminateJob: a job not yet STARTING is cancelled, a STARTING or RUNNING one is stopped."""
+        try:
+            client("batch").terminate_job(jobId=job_id, reason=reason[:1024])
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchLookupError(f"TerminateJob {job_id} failed: {exc}") from exc

@@ -8,7 +8,7 @@ item as it was when the condition failed, so the caller learns why in the same r
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from batch_orchestrator.models import (
     progress_of,
     source_from_dict,
 )
-from batch_orchestrator.ports import WriteResult
+from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
 
 ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
@@ -332,6 +332,103 @@ class RunsTable:
             set_values={"blockedAlertedAt": iso(now), "blockedJobId": job_id},
             condition="attribute_exists(#runId) AND (attribute_not_exists(#blockedJobId) OR #blockedJobId <> :job_id)",
             condition_values={":job_id": job_id},
+        )
+
+    # ---- watchdog
+    def active_runs(self, *, status: RunStatus, updated_before: datetime) -> Iterator[ActivePage]:
+        """The runs of one partition of the sparse index last updated before ``updated_before``, oldest first.
+
+        One Query per DynamoDB page, never a Scan: the index holds only runs that may still need work,
+        so what a sweep reads grows with the active runs, not with the table. ``items_read`` is what
+        DynamoDB read (and bills); an item that is not a readable run is reported, not raised, so one
+        bad item cannot stop every sweep.
+        """
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": ACTIVE_RUNS_INDEX,
+            "KeyConditionExpression": "#activeStatus = :status AND #updatedAt < :before",
+            "ExpressionAttributeNames": {"#activeStatus": "activeStatus", "#updatedAt": "updatedAt"},
+            "ExpressionAttributeValues": _ser({":status": status.value, ":before": iso(updated_before)}),
+            "ScanIndexForward": True,
+        }
+        try:
+            pages = client("dynamodb").get_paginator("query").paginate(**request)
+            for page in pages:
+                runs: list[ActiveRun] = []
+                unreadable: list[str] = []
+                for raw in page.get("Items", []):
+                    item = _deser(raw)
+                    try:
+                        runs.append(self._active_run(item))
+                    except (KeyError, TypeError, ValueError):
+                        unreadable.append(str(item.get("runId", "?")))
+                read = int(page.get("ScannedCount", len(runs) + len(unreadable)))
+                yield ActivePage(runs=tuple(runs), items_read=read, unreadable=tuple(unreadable))
+        except (ClientError, BotoCoreError) as exc:
+            raise RunStoreError(f"cannot query {ACTIVE_RUNS_INDEX} of {self._table} for {status.value}: {exc}") from exc
+
+    def mark_stuck_alerted(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        """Claim the one stuck alert of this episode; fails if it was sent already or the run moved on."""
+        return self._mark_episode(run, "stuckAlertedFor", "stuckAlertedAt", episode, now)
+
+    def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        """Claim the one TerminateJob of this episode (same rule as mark_stuck_alerted)."""
+        return self._mark_episode(run, "cancelRequestedFor", "cancelRequestedAt", episode, now)
+
+    def mark_resubmitted(
+        self, *, run: Run, episode: str, resubmissions: int, max_resubmissions: int, now: datetime
+    ) -> WriteResult:
+        """Claim the one resubmission of this stale claim, while the run has had fewer than the maximum."""
+        return self._mark_episode(
+            run,
+            "resubmittedFor",
+            "resubmittedAt",
+            episode,
+            now,
+            extra_set={"resubmissions": resubmissions + 1},
+            extra_condition=" AND (attribute_not_exists(#resubmissions) OR #resubmissions < :cap)",
+            extra_values={":cap": max_resubmissions},
+        )
+
+    def _mark_episode(
+        self,
+        run: Run,
+        field: str,
+        at_field: str,
+        episode: str,
+        now: datetime,
+        *,
+        extra_set: Mapping[str, Any] | None = None,
+        extra_condition: str = "",
+        extra_values: Mapping[str, Any] | None = None,
+    ) -> WriteResult:
+        # updatedAt is deliberately left alone: it is when the run entered its state, the sort key the
+        # sweeps query by and part of the episode.
+        if run.updated_at is None:
+            return WriteResult(applied=False, run=run)
+        return self._update(
+            run.run_id,
+            set_values={field: episode, at_field: iso(now), **(extra_set or {})},
+            condition=(
+                "#progress = :progress AND #updatedAt = :seen"
+                f" AND (attribute_not_exists(#{field}) OR #{field} <> :episode){extra_condition}"
+            ),
+            condition_values={
+                ":progress": run.progress,
+                ":seen": run.updated_at,
+                ":episode": episode,
+                **(extra_values or {}),
+            },
+        )
+
+    @staticmethod
+    def _active_run(item: Mapping[str, Any]) -> ActiveRun:
+        return ActiveRun(
+            run=run_from_item(item),
+            stuck_alerted_for=item.get("stuckAlertedFor"),
+            cancel_requested_for=item.get("cancelRequestedFor"),
+            resubmitted_for=item.get("resubmittedFor"),
+            resubmissions=int(item.get("resubmissions", 0)),
         )
 
     # ------------------------------------------------------------------------------- reading

@@ -7,7 +7,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from batch_orchestrator.adapters.aws import client
 from batch_orchestrator.errors import RetryEnqueueError
 from batch_orchestrator.models import Source
-from batch_orchestrator.submit_messages import retry_message
+from batch_orchestrator.submit_messages import resubmit_message, retry_message
 
 SQS_MAX_DELAY_SECONDS = 900
 
@@ -25,3 +25,12 @@ class SubmitQueue:
             )
         except (ClientError, BotoCoreError) as exc:
             raise RetryEnqueueError(f"cannot enqueue attempt {attempt} of {run_id}: {exc}") from exc
+
+    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None:
+        """The watchdog's request to submit a stale claim again (no delay: it is already late)."""
+        try:
+            client("sqs").send_message(
+                QueueUrl=self._url, MessageBody=resubmit_message(run_id=run_id, attempt=attempt, source=source)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryEnqueueError(f"cannot enqueue resubmission of attempt {attempt} of {run_id}: {exc}") from exc
