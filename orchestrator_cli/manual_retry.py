@@ -1,0 +1,128 @@
+"""What `orchestrator runs retry` may do with a run: a pure decision, no AWS.
+
+A retry goes through the normal submit path: the run moves to RETRY_WAIT for its next attempt and
+a retry request goes on the SubmitQueue, whose consumer claims that attempt (conditionally) and
+submits it exactly once, as it does for the tracker's retries.
+
+    FAILED                      → attempt n+1
+    RETRY_WAIT                  → the pending attempt n, requested again now (skips the backoff)
+    SUCCEEDED                   → refused; with --force, attempt n+1 (a re-run)
+    QUEUED … RUNNING (in flight)→ refused; with --force (a stuck run), attempt n+1 and attempt n is
+                                  recorded as abandoned; its job is NOT cancelled
+
+A manual attempt may go one beyond the run's maxAttempts, which is then raised to it (and recorded),
+but never beyond MAX_ATTEMPTS_LIMIT, the most the submit path accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from batch_orchestrator.models import AttemptRecord, Run, RunStatus
+from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
+from batch_orchestrator.timeutil import iso
+from orchestrator_cli.errors import Refused
+
+IN_FLIGHT = frozenset(
+    {
+        RunStatus.QUEUED,
+        RunStatus.SUBMITTED,
+        RunStatus.PENDING,
+        RunStatus.RUNNABLE,
+        RunStatus.STARTING,
+        RunStatus.RUNNING,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    run_id: str
+    previous_status: RunStatus
+    previous_attempt: int
+    attempt: int
+    max_attempts: int
+    forced: bool
+    resend: bool  # RETRY_WAIT: the pending attempt's request is sent again, no new attempt
+    max_attempts_raised_from: int | None
+    previous_job_id: str | None
+    abandoned: AttemptRecord | None
+
+    def record(self, *, now: datetime, requested_by: str | None) -> dict[str, Any]:
+        """The entry appended to the run's manualRetries (the audit trail of operator actions)."""
+        entry: dict[str, Any] = {
+            "attempt": self.attempt,
+            "requestedAt": iso(now),
+            "previousStatus": self.previous_status.value,
+            "previousAttempt": self.previous_attempt,
+            "forced": self.forced,
+            "resend": self.resend,
+        }
+        optional = (
+            ("maxAttemptsRaisedFrom", self.max_attempts_raised_from),
+            ("previousJobId", self.previous_job_id),
+            ("requestedBy", requested_by),
+        )
+        entry.update({name: value for name, value in optional if value is not None})
+        return entry
+
+
+def plan_manual_retry(run: Run, *, force: bool) -> RetryPlan:
+    """The retry an operator may start for ``run``; Refused (exit 5) when the run's state forbids it."""
+    status = run.status
+    job_id = run.job_id or run.last_job_id
+    if status is RunStatus.RETRY_WAIT:
+        return RetryPlan(
+            run_id=run.run_id,
+            previous_status=status,
+            previous_attempt=run.attempt,
+            attempt=run.attempt,
+            max_attempts=run.max_attempts,
+            forced=force,
+            resend=True,
+            max_attempts_raised_from=None,
+            previous_job_id=job_id,
+            abandoned=None,
+        )
+    if status is RunStatus.SUCCEEDED and not force:
+        raise Refused(
+            f"run {run.run_id} SUCCEEDED at attempt {run.attempt}: nothing to retry",
+            hint="pass --force to run it again as a new attempt",
+        )
+    if status in IN_FLIGHT and not force:
+        job = f", job {run.job_id}" if run.job_id else ""
+        raise Refused(
+            f"run {run.run_id} is in flight ({status.value} at attempt {run.attempt}{job}, updated {run.updated_at})",
+            hint="wait for it to finish; if it is stuck, --force starts a new attempt (the current job is not "
+            "cancelled: `aws batch terminate-job` it if it must not run)",
+        )
+    attempt = run.attempt + 1
+    if attempt > MAX_ATTEMPTS_LIMIT:
+        raise Refused(
+            f"run {run.run_id} has used attempt {run.attempt}; the submit path accepts at most {MAX_ATTEMPTS_LIMIT}",
+            hint="upload the input again (a new object version is a new run) or submit it with `orchestrator submit`",
+        )
+    abandoned = None
+    if status in IN_FLIGHT:
+        abandoned = AttemptRecord(
+            attempt=run.attempt,
+            job_id=run.job_id or "",
+            status=status,
+            exit_code=None,
+            reason=f"abandoned in {status.value} by a forced manual retry",
+        )
+    raised_from = run.max_attempts if attempt > run.max_attempts else None
+    return RetryPlan(
+        run_id=run.run_id,
+        previous_status=status,
+        previous_attempt=run.attempt,
+        attempt=attempt,
+        max_attempts=max(run.max_attempts, attempt),
+        forced=force,
+        resend=False,
+        max_attempts_raised_from=raised_from,
+        previous_job_id=job_id,
+        abandoned=abandoned,
+    )

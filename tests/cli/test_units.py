@@ -1,0 +1,191 @@
+"""The CLI's pure parts: parsing, samconfig resolution, rendering, the manual retry decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from batch_orchestrator.models import Run, RunStatus, S3Source
+from orchestrator_cli.errors import Refused, UsageError
+from orchestrator_cli.manual_retry import plan_manual_retry
+from orchestrator_cli.parsing import S3Url, parse_run_id, parse_s3_url, parse_since
+from orchestrator_cli.render import age, fields, shorten, table
+from orchestrator_cli.settings import resolve_settings
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+RUN_ID = "s3-0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", datetime(2026, 11, 21, 10, 0, tzinfo=UTC)),
+        ("30m", datetime(2026, 11, 21, 11, 30, tzinfo=UTC)),
+        ("1D", datetime(2026, 11, 20, 12, 0, tzinfo=UTC)),
+        ("1w", datetime(2026, 11, 14, 12, 0, tzinfo=UTC)),
+        ("2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+        ("2026-11-20T08:00Z", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+        ("2026-11-20T09:00+01:00", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2x", "", "-2h"])
+def test_parse_since_rejects(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_since(text, now=NOW)
+
+
+def test_parse_s3_url() -> None:
+    assert parse_s3_url("s3://my-bucket/incoming/a b/ü.csv") == S3Url("my-bucket", "incoming/a b/ü.csv")
+    assert str(parse_s3_url("s3://my.bucket/k")) == "s3://my.bucket/k"
+    for bad in (
+        "my-bucket/key",
+        "s3:/my-bucket/key",
+        "s3://my-bucket",
+        "s3://my-bucket/",
+        "s3://UPPER/key",
+        "s3://a/key",
+        "s3://my..bucket/key",
+        "s3://b-/key",
+        f"s3://my-bucket/{'k' * 1025}",
+    ):
+        with pytest.raises(UsageError):
+            parse_s3_url(bad)
+
+
+def test_parse_run_id() -> None:
+    assert parse_run_id(f" {RUN_ID} ") == RUN_ID
+    assert parse_run_id("sch-" + "f" * 24) == "sch-" + "f" * 24
+    for bad in ("s3-123", "S3-0123456789ABCDEF01234567", "run-0123456789abcdef01234567"):
+        with pytest.raises(UsageError):
+            parse_run_id(bad)
+
+
+def test_settings_flags_win_over_samconfig(tmp_path: Path) -> None:
+    config = tmp_path / "samconfig.toml"
+    config.write_text(
+        'version = 0.1\n[default.global.parameters]\nstack_name = "from-global"\nregion = "eu-west-1"\n'
+        '[default.deploy.parameters]\nstack_name = "from-deploy"\nprofile = "ops"\n',
+        encoding="utf-8",
+    )
+    from_file = resolve_settings(
+        stack_name=None, region=None, profile=None, endpoint_url=None, config_env=None, config_file=None, cwd=tmp_path
+    )
+    assert (from_file.stack_name, from_file.region, from_file.profile) == ("from-deploy", "eu-west-1", "ops")
+    assert from_file.sources["stack_name"].endswith("[default]")
+
+    flags = resolve_settings(
+        stack_name="mine",
+        region="us-west-2",
+        profile=None,
+        endpoint_url="http://localhost:5000",
+        config_env=None,
+        config_file=str(config),
+    )
+    assert (flags.stack_name, flags.region, flags.profile, flags.endpoint_url) == (
+        "mine",
+        "us-west-2",
+        "ops",
+        "http://localhost:5000",
+    )
+
+
+def test_settings_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not found"):
+        resolve_settings(
+            stack_name=None,
+            region=None,
+            profile=None,
+            endpoint_url=None,
+            config_env=None,
+            config_file=str(tmp_path / "missing.toml"),
+        )
+    (tmp_path / "samconfig.toml").write_text("not = [valid", encoding="utf-8")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        resolve_settings(
+            stack_name=None,
+            region=None,
+            profile=None,
+            endpoint_url=None,
+            config_env=None,
+            config_file=None,
+            cwd=tmp_path,
+        )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match=r"no samconfig\.toml here"):
+        resolve_settings(
+            stack_name=None, region=None, profile=None, endpoint_url=None, config_env="dev", config_file=None, cwd=empty
+        )
+    nothing = resolve_settings(
+        stack_name=None, region=None, profile=None, endpoint_url=None, config_env=None, config_file=None, cwd=empty
+    )
+    with pytest.raises(UsageError, match="no stack name"):
+        nothing.require_stack_name()
+
+
+def test_rendering() -> None:
+    assert table(["A", "LONGER"], [["xx", None], ["y", 3]]) == ["A   LONGER", "xx  -", "y   3"]
+    assert fields([("Label", "v"), ("Skipped", None), ("Long label", 1)]) == ["Label       v", "Long label  1"]
+    assert shorten("incoming/a-very-long-name.csv", 15) == "incomin…ame.csv"
+    assert shorten("short", 15) == "short"
+    assert age("2026-11-21T11:59:15.000Z", NOW) == "45s"
+    assert age("2026-11-21T09:00:00Z", NOW) == "3h"
+    assert age("2026-11-18T12:00:00Z", NOW) == "3d"
+    assert age(None, NOW) is None
+
+
+def _run(status: RunStatus, attempt: int = 1, max_attempts: int = 3, job_id: str | None = "job-1") -> Run:
+    return Run(
+        run_id=RUN_ID,
+        status=status,
+        attempt=attempt,
+        max_attempts=max_attempts,
+        source=S3Source(bucket="b", key="incoming/k"),
+        progress=0,
+        job_id=job_id,
+        updated_at="2026-11-21T11:00:00.000Z",
+    )
+
+
+def test_plan_for_a_failed_run() -> None:
+    plan = plan_manual_retry(_run(RunStatus.FAILED), force=False)
+    assert (plan.attempt, plan.max_attempts, plan.resend, plan.forced) == (2, 3, False, False)
+    assert plan.max_attempts_raised_from is None
+    assert plan.abandoned is None
+    assert plan.previous_job_id == "job-1"
+    record = plan.record(now=NOW, requested_by="arn:aws:iam::1:user/ops")
+    assert record == {
+        "attempt": 2,
+        "requestedAt": "2026-11-21T12:00:00.000Z",
+        "previousStatus": "FAILED",
+        "previousAttempt": 1,
+        "forced": False,
+        "resend": False,
+        "previousJobId": "job-1",
+        "requestedBy": "arn:aws:iam::1:user/ops",
+    }
+
+
+def test_plan_raises_max_attempts_by_one_at_most() -> None:
+    plan = plan_manual_retry(_run(RunStatus.FAILED, attempt=3, max_attempts=3), force=False)
+    assert (plan.attempt, plan.max_attempts, plan.max_attempts_raised_from) == (4, 4, 3)
+
+
+@pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.SUBMITTED, RunStatus.RUNNING, RunStatus.QUEUED])
+def test_plan_refuses_succeeded_and_in_flight_runs_unless_forced(status: RunStatus) -> None:
+    with pytest.raises(Refused):
+        plan_manual_retry(_run(status), force=False)
+    forced = plan_manual_retry(_run(status), force=True)
+    assert forced.attempt == 2
+    assert (forced.abandoned is not None) == (status is not RunStatus.SUCCEEDED)
+
+
+def test_plan_for_a_waiting_run_resends_the_pending_attempt() -> None:
+    plan = plan_manual_retry(_run(RunStatus.RETRY_WAIT, attempt=2, job_id=None), force=False)
+    assert (plan.attempt, plan.resend, plan.max_attempts) == (2, True, 3)
