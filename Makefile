@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 CONFIG_ENV ?= default
 COVERAGE_FLOOR ?= 85
 
-.PHONY: help setup lint typecheck lint-template test test-fast build deploy clean
+.PHONY: help setup lint typecheck lint-template test test-fast build deploy demo serve clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,12 @@ build: $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH; no contain
 
 deploy: build ## sam deploy with the samconfig.toml environment CONFIG_ENV (default|dev|prod)
 	$(SAM) deploy --config-env $(CONFIG_ENV)
+
+demo: $(VENV)/.installed ## The whole pipeline locally on sample files, checked (moto + local job runner; no AWS, no Docker)
+	$(PY) -m local_stack demo $(ARGS)
+
+serve: $(VENV)/.installed ## Keep the local pipeline running for your own files until Ctrl-C (ARGS="--schedule 'rate(2 minutes)'")
+	$(PY) -m local_stack serve $(ARGS)
 
 clean: ## Remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

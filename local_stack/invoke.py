@@ -239,7 +239,9 @@ def deliver_sqs_batch(
         if raise_errors:
             raise
         error = exc
-    failed_ids = set(ids) if error is not None else _failed_ids(result, ids, mapping.reports_batch_item_failures)
+    failed_ids = (
+        set(ids) if error is not None else batch_item_failure_ids(result, ids, mapping.reports_batch_item_failures)
+    )
     deleted = [m for m in messages if m["MessageId"] not in failed_ids]
     for start in range(0, len(deleted), 10):
         chunk = deleted[start : start + 10]
@@ -262,7 +264,7 @@ def deliver_sqs_batch(
     )
 
 
-def _failed_ids(result: Any, ids: Sequence[str], reports_failures: bool) -> set[str]:
+def batch_item_failure_ids(result: Any, ids: Sequence[str], reports_failures: bool) -> set[str]:
     if not reports_failures:
         return set()
     failures = result.get("batchItemFailures") if isinstance(result, Mapping) else None

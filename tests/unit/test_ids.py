@@ -73,7 +73,7 @@ def test_job_name_is_valid_for_any_key_and_keeps_run_identity(key):
 
 def test_job_name_shows_the_file_name():
     source = S3Source(bucket="in", key="incoming/my report ü 2026.csv", sequencer="01")
-    assert job_name_for(run_id_for(source), 1, source).endswith("-a1-my_report_2026_csv")
+    assert job_name_for(run_id_for(source), 1, source).endswith("-a1-my_report_u_2026_csv")
 
 
 def test_job_name_rejects_foreign_run_ids():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from batch_orchestrator.models import S3Source, ScheduleSource, Source
 
@@ -36,7 +37,9 @@ def run_id_for(source: Source) -> str:
 
 
 def _slug(text: str) -> str:
-    return _SLUG_UNSAFE.sub("_", text).strip("_-")
+    # "été" reads better as "ete" than as "_t_": strip accents before dropping what Batch refuses.
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _SLUG_UNSAFE.sub("_", ascii_text).strip("_-")
 
 
 def job_name_for(run_id: str, attempt: int, source: Source) -> str:

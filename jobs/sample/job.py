@@ -1,0 +1,192 @@
+"""Sample AWS Batch job of Batch Orchestrator: checksum one uploaded object and write a JSON result.
+
+The orchestrator passes the input only as environment variables (never on a command line):
+
+    RUN_ID, RUN_ATTEMPT, TRIGGER ("s3" or "schedule")
+    INPUT_BUCKET, INPUT_KEY, INPUT_VERSION_ID (optional)    for uploads
+    SCHEDULE_NAME, SCHEDULED_TIME                           for schedule firings
+    OUTPUT_BUCKET, OUTPUT_PREFIX                            set by the job definition
+
+The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json``: the input's SHA-256,
+its size in bytes and its number of lines (newline characters, plus one for a last line without
+one). Every attempt of a run writes the same key, so a retried run leaves one result.
+
+Exit codes (sysexits.h; the orchestrator retries the codes in its RetryExitCodes parameter,
+75 by default):
+
+    0   result written
+    75  temporary failure (throttling, S3 unavailable, network): worth retrying
+    66  the input object (version) does not exist any more
+    77  access denied
+    78  configuration missing (an environment variable)
+    1   anything else
+
+Demo directive: an input whose FIRST LINE is ``#exit <code>`` makes the job exit with that code
+before writing anything; ``#exit <code> until attempt <n>`` does so only while RUN_ATTEMPT < n.
+So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#exit 3`` fails
+for good. A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+EX_OK = 0
+EX_SOFTWARE = 1
+EX_NOINPUT = 66
+EX_TEMPFAIL = 75
+EX_NOPERM = 77
+EX_CONFIG = 78
+
+CHUNK_BYTES = 1024 * 1024
+FIRST_LINE_LIMIT = 200
+_EXIT_DIRECTIVE = re.compile(r"#exit\s+(\d{1,3})(?:\s+until\s+attempt\s+(\d{1,2}))?\s*")
+_SLEEP_DIRECTIVE = re.compile(r"#sleep\s+(\d{1,5})\s*")
+_TEMPORARY_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"}
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"})
+_DENIED_CODES = frozenset({"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+
+
+class JobError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def log(message: str, **fields: Any) -> None:
+    """One JSON line per event on stdout (Batch sends it to CloudWatch Logs)."""
+    print(json.dumps({"message": message, **fields}, ensure_ascii=False), flush=True)
+
+
+def required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise JobError(f"environment variable {name} is not set", EX_CONFIG)
+    return value
+
+
+def directive_exit_code(first_line: str, attempt: int) -> int | None:
+    """The exit code an ``#exit`` first line asks for at this attempt, or None."""
+    match = _EXIT_DIRECTIVE.fullmatch(first_line.strip())
+    if match is None:
+        return None
+    code, until = int(match[1]), match[2]
+    if code == 0 or (until is not None and attempt >= int(until)):
+        return None
+    return min(code, 255)
+
+
+def directive_sleep_seconds(first_line: str) -> int:
+    match = _SLEEP_DIRECTIVE.fullmatch(first_line.strip())
+    return int(match[1]) if match else 0
+
+
+def error_exit_code(exc: BaseException) -> int:
+    """How an AWS error ends the job: temporary failures get EX_TEMPFAIL so they are retried."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _TEMPORARY_CODES or status >= 500:
+            return EX_TEMPFAIL
+        if code in _MISSING_CODES:
+            return EX_NOINPUT
+        if code in _DENIED_CODES:
+            return EX_NOPERM
+        return EX_SOFTWARE
+    if isinstance(exc, BotoCoreError):  # connection errors, timeouts
+        return EX_TEMPFAIL
+    return EX_SOFTWARE
+
+
+def summarise(stream: Any) -> tuple[dict[str, Any], str]:
+    """SHA-256, bytes and lines of a streaming body, read in chunks; also its first line (decoded)."""
+    digest = hashlib.sha256()
+    size = lines = 0
+    head = b""
+    last = b""
+    for chunk in stream.iter_chunks(CHUNK_BYTES):
+        if not chunk:
+            continue
+        digest.update(chunk)
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        if len(head) < FIRST_LINE_LIMIT and b"\n" not in head:
+            head += chunk[: FIRST_LINE_LIMIT - len(head)]
+        last = chunk[-1:]
+    if size and last != b"\n":
+        lines += 1
+    first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    return {"sha256": digest.hexdigest(), "bytes": size, "lines": lines}, first_line
+
+
+def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
+    run_id = required(env, "RUN_ID")
+    attempt = int(env.get("RUN_ATTEMPT", "1") or "1")
+    trigger = env.get("TRIGGER", "s3")
+    output_bucket = required(env, "OUTPUT_BUCKET")
+    output_prefix = env.get("OUTPUT_PREFIX", "")
+    result: dict[str, Any] = {"runId": run_id, "attempt": attempt, "trigger": trigger}
+
+    if trigger == "schedule":
+        result["schedule"] = {"name": env.get("SCHEDULE_NAME"), "scheduledTime": env.get("SCHEDULED_TIME")}
+    else:
+        bucket, key = required(env, "INPUT_BUCKET"), required(env, "INPUT_KEY")
+        request = {"Bucket": bucket, "Key": key}
+        if env.get("INPUT_VERSION_ID"):
+            request["VersionId"] = env["INPUT_VERSION_ID"]
+        log("reading input", bucket=bucket, key=key, version_id=env.get("INPUT_VERSION_ID"), attempt=attempt)
+        response = s3.get_object(**request)
+        summary, first_line = summarise(response["Body"])
+        seconds = directive_sleep_seconds(first_line)
+        if seconds:
+            log("sleeping as the input asks", seconds=seconds)
+            time.sleep(seconds)
+        code = directive_exit_code(first_line, attempt)
+        if code is not None:
+            raise JobError(f"the input asks for exit code {code} at attempt {attempt}", code)
+        result["input"] = {"bucket": bucket, "key": key, "versionId": response.get("VersionId")}
+        result.update(summary)
+
+    result["finishedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    output_key = f"{output_prefix}{run_id}/result.json"
+    s3.put_object(
+        Bucket=output_bucket,
+        Key=output_key,
+        Body=json.dumps(result, ensure_ascii=False, indent=2).encode("utf-8"),
+        ContentType="application/json",
+    )
+    log("result written", bucket=output_bucket, key=output_key, **{k: result.get(k) for k in ("bytes", "lines")})
+    return result
+
+
+def main() -> int:
+    s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30))
+    try:
+        run(os.environ, s3)
+    except JobError as exc:
+        log("job failed", error=str(exc), exit_code=exc.exit_code)
+        return exc.exit_code
+    except (ClientError, BotoCoreError) as exc:
+        code = error_exit_code(exc)
+        log("job failed", error=f"{type(exc).__name__}: {exc}", exit_code=code)
+        return code
+    return EX_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

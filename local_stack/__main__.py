@@ -1,0 +1,54 @@
+"""``python -m local_stack``: the whole pipeline on this machine (moto + in-process functions + local jobs).
+
+python -m local_stack demo            upload sample files, show their runs, check the outcome (exit 1 if off)
+python -m local_stack serve           keep the stack running for your own files until Ctrl-C
+python -m local_stack upload FILE...  put files into the input bucket of a running `serve`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from local_stack.demo import run_demo, run_serve, run_upload
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack",
+        description="Run Batch Orchestrator locally: template.yaml in a moto server, the functions in-process, "
+        "jobs as local processes. Nothing talks to AWS.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the demo and check its outcome (exit status 1 if it is off)")
+    demo.add_argument("--verbose", action="store_true", help="also print the functions' logs and the jobs' output")
+
+    serve = commands.add_parser("serve", help="keep the local stack running until Ctrl-C")
+    serve.add_argument("--port", type=int, default=0, help="port of the moto server (default: a free one)")
+    serve.add_argument("--verbose", action="store_true", help="also print the functions' logs and the jobs' output")
+    serve.add_argument(
+        "--schedule",
+        metavar="EXPRESSION",
+        help="turn the schedule on with this expression, e.g. 'rate(2 minutes)' (default: off, fire it on demand)",
+    )
+
+    upload = commands.add_parser("upload", help="upload files to the input bucket of a running `serve`")
+    upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    upload.add_argument("--key", help="object key (default: the input prefix + the file name)")
+    upload.add_argument("--endpoint-url", help="moto server URL (default: the one `serve` recorded)")
+
+    args = parser.parse_args(argv)
+    # Keys and file names may hold any character; a terminal that cannot show one gets a '?'.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    if args.command == "demo":
+        return run_demo(verbose=args.verbose)
+    if args.command == "serve":
+        return run_serve(port=args.port, verbose=args.verbose, schedule_expression=args.schedule)
+    return run_upload(args.files, key=args.key, endpoint_url=args.endpoint_url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

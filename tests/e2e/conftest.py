@@ -1,0 +1,64 @@
+"""End-to-end fixtures: the whole pipeline of template.yaml running locally, one per test.
+
+``pipeline`` is a started ``local_stack.runtime.LocalPipeline``: a moto server on a free loopback
+port in this process, the stack created in it with ``LOCAL_PARAMETERS`` (the sample job as the
+job command, RetryExitCodes=75, MaxAttempts=3, RetryBaseDelaySeconds=1), the functions run
+in-process, and jobs run by the local job runner (SIMULATED AWS Batch/Fargate). It is stopped,
+with every thread and process it started, when the test ends, pass or fail.
+
+    @pytest.mark.parametrize("pipeline_parameters", [{"MaxAttempts": "2"}], indirect=True)
+    def test_something(pipeline): ...        # template parameter overrides
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local_stack.runtime import LocalPipeline
+
+RUN_TIMEOUT = 45.0  # seconds a run may take end to end; a run takes 1 to 5 here
+IDLE_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def pipeline_parameters(request: pytest.FixtureRequest) -> dict[str, str]:
+    return {name: str(value) for name, value in getattr(request, "param", {}).items()}
+
+
+@pytest.fixture
+def pipeline(pipeline_parameters: dict[str, str]) -> Iterator[LocalPipeline]:
+    running = LocalPipeline(pipeline_parameters).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def result_object(pipeline: LocalPipeline, run_id: str) -> dict[str, Any]:
+    """The JSON the sample job wrote for the run (OUTPUT_PREFIX + RUN_ID + /result.json)."""
+    outputs = pipeline.stack.outputs
+    body = (
+        pipeline.stack.client("s3")
+        .get_object(Bucket=outputs["InputBucketName"], Key=f"{outputs['OutputPrefix']}{run_id}/result.json")["Body"]
+        .read()
+    )
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+def job_environment(job: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in job["container"].get("environment", [])}
+
+
+def wait_for_status(pipeline: LocalPipeline, run_id: str, status: str, *, timeout: float = RUN_TIMEOUT) -> None:
+    """Block until the run has been seen in ``status`` (bounded polling of the recorded changes)."""
+    deadline = time.monotonic() + timeout
+    while status not in [change.status for change in pipeline.changes(run_id)]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} not {status} after {timeout} s: {pipeline.changes(run_id)}")
+        time.sleep(0.05)
