@@ -12,6 +12,7 @@ export PYENV_VERSION ?= 3.13.0
 PYTHON ?= python3.13
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
@@ -19,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 CONFIG_ENV ?= default
 COVERAGE_FLOOR ?= 85
 
-.PHONY: help setup lint typecheck lint-template test test-fast build deploy demo serve clean
+.PHONY: help setup lint typecheck lint-template checkov test test-fast build deploy bench demo serve clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,7 +49,17 @@ lint-template: setup ## cfn-lint and `sam validate --lint` on template.yaml (no 
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template-file template.yaml
 
-test: setup lint lint-template ## THE test command: linters, template checks, then every test with branch coverage
+# checkov has its own virtual environment too: it pins an older boto3 than the project's .venv.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: no failed check; each skip is justified next to its resource
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+
+test: setup lint lint-template checkov ## THE test command: linters, template checks, then every test with branch coverage
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-fast: $(VENV)/.installed ## Unit tests only
@@ -59,6 +70,9 @@ build: $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH; no contain
 
 deploy: build ## sam deploy with the samconfig.toml environment CONFIG_ENV (default|dev|prod)
 	$(SAM) deploy --config-env $(CONFIG_ENV)
+
+bench: build $(VENV)/.installed ## Performance figures (AWS calls, invocations, cold start, sizes...) -> bench/results.json; ARGS=--quick for CI
+	$(PY) -m bench $(ARGS)
 
 demo: $(VENV)/.installed ## The whole pipeline locally on sample files, checked (moto + local job runner; no AWS, no Docker)
 	$(PY) -m local_stack demo $(ARGS)

@@ -12,10 +12,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batch_orchestrator.adapters.aws import take_throttle_count
 from batch_orchestrator.adapters.batch import BatchJobs
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
-from batch_orchestrator.errors import JobSubmitError, MalformedMessage
+from batch_orchestrator.errors import MalformedMessage, OrchestratorError
 from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
 from batch_orchestrator.s3_events import Skipped
 from batch_orchestrator.submit import SubmitOutcome, submit_run
@@ -55,8 +56,10 @@ def record_handler(record: SQSRecord) -> None:
         logger.set_correlation_id(request.run_id)
         try:
             result = submit_run(request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow())
-        except JobSubmitError as exc:
-            logger.warning("submit failed", extra={"attempt": request.attempt, "error": str(exc)})
+        except OrchestratorError as exc:  # SubmitJob refused or unknown, or the runs table unavailable
+            logger.warning(
+                "submit failed", extra={"message_id": record.message_id, "attempt": request.attempt, "error": str(exc)}
+            )
             metrics.add_metric(name="SubmitFailures", unit=MetricUnit.Count, value=1)
             raise
         logger.info(
@@ -75,4 +78,11 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    # Throttling that botocore or the Batch adapter retried is invisible in the outcome: count it here.
+    throttled = take_throttle_count()
+    if throttled:
+        metrics.add_metric(name="Throttled", unit=MetricUnit.Count, value=throttled)
+    return response

@@ -62,7 +62,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
     for name, field in REPORT_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=result[field])
     metrics.add_metric(name="SweepsTruncated", unit=MetricUnit.Count, value=int(report.truncated))
-    logger.info("sweep done", extra={"report": result, "scheduled_time": event.get("scheduledTime")})
+    # The event only labels the log line: whatever invoked the sweep, a sweep it is.
+    scheduled_time = event.get("scheduledTime") if isinstance(event, dict) else None
+    logger.info("sweep done", extra={"report": result, "scheduled_time": scheduled_time})
     if report.errors:
         raise SweepIncomplete(f"{report.errors} runs could not be checked; see the log lines before this one")
     return result

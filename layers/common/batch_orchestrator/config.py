@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batch_orchestrator.errors import ConfigError
 from batch_orchestrator.models import RunStatus
-from batch_orchestrator.retry_policy import RetryPolicy
-from batch_orchestrator.submit import SubmitSettings
-from batch_orchestrator.tracking import TrackSettings
-from batch_orchestrator.watchdog import WatchdogSettings
+
+# Each function imports only the logic it runs: the settings types are imported where they are
+# built, so submit_jobs' cold start does not load tracking, alerts and the watchdog (`make bench`).
+if TYPE_CHECKING:
+    from batch_orchestrator.submit import SubmitSettings
+    from batch_orchestrator.tracking import TrackSettings
+    from batch_orchestrator.watchdog import WatchdogSettings
 
 _BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
 _SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
@@ -94,6 +98,8 @@ class SubmitConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
+        from batch_orchestrator.submit import SubmitSettings
+
         queue, definition = _job_target(env)
         return cls(
             store=StoreConfig.from_env(env),
@@ -115,6 +121,8 @@ class ScheduledSubmitConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScheduledSubmitConfig:
+        from batch_orchestrator.submit import SubmitSettings
+
         queue, definition = _job_target(env)
         return cls(
             store=StoreConfig.from_env(env),
@@ -138,6 +146,9 @@ class TrackConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrackConfig:
+        from batch_orchestrator.retry_policy import RetryPolicy
+        from batch_orchestrator.tracking import TrackSettings
+
         try:
             policy = RetryPolicy.from_settings(
                 retry_exit_codes=env.get("RETRY_EXIT_CODES", ""),
@@ -176,6 +187,8 @@ class WatchdogConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WatchdogConfig:
+        from batch_orchestrator.watchdog import WatchdogSettings
+
         track = TrackConfig.from_env(env)
         week = 7 * 24 * 60
 

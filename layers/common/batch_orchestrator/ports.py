@@ -103,6 +103,7 @@ class ActiveRun:
     stuck_alerted_for: str | None = None
     cancel_requested_for: str | None = None
     resubmitted_for: str | None = None
+    resubmitted_at: str | None = None  # when resubmitted_for was written (ISO-8601)
     resubmissions: int = 0
 
 
@@ -123,7 +124,14 @@ class WatchdogStore(RunStore, Protocol):
     def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult: ...
 
     def mark_resubmitted(
-        self, *, run: Run, episode: str, resubmissions: int, max_resubmissions: int, now: datetime
+        self,
+        *,
+        run: Run,
+        episode: str,
+        resubmissions: int,
+        max_resubmissions: int,
+        now: datetime,
+        lost_before: datetime | None = None,
     ) -> WriteResult: ...
 
 

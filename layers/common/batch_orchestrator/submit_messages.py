@@ -59,7 +59,7 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
         raise MalformedMessage(f"{kind} request has no source")
     try:
         parsed = source_from_dict(dict(source))
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:  # e.g. a "size" that is a list: int() raises TypeError
         raise MalformedMessage(f"{kind} request source: {exc}") from exc
     if run_id_for(parsed) != run_id:
         raise MalformedMessage(f"{kind} request source does not belong to its runId")

@@ -131,7 +131,7 @@ class _Sweep:
                     continue  # a submit holds the claim right now
                 else:
                     plans.append((active, self._claimed_job_id(run)))
-            except OrchestratorError:
+            except Exception:  # one run's trouble (AWS, or an item no code of ours wrote) never stops the sweep
                 self._failed(run)
         job_ids = [job_id for _, job_id in plans if job_id]
         try:
@@ -143,7 +143,7 @@ class _Sweep:
         for active, job_id in plans:
             try:
                 self.check_run(active, described.get(job_id) if job_id else None)
-            except OrchestratorError:
+            except Exception:  # as above: logged with its traceback, counted, and the sweep fails at the end
                 self._failed(active.run)
 
     def _claimed_job_id(self, run: Run) -> str | None:
@@ -251,7 +251,12 @@ class _Sweep:
         """Re-enqueue a claim with no job in Batch, once per stale claim; False when it is not done again."""
         run = active.run
         episode = episode_of(run)
-        if active.resubmissions >= self.settings.max_resubmissions or active.resubmitted_for == episode:
+        # A resubmission the submit path took up moves the run (new episode). One that left the run
+        # unchanged for reconcile_after_seconds was lost (e.g. the sweep died between its mark and
+        # SendMessage): it may be sent again, still within max_resubmissions.
+        lost_before = self.now - timedelta(seconds=self.settings.reconcile_after_seconds)
+        lost = active.resubmitted_at is not None and parse_iso(active.resubmitted_at) < lost_before
+        if active.resubmissions >= self.settings.max_resubmissions or (active.resubmitted_for == episode and not lost):
             return False
         marked = self.runs.mark_resubmitted(
             run=run,
@@ -259,6 +264,7 @@ class _Sweep:
             resubmissions=active.resubmissions,
             max_resubmissions=self.settings.max_resubmissions,
             now=self.now,
+            lost_before=lost_before,
         )
         if not marked.applied:
             return True  # another sweep did it, or the run moved since it was read

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from batch_orchestrator.adapters.attribute_values import deserialize, serialize
 from batch_orchestrator.adapters.aws import client
 from batch_orchestrator.errors import RunStoreError
 from batch_orchestrator.models import (
@@ -33,16 +33,13 @@ from batch_orchestrator.timeutil import epoch_seconds, iso
 ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
 _PLACEHOLDER = re.compile(r"#(\w+)")
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 def _ser(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in values.items()}
+    return {name: serialize(value) for name, value in values.items()}
 
 
 def _deser(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: deserialize(value) for name, value in item.items()}
 
 
 def _int(value: Any) -> int | None:
@@ -298,11 +295,13 @@ class RunsTable:
             set_values=set_values,
             remove=tuple(remove),
             append_history=append_history,
+            # The attempt must be the run's own: a job whose attempt tag or name says otherwise (retagged,
+            # or not ours) would otherwise set a progress of another attempt and wedge the run.
             condition=(
-                "attribute_exists(#runId) AND #progress < :observed "
+                "attribute_exists(#runId) AND #attempt = :attempt AND #progress < :observed "
                 "AND (attribute_not_exists(#jobId) OR #jobId = :job_id)"
             ),
-            condition_values={":observed": obs.progress, ":job_id": obs.job_id},
+            condition_values={":attempt": obs.attempt, ":observed": obs.progress, ":job_id": obs.job_id},
             return_new=True,
         )
 
@@ -352,8 +351,8 @@ class RunsTable:
             "ScanIndexForward": True,
         }
         try:
-            pages = client("dynamodb").get_paginator("query").paginate(**request)
-            for page in pages:
+            while True:
+                page = client("dynamodb").query(**request)
                 runs: list[ActiveRun] = []
                 unreadable: list[str] = []
                 for raw in page.get("Items", []):
@@ -364,6 +363,10 @@ class RunsTable:
                         unreadable.append(str(item.get("runId", "?")))
                 read = int(page.get("ScannedCount", len(runs) + len(unreadable)))
                 yield ActivePage(runs=tuple(runs), items_read=read, unreadable=tuple(unreadable))
+                if "LastEvaluatedKey" not in page:
+                    return
+                # Paged by hand: botocore's paginator loads its own model data, ~7 ms of each cold start.
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as exc:
             raise RunStoreError(f"cannot query {ACTIVE_RUNS_INDEX} of {self._table} for {status.value}: {exc}") from exc
 
@@ -376,15 +379,27 @@ class RunsTable:
         return self._mark_episode(run, "cancelRequestedFor", "cancelRequestedAt", episode, now)
 
     def mark_resubmitted(
-        self, *, run: Run, episode: str, resubmissions: int, max_resubmissions: int, now: datetime
+        self,
+        *,
+        run: Run,
+        episode: str,
+        resubmissions: int,
+        max_resubmissions: int,
+        now: datetime,
+        lost_before: datetime | None = None,
     ) -> WriteResult:
-        """Claim the one resubmission of this stale claim, while the run has had fewer than the maximum."""
+        """Claim the one resubmission of this stale claim, while the run has had fewer than the maximum.
+
+        With ``lost_before``, a resubmission of the same episode marked before that time counts as lost
+        (the run did not move) and may be claimed again.
+        """
         return self._mark_episode(
             run,
             "resubmittedFor",
             "resubmittedAt",
             episode,
             now,
+            episode_lost_before=lost_before,
             extra_set={"resubmissions": resubmissions + 1},
             extra_condition=" AND (attribute_not_exists(#resubmissions) OR #resubmissions < :cap)",
             extra_values={":cap": max_resubmissions},
@@ -398,6 +413,7 @@ class RunsTable:
         episode: str,
         now: datetime,
         *,
+        episode_lost_before: datetime | None = None,
         extra_set: Mapping[str, Any] | None = None,
         extra_condition: str = "",
         extra_values: Mapping[str, Any] | None = None,
@@ -406,19 +422,19 @@ class RunsTable:
         # sweeps query by and part of the episode.
         if run.updated_at is None:
             return WriteResult(applied=False, run=run)
+        values: dict[str, Any] = {":progress": run.progress, ":seen": run.updated_at, ":episode": episode}
+        lost = ""
+        if episode_lost_before is not None:
+            lost = f" OR #{at_field} < :lost_before"
+            values[":lost_before"] = iso(episode_lost_before)
         return self._update(
             run.run_id,
             set_values={field: episode, at_field: iso(now), **(extra_set or {})},
             condition=(
                 "#progress = :progress AND #updatedAt = :seen"
-                f" AND (attribute_not_exists(#{field}) OR #{field} <> :episode){extra_condition}"
+                f" AND (attribute_not_exists(#{field}) OR #{field} <> :episode{lost}){extra_condition}"
             ),
-            condition_values={
-                ":progress": run.progress,
-                ":seen": run.updated_at,
-                ":episode": episode,
-                **(extra_values or {}),
-            },
+            condition_values={**values, **(extra_values or {})},
         )
 
     @staticmethod
@@ -428,6 +444,7 @@ class RunsTable:
             stuck_alerted_for=item.get("stuckAlertedFor"),
             cancel_requested_for=item.get("cancelRequestedFor"),
             resubmitted_for=item.get("resubmittedFor"),
+            resubmitted_at=item.get("resubmittedAt"),
             resubmissions=int(item.get("resubmissions", 0)),
         )
 
