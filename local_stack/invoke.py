@@ -239,16 +239,9 @@ def deliver_sqs_batch(
         if raise_errors:
             raise
         error = exc
-    failed_ids = (
-        set(ids) if error is not None else batch_item_failure_ids(result, ids, mapping.reports_batch_item_failures)
+    deleted, failed_ids = settle_batch(
+        sqs, queue_url, messages, result=result, error=error, reports_failures=mapping.reports_batch_item_failures
     )
-    deleted = [m for m in messages if m["MessageId"] not in failed_ids]
-    for start in range(0, len(deleted), 10):
-        chunk = deleted[start : start + 10]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-        )
     if release_failed:
         for message in messages:
             if message["MessageId"] in failed_ids:
@@ -262,6 +255,31 @@ def deliver_sqs_batch(
         deleted=tuple(m["MessageId"] for m in deleted),
         failed=tuple(i for i in ids if i in failed_ids),
     )
+
+
+def settle_batch(
+    sqs: Any,
+    queue_url: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    result: Any,
+    error: BaseException | None,
+    reports_failures: bool,
+) -> tuple[list[Mapping[str, Any]], set[str]]:
+    """What the event source mapping does after an invocation: delete what succeeded, keep the rest.
+
+    Returns the deleted messages and the ids of the failed ones (all of them when the handler raised).
+    """
+    ids = [message["MessageId"] for message in messages]
+    failed = set(ids) if error is not None else batch_item_failure_ids(result, ids, reports_failures)
+    deleted = [message for message in messages if message["MessageId"] not in failed]
+    for start in range(0, len(deleted), 10):
+        chunk = deleted[start : start + 10]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+        )
+    return deleted, failed
 
 
 def batch_item_failure_ids(result: Any, ids: Sequence[str], reports_failures: bool) -> set[str]:

@@ -58,10 +58,10 @@ from zoneinfo import ZoneInfo
 import boto3
 
 from local_stack.invoke import (
-    batch_item_failure_ids,
     handler_environment,
     invoke_handler,
     patched_environ,
+    settle_batch,
     sqs_event_from_messages,
 )
 from local_stack.runner import DEFAULT_CAPACITY, FAKE_CREDENTIALS, LocalJobRunner
@@ -745,23 +745,20 @@ class _SqsEventSource(threading.Thread):
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         mapping = self._mapping
         event = sqs_event_from_messages(messages, mapping.event_source_arn, self._pipeline.stack.region)
-        ids = [message["MessageId"] for message in messages]
         result: Any = None
         error: BaseException | None = None
         try:
             result = self._pipeline._invoke(mapping.function_logical_id, event)
         except Exception as exc:  # the whole batch fails, as on AWS
             error = exc
-        failed = (
-            set(ids) if error is not None else batch_item_failure_ids(result, ids, mapping.reports_batch_item_failures)
+        _, failed = settle_batch(
+            self._sqs,
+            self._queue_url,
+            messages,
+            result=result,
+            error=error,
+            reports_failures=mapping.reports_batch_item_failures,
         )
-        done = [message for message in messages if message["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
         self._pipeline._record_delivery(
             SqsDeliveryRecord(
                 function_logical_id=mapping.function_logical_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -41,6 +41,29 @@ def _settings(stack: LocalStack) -> SubmitSettings:
         job_definition=env["JOB_DEFINITION_ARN"],
         max_attempts=int(env["MAX_ATTEMPTS"]),
         claim_lease_seconds=int(env["CLAIM_LEASE_SECONDS"]),
+    )
+
+
+def _runs(stack: LocalStack) -> RunsTable:
+    return RunsTable(stack.outputs["RunsTableName"], retention_days=90)
+
+
+def _request(stack: LocalStack, key: str) -> SubmitRequest:
+    source = S3Source(bucket=stack.outputs["InputBucketName"], key=key, sequencer="01")
+    return SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
+
+
+def _claim_only(runs: RunsTable, settings: SubmitSettings, request: SubmitRequest, *, at: datetime) -> None:
+    """What a delivery that stopped right after its claim leaves behind."""
+    runs.claim_first_attempt(
+        run_id=request.run_id,
+        source=request.source,
+        job_name=job_name_for(request.run_id, 1, request.source),
+        job_queue=settings.job_queue,
+        job_definition=settings.job_definition,
+        max_attempts=settings.max_attempts,
+        now=at,
+        claimed_until=int(at.timestamp()) + settings.claim_lease_seconds,
     )
 
 
@@ -190,21 +213,9 @@ def test_throttled_run_is_released_for_an_immediate_resubmission(stack: LocalSta
 
 def test_a_claim_abandoned_before_submit_job_is_recovered_without_a_second_job(stack: LocalStack) -> None:
     # Given a run claimed by a delivery that crashed before calling SubmitJob (its lease has expired)
-    runs = RunsTable(stack.outputs["RunsTableName"], retention_days=90)
-    settings = _settings(stack)
-    source = S3Source(bucket=stack.outputs["InputBucketName"], key="incoming/crash.csv", sequencer="01")
-    request = SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
-    crashed_at = utcnow() - timedelta(seconds=settings.claim_lease_seconds + 1)
-    runs.claim_first_attempt(
-        run_id=request.run_id,
-        source=source,
-        job_name=job_name_for(request.run_id, 1, source),
-        job_queue=settings.job_queue,
-        job_definition=settings.job_definition,
-        max_attempts=settings.max_attempts,
-        now=crashed_at,
-        claimed_until=int(crashed_at.timestamp()) + settings.claim_lease_seconds,
-    )
+    runs, settings = _runs(stack), _settings(stack)
+    request = _request(stack, "incoming/crash.csv")
+    _claim_only(runs, settings, request, at=utcnow() - timedelta(seconds=settings.claim_lease_seconds + 1))
 
     # When the notification is redelivered, twice
     first = submit_run(request, runs=runs, jobs=BatchJobs(), settings=settings, now=utcnow())
@@ -218,10 +229,8 @@ def test_a_claim_abandoned_before_submit_job_is_recovered_without_a_second_job(s
 
 def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: LocalStack) -> None:
     # Given a delivery that submitted the job and then crashed (so the run never learned the job id)
-    runs = RunsTable(stack.outputs["RunsTableName"], retention_days=90)
-    settings = _settings(stack)
-    source = S3Source(bucket=stack.outputs["InputBucketName"], key="incoming/crash-late.csv", sequencer="02")
-    request = SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
+    runs, settings = _runs(stack), _settings(stack)
+    request = _request(stack, "incoming/crash-late.csv")
     crashed_at = utcnow() - timedelta(seconds=settings.claim_lease_seconds + 1)
     submit_run(request, runs=runs, jobs=BatchJobs(), settings=settings, now=crashed_at)
     assert len(all_jobs(stack)) == 1
@@ -237,21 +246,9 @@ def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: LocalStack) ->
 
 def test_a_claim_in_progress_elsewhere_is_a_duplicate(stack: LocalStack) -> None:
     # Given a run claimed a moment ago by a concurrent delivery that has not submitted yet
-    runs = RunsTable(stack.outputs["RunsTableName"], retention_days=90)
-    settings = _settings(stack)
-    source = S3Source(bucket=stack.outputs["InputBucketName"], key="incoming/race.csv", sequencer="03")
-    request = SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
-    now = utcnow()
-    runs.claim_first_attempt(
-        run_id=request.run_id,
-        source=source,
-        job_name=job_name_for(request.run_id, 1, source),
-        job_queue=settings.job_queue,
-        job_definition=settings.job_definition,
-        max_attempts=settings.max_attempts,
-        now=now,
-        claimed_until=int(now.timestamp()) + settings.claim_lease_seconds,
-    )
+    runs, settings = _runs(stack), _settings(stack)
+    request = _request(stack, "incoming/race.csv")
+    _claim_only(runs, settings, request, at=utcnow())
 
     # When the duplicate delivery arrives
     result = submit_run(request, runs=runs, jobs=BatchJobs(), settings=settings, now=utcnow())

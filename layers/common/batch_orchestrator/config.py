@@ -90,6 +90,19 @@ class StoreConfig:
         )
 
 
+def _submit_settings(env: Mapping[str, str]) -> SubmitSettings:
+    """What both submit functions need to claim a run and submit its job."""
+    from batch_orchestrator.submit import SubmitSettings
+
+    queue, definition = _job_target(env)
+    return SubmitSettings(
+        job_queue=queue,
+        job_definition=definition,
+        max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
+        claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
+    )
+
+
 @dataclass(frozen=True)
 class SubmitConfig:
     store: StoreConfig
@@ -98,17 +111,9 @@ class SubmitConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
-        from batch_orchestrator.submit import SubmitSettings
-
-        queue, definition = _job_target(env)
         return cls(
             store=StoreConfig.from_env(env),
-            submit=SubmitSettings(
-                job_queue=queue,
-                job_definition=definition,
-                max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
-                claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
-            ),
+            submit=_submit_settings(env),
             input_prefix=env.get("INPUT_PREFIX", "").strip(),
         )
 
@@ -121,17 +126,9 @@ class ScheduledSubmitConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScheduledSubmitConfig:
-        from batch_orchestrator.submit import SubmitSettings
-
-        queue, definition = _job_target(env)
         return cls(
             store=StoreConfig.from_env(env),
-            submit=SubmitSettings(
-                job_queue=queue,
-                job_definition=definition,
-                max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
-                claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
-            ),
+            submit=_submit_settings(env),
             schedule_name=_required(env, "SCHEDULE_NAME"),
         )
 
