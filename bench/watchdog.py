@@ -33,10 +33,9 @@ ACTIVE_RUNS = 10
 
 def run(quick: bool) -> dict[str, Any]:
     from batch_orchestrator.adapters.attribute_values import serialize
-    from batch_orchestrator.ids import job_name_for, run_id_for
-    from batch_orchestrator.models import S3Source
-    from batch_orchestrator.timeutil import epoch_seconds, iso, utcnow
+    from batch_orchestrator.timeutil import utcnow
     from local_stack import invoke_handler
+    from local_stack.fixtures import finished_run_item
 
     finished = 10_000 if quick else 100_000
     with moto_stack() as stack:
@@ -46,31 +45,14 @@ def run(quick: bool) -> dict[str, Any]:
         began = time.perf_counter()
         table = _moto_table(stack)
         env = stack.function_environment("SubmitJobsFunction")
-        stamp = iso(start - timedelta(days=1))
         for index in range(finished):
-            source = S3Source(bucket=stack.outputs["InputBucketName"], key=f"incoming/old/{index}.csv", sequencer="01")
-            run_id = run_id_for(source)
-            job_id = f"{index:08d}-0000-4000-8000-000000000000"
-            item = {
-                "runId": run_id,
-                "status": "SUCCEEDED",
-                "attempt": 1,
-                "maxAttempts": 3,
-                "progress": 19_999,
-                "trigger": "s3",
-                "source": source.to_dict(),
-                "jobName": job_name_for(run_id, 1, source),
-                "jobId": job_id,
-                "jobQueue": env["JOB_QUEUE_ARN"],
-                "jobDefinition": env["JOB_DEFINITION_ARN"],
-                "batchAttempts": 1,
-                "exitCode": 0,
-                "createdAt": stamp,
-                "submittedAt": stamp,
-                "updatedAt": stamp,
-                "expiresAt": epoch_seconds(start) + 90 * 86_400,
-                "history": [{"attempt": 1, "jobId": job_id, "status": "SUCCEEDED", "exitCode": 0}],
-            }
+            item = finished_run_item(
+                index,
+                bucket=stack.outputs["InputBucketName"],
+                job_queue=env["JOB_QUEUE_ARN"],
+                job_definition=env["JOB_DEFINITION_ARN"],
+                at=start - timedelta(days=1),
+            )
             table.put_item({name: serialize(value) for name, value in item.items()})
         injection_seconds = time.perf_counter() - began
 

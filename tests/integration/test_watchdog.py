@@ -35,6 +35,7 @@ from batch_orchestrator.submit import RUN_ID_TAG
 from batch_orchestrator.timeutil import epoch_seconds, iso, utcnow
 from batch_orchestrator.watchdog import WATCHED_STATUSES
 from local_stack import LocalStack, invoke_handler
+from local_stack.fixtures import finished_run_item
 from tests.helpers import load_event
 from tests.integration.pipeline import (
     all_jobs,
@@ -269,32 +270,15 @@ def _write_finished_runs(stack: LocalStack, count: int, *, at: datetime) -> None
     serializer = TypeSerializer()
     dynamodb = stack.client("dynamodb")
     table = stack.outputs["RunsTableName"]
-    stamp = iso(at)
     items = []
     for index in range(count):
-        source = S3Source(bucket=stack.outputs["InputBucketName"], key=f"incoming/old/{index}.csv", sequencer="01")
-        run_id = run_id_for(source)
-        job_id = f"{index:08d}-0000-4000-8000-000000000000"
-        run = {
-            "runId": run_id,
-            "status": "SUCCEEDED",
-            "attempt": 1,
-            "maxAttempts": 3,
-            "progress": 19_999,
-            "trigger": "s3",
-            "source": source.to_dict(),
-            "jobName": job_name_for(run_id, 1, source),
-            "jobId": job_id,
-            "jobQueue": env["JOB_QUEUE_ARN"],
-            "jobDefinition": env["JOB_DEFINITION_ARN"],
-            "batchAttempts": 1,
-            "exitCode": 0,
-            "createdAt": stamp,
-            "submittedAt": stamp,
-            "updatedAt": stamp,
-            "expiresAt": epoch_seconds(at) + 90 * 86_400,
-            "history": [{"attempt": 1, "jobId": job_id, "status": "SUCCEEDED", "exitCode": 0}],
-        }
+        run = finished_run_item(
+            index,
+            bucket=stack.outputs["InputBucketName"],
+            job_queue=env["JOB_QUEUE_ARN"],
+            job_definition=env["JOB_DEFINITION_ARN"],
+            at=at,
+        )
         items.append({"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in run.items()}}})
     for begin in range(0, len(items), 25):
         dynamodb.batch_write_item(RequestItems={table: items[begin : begin + 25]})
