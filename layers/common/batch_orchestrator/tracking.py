@@ -156,7 +156,8 @@ def recover_side_effect(
     if not taken.applied or taken.run is None:
         return False
     mine = SideEffect(kind=pending.kind, token=token, due=due, job_id=pending.job_id)
-    reason = decide(settings.policy, obs.attempt, obs.failure).reason
+    # Only an alert shows the decision; a retry's reason would name a fresh random delay it never waits.
+    reason = decide(settings.policy, obs.attempt, obs.failure).reason if pending.kind == ALERT else ""
     logger.warning("taking over abandoned side effect", extra={"kind": pending.kind, "run_id": run.run_id})
     _perform(
         mine, taken.run, obs, reason, 0, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
