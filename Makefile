@@ -1,7 +1,8 @@
 # Batch Orchestrator — developer entry points. `make help` lists them.
 #
-# Two virtual environments, on purpose: aws-sam-cli pins boto3 exactly, so it lives in .venv-sam,
-# apart from the project's own .venv (runtime libraries, moto, test and lint tools).
+# Separate virtual environments, on purpose: aws-sam-cli pins boto3 exactly, so it lives in .venv-sam,
+# apart from the project's own .venv (runtime libraries, moto, test and lint tools); checkov pins an
+# older boto3, so it has .venv-checkov.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
