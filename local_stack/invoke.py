@@ -141,12 +141,32 @@ def invoke_handler(
     """
     configuration = stack.function_configuration(logical_id)
     context = context or lambda_context(stack, logical_id, configuration)
-    with patched_environ(handler_environment(stack, logical_id, configuration)):
+    environment = handler_environment(stack, logical_id, configuration)
+    with patched_environ(environment), _powertools_settings(environment):
         module = load_handler_module(stack, logical_id)
         try:
             return getattr(module, HANDLER_NAME)(event, context)
         finally:
             sys.modules.pop(module.__name__, None)
+
+
+@contextmanager
+def _powertools_settings(environment: Mapping[str, str]) -> Iterator[None]:
+    """The function's metrics namespace and service, as its own Lambda process would read them.
+
+    On Lambda each function is a process that creates Powertools' Metrics from its environment at
+    import. Here one process runs every function (and every stack) with one shared observability
+    module, created once: point it at this function's POWERTOOLS_* values for the call, then back.
+    """
+    from batch_orchestrator.observability import metrics
+
+    saved = (metrics.namespace, metrics.service)
+    metrics.namespace = environment.get("POWERTOOLS_METRICS_NAMESPACE", saved[0])
+    metrics.service = environment.get("POWERTOOLS_SERVICE_NAME", saved[1])
+    try:
+        yield
+    finally:
+        metrics.namespace, metrics.service = saved
 
 
 # -------------------------------------------------------------------------------- SQS event source

@@ -1,10 +1,15 @@
-"""Where moto's S3 event notification differs from AWS in a way the pipeline depends on.
+"""Where moto differs from AWS in a way the pipeline depends on, patched to behave as AWS does.
 
-moto 5.2 builds the S3 event record without ``s3.object.versionId`` and ``s3.object.sequencer``.
-AWS always sends ``sequencer`` for object-created events and ``versionId`` when the bucket is
-versioned; the submit path derives a run's id from them. ``apply`` wraps moto's record builder
-to add both. It patches moto in *this* process: in-process ``mock_aws`` and a moto server
-started in this process (``ThreadedMotoServer``); a moto server in another process is unchanged.
+* S3 event notifications: moto 5.2 builds the record without ``s3.object.versionId`` and
+  ``s3.object.sequencer``. AWS always sends ``sequencer`` for object-created events and
+  ``versionId`` when the bucket is versioned; the submit path derives a run's id from them.
+* Batch SubmitJob: moto submits from a deregistered (INACTIVE) job definition revision. AWS refuses
+  it with a ClientException — which is what happens to a submission that names a revision
+  CloudFormation deregistered when a deploy replaced the job definition. (AWS does not document the
+  message; the code depends only on the error code.)
+
+``apply`` patches moto in *this* process: in-process ``mock_aws`` and a moto server started in this
+process (``ThreadedMotoServer``); a moto server in another process is unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +24,31 @@ _ORIGINAL_ATTRIBUTE = "_local_stack_original"
 
 def apply() -> None:
     """Idempotent. Does nothing when moto is not importable."""
+    _add_version_and_sequencer_to_s3_events()
+    _refuse_inactive_job_definitions()
+
+
+def _refuse_inactive_job_definitions() -> None:
+    try:
+        from moto.batch.exceptions import ClientException
+        from moto.batch.models import BatchBackend
+    except ImportError:  # pragma: no cover - moto is a dev dependency
+        return
+    current = BatchBackend.submit_job
+    if hasattr(current, _ORIGINAL_ATTRIBUTE):
+        return
+
+    def submit_job_of_an_active_definition(self: Any, job_name: str, job_def_id: str, *args: Any, **kwargs: Any) -> Any:
+        definition = self.get_job_definition(job_def_id)
+        if definition is not None and definition.status != "ACTIVE":
+            raise ClientException(f"Job definition {definition.arn} is {definition.status}, not ACTIVE")
+        return current(self, job_name, job_def_id, *args, **kwargs)
+
+    setattr(submit_job_of_an_active_definition, _ORIGINAL_ATTRIBUTE, current)
+    BatchBackend.submit_job = submit_job_of_an_active_definition  # type: ignore[method-assign]
+
+
+def _add_version_and_sequencer_to_s3_events() -> None:
     try:
         from moto.s3 import notifications
     except ImportError:  # pragma: no cover - moto is a dev dependency

@@ -11,7 +11,9 @@ submits it exactly once, as it does for the tracker's retries.
                                   recorded as abandoned; its job is NOT cancelled
 
 A manual attempt may go one beyond the run's maxAttempts, which is then raised to it (and recorded),
-but never beyond MAX_ATTEMPTS_LIMIT, the most the submit path accepts.
+but never beyond MAX_ATTEMPTS_LIMIT, the most the submit path accepts. Each request is recorded in the
+run's manualRetries; a run takes at most MAX_MANUAL_RETRIES of them (a RETRY_WAIT run may have its
+request sent again and again), so the audit trail cannot grow the item towards DynamoDB's 400 KB.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from batch_orchestrator.models import AttemptRecord, Run, RunStatus
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
 from batch_orchestrator.timeutil import iso
 from orchestrator_cli.errors import Refused
+
+MAX_MANUAL_RETRIES = 50  # about 200 bytes each: 10 KB of a 400 KB item
 
 IN_FLIGHT = frozenset(
     {
@@ -69,8 +73,16 @@ class RetryPlan:
         return entry
 
 
-def plan_manual_retry(run: Run, *, force: bool) -> RetryPlan:
-    """The retry an operator may start for ``run``; Refused (exit 5) when the run's state forbids it."""
+def plan_manual_retry(run: Run, *, force: bool, manual_retries: int = 0) -> RetryPlan:
+    """The retry an operator may start for ``run``; Refused (exit 5) when the run's state forbids it.
+
+    ``manual_retries``: how many manual retries the run has recorded already.
+    """
+    if manual_retries >= MAX_MANUAL_RETRIES:
+        raise Refused(
+            f"run {run.run_id} has had {manual_retries} manual retries, the most one run records",
+            hint="upload the input again (a new object version is a new run) or submit it with `orchestrator submit`",
+        )
     status = run.status
     job_id = run.job_id or run.last_job_id
     if status is RunStatus.RETRY_WAIT:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from batch_orchestrator.ids import RUN_ID_PATTERN
+from batch_orchestrator.limits import S3_MAX_KEY_BYTES
 from orchestrator_cli.errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
@@ -49,8 +50,8 @@ def parse_s3_url(text: str) -> S3Url:
         raise UsageError(f"{text!r}: {bucket!r} is not a valid bucket name", hint="expected s3://bucket/key")
     if not slash or not key:
         raise UsageError(f"{text!r} names a bucket but no object key", hint="expected s3://bucket/key")
-    if len(key.encode("utf-8")) > 1024:
-        raise UsageError(f"{text!r}: an S3 key is at most 1,024 bytes")
+    if len(key.encode("utf-8")) > S3_MAX_KEY_BYTES.value:
+        raise UsageError(f"{text!r}: an S3 key is at most {S3_MAX_KEY_BYTES.value:,} bytes")
     return S3Url(bucket=bucket, key=key)
 
 

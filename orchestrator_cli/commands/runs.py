@@ -15,7 +15,7 @@ from batch_orchestrator.submit_messages import retry_message
 from batch_orchestrator.timeutil import epoch_seconds, iso
 from orchestrator_cli.context import Context
 from orchestrator_cli.errors import CliError, NotFound, Refused, UsageError, from_cause
-from orchestrator_cli.manual_retry import plan_manual_retry
+from orchestrator_cli.manual_retry import MAX_MANUAL_RETRIES, plan_manual_retry
 from orchestrator_cli.parsing import parse_run_id, parse_since, positive_int
 from orchestrator_cli.render import age, epoch_ms_time, fields, one_line, plain, short_time, shorten, table
 
@@ -342,8 +342,9 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------- retry
 def retry_run(ctx: Context, args: argparse.Namespace) -> int:
     run_id = parse_run_id(args.run_id)
-    run = _as_run(_read(ctx, run_id))
-    plan = plan_manual_retry(run, force=args.force)
+    item = _read(ctx, run_id)
+    run = _as_run(item)
+    plan = plan_manual_retry(run, force=args.force, manual_retries=len(item.get("manualRetries") or []))
     deployment = ctx.deployment()
     queue_url = deployment.output("SubmitQueueUrl")
     table_ = deployment.runs_table()
@@ -360,6 +361,7 @@ def retry_run(ctx: Context, args: argparse.Namespace) -> int:
             run=run,
             attempt=plan.attempt,
             max_attempts=plan.max_attempts,
+            max_records=MAX_MANUAL_RETRIES,
             side_effect=lease,
             record=record,
             abandoned=plan.abandoned,

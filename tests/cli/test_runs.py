@@ -293,3 +293,24 @@ def test_retry_beyond_the_submit_paths_limit_is_refused() -> None:
     )
     with pytest.raises(Refused, match="at most 10"):
         plan_manual_retry(run, force=True)
+
+
+def test_a_run_takes_at_most_the_documented_number_of_manual_retries() -> None:
+    # Given a run waiting for its retry, whose request an operator has sent again and again
+    from batch_orchestrator.models import Run, RunStatus, S3Source
+    from orchestrator_cli.errors import Refused
+    from orchestrator_cli.manual_retry import MAX_MANUAL_RETRIES, plan_manual_retry
+
+    run = Run(
+        run_id=UNKNOWN_RUN,
+        status=RunStatus.RETRY_WAIT,
+        attempt=2,
+        max_attempts=3,
+        source=S3Source(bucket="b", key="k"),
+        progress=0,
+    )
+
+    # Then one more is allowed below the cap, and none at it (the audit trail must not grow the item unbounded)
+    assert plan_manual_retry(run, force=False, manual_retries=MAX_MANUAL_RETRIES - 1).resend
+    with pytest.raises(Refused, match=f"{MAX_MANUAL_RETRIES} manual retries"):
+        plan_manual_retry(run, force=False, manual_retries=MAX_MANUAL_RETRIES)

@@ -105,8 +105,9 @@ def _new_run(stack: LocalStack, runs: RunsTable) -> tuple[str, dict[str, Any]]:
 
 
 def _comparable(run: dict[str, Any]) -> dict[str, Any]:
-    """The record without what legitimately differs between two runs (ids, source, write times, lease tokens)."""
-    ignored = {"runId", "source", "jobName", "jobId", "lastJobId", "createdAt", "updatedAt", "submittedAt", "expiresAt"}
+    """The record without what legitimately differs between two runs (ids, source, write times and ids, leases)."""
+    ignored = {"runId", "source", "jobName", "jobId", "lastJobId", "createdAt", "updatedAt", "submittedAt"}
+    ignored |= {"expiresAt", "writeId"}
     comparable = {name: value for name, value in run.items() if name not in ignored}
     if "sideEffect" in comparable:
         comparable["sideEffect"] = comparable["sideEffect"]["kind"]

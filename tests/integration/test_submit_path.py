@@ -244,6 +244,72 @@ def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: LocalStack) ->
     assert len(all_jobs(stack)) == 1
 
 
+def _redeploy_job_definition(stack: LocalStack, settings: SubmitSettings) -> SubmitSettings:
+    """What `sam deploy` does to a changed job definition: a new revision, the old one deregistered,
+    and the functions' JOB_DEFINITION_ARN pointing at the new one."""
+    batch = stack.client("batch")
+    (old,) = batch.describe_job_definitions(jobDefinitions=[settings.job_definition])["jobDefinitions"]
+    new = batch.register_job_definition(
+        jobDefinitionName=old["jobDefinitionName"],
+        type=old["type"],
+        containerProperties=old["containerProperties"],
+        platformCapabilities=old.get("platformCapabilities", ["FARGATE"]),
+    )
+    batch.deregister_job_definition(jobDefinition=settings.job_definition)
+    return SubmitSettings(
+        job_queue=settings.job_queue,
+        job_definition=new["jobDefinitionArn"],
+        max_attempts=settings.max_attempts,
+        claim_lease_seconds=settings.claim_lease_seconds,
+    )
+
+
+def test_a_claim_taken_over_after_a_deploy_submits_the_current_job_definition(stack: LocalStack) -> None:
+    # Given a claim abandoned before SubmitJob, written with the job definition revision of the time,
+    runs, settings = _runs(stack), _settings(stack)
+    request = _request(stack, "incoming/across-a-deploy.csv")
+    _claim_only(runs, settings, request, at=utcnow() - timedelta(seconds=settings.claim_lease_seconds + 1))
+    # and a deploy that replaced the job definition (CloudFormation deregisters the old revision)
+    current = _redeploy_job_definition(stack, settings)
+
+    # When the notification is redelivered to a function with the new configuration
+    result = submit_run(request, runs=runs, jobs=BatchJobs(), settings=current, now=utcnow())
+
+    # Then the job is submitted from the current revision (SubmitJob refuses the deregistered one),
+    assert result.outcome is SubmitOutcome.SUBMITTED
+    (job,) = all_jobs(stack)
+    assert job["jobDefinition"] == current.job_definition
+    # and the run records what it was submitted with
+    run = get_run(stack, request.run_id)
+    assert run is not None
+    assert run["jobDefinition"] == current.job_definition
+
+
+def test_a_retry_after_a_deploy_records_the_job_definition_it_was_submitted_with(stack: LocalStack) -> None:
+    # Given a run whose attempt 1 was submitted before a deploy replaced the job definition
+    runs, settings = _runs(stack), _settings(stack)
+    request = _request(stack, "incoming/retry-across-a-deploy.csv")
+    submit_run(request, runs=runs, jobs=BatchJobs(), settings=settings, now=utcnow())
+    current = _redeploy_job_definition(stack, settings)
+    stack.client("dynamodb").update_item(
+        TableName=stack.outputs["RunsTableName"],
+        Key={"runId": {"S": request.run_id}},
+        UpdateExpression="SET #s = :wait, #a = :two",
+        ExpressionAttributeNames={"#s": "status", "#a": "attempt"},
+        ExpressionAttributeValues={":wait": {"S": "RETRY_WAIT"}, ":two": {"N": "2"}},
+    )
+
+    # When attempt 2 is submitted by the new configuration
+    retry = SubmitRequest(run_id=request.run_id, attempt=2, source=request.source)
+    result = submit_run(retry, runs=runs, jobs=BatchJobs(), settings=current, now=utcnow())
+
+    # Then the record names the revision attempt 2 runs, not attempt 1's
+    assert result.outcome is SubmitOutcome.SUBMITTED
+    run = get_run(stack, request.run_id)
+    assert run is not None
+    assert run["jobDefinition"] == current.job_definition
+
+
 def test_a_claim_in_progress_elsewhere_is_a_duplicate(stack: LocalStack) -> None:
     # Given a run claimed a moment ago by a concurrent delivery that has not submitted yet
     runs, settings = _runs(stack), _settings(stack)

@@ -8,12 +8,14 @@ the template's EventBridge rule pattern to the real track_jobs handler.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local_stack import LocalStack
 from local_stack.batch_events import attempt_entry, queue_blocked
+from tests.helpers import load_event
 from tests.integration.pipeline import (
     all_jobs,
     deliver_all,
@@ -252,6 +254,69 @@ def test_a_blocked_queue_alerts_once_per_blocking_job(stack: LocalStack) -> None
     (alert,) = received_alerts(stack, inbox)
     assert alert["MessageAttributes"]["alertType"]["Value"] == "QUEUE_BLOCKED"
     assert "JOB_RESOURCE_REQUIREMENT" in alert["Message"]
+
+
+def _foreign_blocking_job(stack: LocalStack) -> dict[str, Any]:
+    """A "Batch Job Queue Blocked" event, as AWS documents it, for a job this stack did not submit."""
+    event = load_event("batch_queue_blocked.json")
+    detail = event["detail"]
+    queue = stack.outputs["JobQueueArn"]
+    detail["jobQueue"] = queue
+    detail["jobName"] = "nightly-etl-by-another-team"
+    detail["tags"] = {"team": "data-platform"}
+    event["resources"] = [detail["jobArn"], queue]
+    return event
+
+
+def test_a_job_the_stack_did_not_submit_blocking_the_queue_alerts_once_however_often_delivered(
+    stack: LocalStack,
+) -> None:
+    # Given the queue blocked by a job without the orchestrator's tags, and EventBridge's at-least-once delivery
+    inbox = subscribe_alerts(stack)
+    event = _foreign_blocking_job(stack)
+    assert stack.rules_matching(event)
+
+    # When the event arrives three times
+    results = [track(stack, event) for _ in range(3)]
+
+    # Then one alert went out, naming the blocking job
+    assert [result["alerted"] for result in results] == [True, False, False]
+    (alert,) = received_alerts(stack, inbox)
+    assert alert["MessageAttributes"]["alertType"]["Value"] == "QUEUE_BLOCKED"
+    assert event["detail"]["jobId"] in alert["Message"]
+    # and the marker that remembers it is no run: no run listing or sweep sees it
+    (marker,) = stack.client("dynamodb").scan(TableName=stack.outputs["RunsTableName"])["Items"]
+    assert "status" not in marker
+    assert "activeStatus" not in marker
+    assert int(marker["expiresAt"]["N"]) > 0
+
+
+def test_a_blocked_queue_alert_whose_sender_died_before_confirming_is_sent_by_a_later_delivery(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a delivery that took the alert of a blocking job and died before publishing it
+    from batch_orchestrator.adapters.runs_table import RunsTable
+
+    inbox = subscribe_alerts(stack)
+    event = _foreign_blocking_job(stack)
+    runs = RunsTable(stack.outputs["RunsTableName"], retention_days=1)
+    lease = int(stack.function_environment("TrackJobsFunction")["SIDE_EFFECT_LEASE_SECONDS"])
+    died_at = datetime.now(UTC) - timedelta(seconds=lease + 1)
+    assert runs.claim_queue_blocked_alert(
+        job_id=event["detail"]["jobId"],
+        job_queue=stack.outputs["JobQueueArn"],
+        run_id=None,
+        now=died_at,
+        lease_until=int(died_at.timestamp()) + lease,
+    )
+
+    # When EventBridge delivers the event again after the lease
+    result = track(stack, event)
+
+    # Then the alert goes out, once
+    assert result["alerted"] is True
+    assert len(received_alerts(stack, inbox)) == 1
+    assert track(stack, event)["alerted"] is False
 
 
 def test_a_malformed_batch_event_raises_so_lambda_keeps_it(stack: LocalStack) -> None:

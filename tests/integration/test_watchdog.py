@@ -29,9 +29,8 @@ from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.alerts import ALERT_RUN_STUCK
 from batch_orchestrator.errors import SweepIncomplete
-from batch_orchestrator.ids import job_name_for, run_id_for
+from batch_orchestrator.ids import RUN_ID_TAG, job_name_for, run_id_for
 from batch_orchestrator.models import S3Source, source_from_dict
-from batch_orchestrator.submit import RUN_ID_TAG
 from batch_orchestrator.timeutil import epoch_seconds, iso, utcnow
 from batch_orchestrator.watchdog import WATCHED_STATUSES
 from local_stack import LocalStack, invoke_handler

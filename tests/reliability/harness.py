@@ -429,6 +429,58 @@ class ThrottleInjector:
         return sum(self.injected.values())
 
 
+# ------------------------------------------------------------------------------------ lost answers
+LOST_ANSWER_KINDS = ("5xx", "timeout")
+
+
+@dataclass
+class LostAnswer:
+    """A call that took effect in AWS but whose answer never reached the caller.
+
+    The emulator performs the ``target``-th call among ``operations`` (1-based, counted over every
+    client it is attached to), then the caller gets, instead of the answer, an HTTP 500 ("5xx") or
+    a read timeout ("timeout"). botocore then does what it does against AWS: its standard retry mode
+    retries both, and the retry meets the state the first try left behind. moto never answers 5xx
+    by itself; this is how the suite makes it.
+    """
+
+    target: int
+    kind: str
+    operations: frozenset[str]
+    sent: int = 0
+    lost: str | None = None
+    # Told of the lost answer (operation, the raw answer the caller never saw): what AWS did still counts,
+    # e.g. Batch runs a job whose SubmitJob answer was lost.
+    on_lost: Callable[[str, bytes], None] | None = None
+
+    def attach(self, *clients: Any) -> LostAnswer:
+        from botocore.exceptions import ReadTimeoutError
+        from moto.core.models import botocore_stubber
+
+        if self.kind not in LOST_ANSWER_KINDS:
+            raise ValueError(f"kind must be one of {LOST_ANSWER_KINDS}, not {self.kind!r}")
+
+        def send(event_name: str, request: Any, **kwargs: Any) -> Any:
+            response = botocore_stubber(event_name=event_name, request=request, **kwargs)
+            operation = event_name.rsplit(".", 1)[-1]
+            if operation not in self.operations:
+                return response
+            self.sent += 1
+            if self.sent != self.target:
+                return response
+            self.lost = operation  # the call took effect; what follows is all the caller sees
+            if self.on_lost is not None:
+                self.on_lost(operation, response.content if response is not None else b"")
+            if self.kind == "timeout":
+                raise ReadTimeoutError(endpoint_url=request.url)
+            return AWSResponse(request.url, 500, {"x-amzn-RequestId": "injected"}, _Body(b""))
+
+        for client in clients:
+            client.meta.events.unregister("before-send", botocore_stubber)
+            client.meta.events.register("before-send", send)
+        return self
+
+
 # ------------------------------------------------------------------------------------ crashes
 def _step_of(operation: str, params: Mapping[str, Any]) -> str:
     """A readable name for one AWS call of the shared package (which step of which path it is)."""

@@ -11,7 +11,7 @@ learned of it). Redelivery follows AWS's rules on a virtual clock:
 * watchdog (schedule): the next sweep, every WatchdogIntervalMinutes (5).
 
 Batch is simulated: a submitted job reports RUNNABLE, RUNNING and its final state, both in events
-and in moto's DescribeJobs (``_finish_in_moto``), unless the story loses the final event.
+and in moto's DescribeJobs (``stories.Simulation``), unless the story loses the final event.
 
 After each replay the promise is checked: exactly one Batch job per attempt, exactly one alert
 per final failure. One crash point is the documented exception (README, "Limits and guarantees"):
@@ -20,231 +20,23 @@ dying after the SNS publish and before its confirming write republishes once (at
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from batch_orchestrator.adapters import aws
-from batch_orchestrator.alerts import JSON_SEPARATOR
-from batch_orchestrator.errors import SweepIncomplete
 from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry
-from tests.helpers import load_event
-from tests.integration.pipeline import all_jobs, get_run, job_event, received_alerts, subscribe_alerts
-from tests.reliability.harness import (
-    CallTrace,
-    Function,
-    ProcessCrash,
-    SubmitQueuePoller,
-    VirtualClock,
-    figure,
-    take_all_bodies,
-    visible_messages,
+from tests.integration.pipeline import subscribe_alerts
+from tests.reliability.harness import figure, take_all_bodies
+from tests.reliability.stories import (
+    Outcome,
+    Simulation,
+    Story,
+    check_failed_twice,
+    check_succeeded_once,
 )
 
-HORIZON = timedelta(hours=3)  # a story that is not settled by then has failed
-WATCHDOG_INTERVAL_SECONDS = 300
-LAMBDA_ASYNC_RETRY_DELAYS = (60, 120)  # after the first and the second failed try
 CRASH_TESTED_PARAMS = {"MaxAttempts": "2", "RetryExitCodes": "3", "RetryBaseDelaySeconds": "0"}
-DOCUMENTED_DUPLICATE = "sns:Publish (SNS publish)"  # at-least-once: README "Limits and guarantees"
-
-
-@dataclass
-class _Pending:
-    at: datetime
-    event: dict[str, Any]
-    tries: int = 0
-
-
-@dataclass
-class Story:
-    """What Batch does with each attempt: its exit code (0: success), and whether its final event is lost."""
-
-    name: str
-    exit_codes: Mapping[int, int]
-    lost_final_events: frozenset[int] = frozenset()
-    message_lost_after_claim: bool = False  # the notification vanishes after a crash between claim and SubmitJob
-
-
-@dataclass
-class Outcome:
-    crashed_at: str | None
-    calls: list[str]
-    jobs_per_attempt: Counter[str]
-    alerts: list[dict[str, Any]]
-    run: dict[str, Any] | None
-    tracking_dlq: int
-    submit_dlq: int
-    notes: list[str] = field(default_factory=list)
-
-
-class Simulation:
-    """One story on the stack, on a virtual clock, with at most one crash."""
-
-    def __init__(self, stack: LocalStack, story: Story, inbox: str, *, key: str, crash_after: int | None) -> None:
-        aws.reset_clients()
-        self.stack = stack
-        self.story = story
-        self.inbox = inbox
-        self.key = key
-        self.clock = VirtualClock()
-        self.trace = CallTrace(crash_after=crash_after, skip_operations=frozenset({"Query"}))
-        self.trace.observers.append(self._observe)
-        self.trace.attach()
-        self.submit = Function(stack, "SubmitJobsFunction", clock=self.clock)
-        self.track = Function(stack, "TrackJobsFunction", clock=self.clock)
-        self.watchdog = Function(stack, "WatchdogFunction", clock=self.clock)
-        self.poller = SubmitQueuePoller(stack, self.submit, self.clock)
-        self.new_jobs: list[str] = []
-        self.pending: list[_Pending] = []
-        self.tracking_dlq: list[dict[str, Any]] = []
-        self.run_id: str | None = None
-        self.next_sweep = self.clock.now() + timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
-
-    def _observe(self, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> None:
-        if operation == "SubmitJob" and "jobId" in parsed:
-            self.new_jobs.append(str(parsed["jobId"]))
-            self.run_id = str(params["tags"]["batch-orchestrator:run-id"])
-        if operation == "PutItem" and self.run_id is None:
-            self.run_id = str(params["Item"]["runId"]["S"])
-
-    # ---------------------------------------------------------------------------------- the story
-    def play(self) -> Outcome:
-        self.stack.client("s3").put_object(Bucket=self.stack.outputs["InputBucketName"], Key=self.key, Body=b"x")
-        if self.story.message_lost_after_claim:
-            self._claim_then_lose_the_message()
-        end = self.clock.now() + HORIZON
-        while self.clock.now() < end:
-            while self._step():
-                pass
-            if self._settled():
-                break
-            self.clock.now_value = self._next_due()
-        return self._outcome()
-
-    def _claim_then_lose_the_message(self) -> None:
-        """Setup of the resubmission story: a delivery dies between its claim and SubmitJob, and the
-        notification is gone (expired, purged, or moved to the DLQ): only the watchdog can finish it."""
-        aws.reset_clients()
-        setup = CallTrace(crash_after=1, observers=[self._observe])
-        setup.attach()
-        self.poller.poll_once()
-        assert setup.crashed_at == "dynamodb:PutItem (claim)"
-        self.poller.drop_in_flight()
-        aws.reset_clients()
-        self.trace.attach()
-
-    def _step(self) -> bool:
-        """Everything due now, in one pass; True if anything ran (more may have become due)."""
-        active = self.poller.poll_once()
-        if active:
-            self.poller.drain()
-        while self.new_jobs:
-            active = True
-            self._play_job(self.new_jobs.pop(0))
-        for pending in sorted((p for p in self.pending if p.at <= self.clock.now()), key=lambda p: p.at):
-            active = True
-            self.pending.remove(pending)
-            self._invoke_track(pending)
-        if self.clock.now() >= self.next_sweep:
-            active = True
-            self.next_sweep += timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
-            # A failed sweep lands in WatchdogDLQ; the next one starts over.
-            with contextlib.suppress(ProcessCrash, SweepIncomplete):
-                self.watchdog(load_event("watchdog_schedule.json"))
-        return active
-
-    def _next_due(self) -> datetime:
-        due = [self.next_sweep, *(p.at for p in self.pending)]
-        visible_again = self.poller.next_visible_at()
-        if visible_again is not None:
-            due.append(visible_again)
-        return max(self.clock.now(), min(due))
-
-    def _settled(self) -> bool:
-        """Nothing left to happen: the run is finished, owes nothing, and no delivery is pending."""
-        if self.pending or self.new_jobs or self.poller.in_flight or self.run_id is None:
-            return False
-        run = get_run(self.stack, self.run_id) or {}
-        return run.get("status") in ("SUCCEEDED", "FAILED") and "activeStatus" not in run
-
-    def _play_job(self, job_id: str) -> None:
-        (job,) = self.stack.client("batch").describe_jobs(jobs=[job_id])["jobs"]
-        attempt = int(job["tags"]["batch-orchestrator:attempt"])
-        exit_code = self.story.exit_codes[attempt]
-        self._finish_in_moto(job_id, exit_code)
-        events = [job_event(self.stack, job, "RUNNABLE"), job_event(self.stack, job, "RUNNING")]
-        if attempt not in self.story.lost_final_events:
-            final = "SUCCEEDED" if exit_code == 0 else "FAILED"
-            events.append(
-                job_event(self.stack, job, final, exit_code=exit_code, attempts=[attempt_entry(exit_code=exit_code)])
-            )
-        self.pending.extend(_Pending(self.clock.now(), event) for event in events)
-
-    def _finish_in_moto(self, job_id: str, exit_code: int) -> None:
-        """SIMULATED: moto's Batch ends every job SUCCEEDED at once; make DescribeJobs say what Batch would."""
-        from moto.batch.models import batch_backends
-
-        job = batch_backends[self.stack.account_id][self.stack.region].get_job_by_id(job_id)
-        assert job is not None
-        job.status = "SUCCEEDED" if exit_code == 0 else "FAILED"
-        job.job_stopped = True
-        job.job_stopped_reason = "Essential container in task exited"
-        job.attempts[-1]["container"]["exitCode"] = exit_code
-
-    def _invoke_track(self, pending: _Pending) -> None:
-        pending.tries += 1
-        try:
-            self.track(pending.event)
-        except ProcessCrash:
-            if pending.tries > len(LAMBDA_ASYNC_RETRY_DELAYS):
-                self.tracking_dlq.append(pending.event)
-                return
-            delay = LAMBDA_ASYNC_RETRY_DELAYS[pending.tries - 1]
-            self.pending.append(_Pending(self.clock.now() + timedelta(seconds=delay), pending.event, pending.tries))
-
-    # ---------------------------------------------------------------------------------- the result
-    def _outcome(self) -> Outcome:
-        assert self.run_id is not None
-        jobs = Counter(
-            job["tags"]["batch-orchestrator:attempt"]
-            for job in all_jobs(self.stack)
-            if job["tags"].get("batch-orchestrator:run-id") == self.run_id
-        )
-        alerts = [
-            alert
-            for alert in received_alerts(self.stack, self.inbox)
-            if json.loads(alert["Message"].rsplit(JSON_SEPARATOR, 1)[-1])["runId"] == self.run_id
-        ]
-        for function in (self.submit, self.track, self.watchdog):
-            function.close()
-        return Outcome(
-            crashed_at=self.trace.crashed_at,
-            calls=list(self.trace.calls),
-            jobs_per_attempt=jobs,
-            alerts=alerts,
-            run=get_run(self.stack, self.run_id),
-            tracking_dlq=len(self.tracking_dlq),
-            submit_dlq=visible_messages(self.stack, "SubmitDLQUrl"),
-        )
-
-
-def _alert_identity(alert: Mapping[str, Any]) -> tuple[Any, ...]:
-    data = json.loads(alert["Message"].rsplit(JSON_SEPARATOR, 1)[-1])
-    return (
-        alert["Subject"],
-        data["alertType"],
-        data["runId"],
-        data.get("attempt"),
-        data.get("jobId"),
-        data.get("exitCode"),
-    )
 
 
 def _replay_with_every_crash(
@@ -268,46 +60,6 @@ def _replay_with_every_crash(
     return reference.calls, {label: found for label, found in problems.items() if found}, alerts_per_crash
 
 
-def _check_failed_twice(outcome: Outcome) -> list[str]:
-    """Attempts 1 and 2 both exit 3 (retryable, MaxAttempts 2): two jobs, then one RUN_FAILED alert."""
-    found = []
-    if outcome.jobs_per_attempt != Counter({"1": 1, "2": 1}):
-        found.append(f"jobs per attempt {dict(outcome.jobs_per_attempt)}")
-    expected_alerts = 2 if outcome.crashed_at == DOCUMENTED_DUPLICATE else 1
-    if len(outcome.alerts) != expected_alerts:
-        found.append(f"{len(outcome.alerts)} alerts, expected {expected_alerts}")
-    if len({_alert_identity(alert) for alert in outcome.alerts}) > 1:
-        found.append("the alerts differ")
-    run = outcome.run or {}
-    if run.get("status") != "FAILED" or run.get("attempt") != 2:
-        found.append(f"run ended {run.get('status')} at attempt {run.get('attempt')}")
-    if [entry["attempt"] for entry in run.get("history", [])] != [1, 2]:
-        found.append(f"history {run.get('history')}")
-    leftovers = sorted(name for name in ("sideEffect", "activeStatus") if name in run)
-    if leftovers or "alertSentAt" not in run:
-        found.append(f"run not settled: {leftovers}, alertSentAt={run.get('alertSentAt')}")
-    if outcome.tracking_dlq or outcome.submit_dlq:
-        found.append(f"dead letters: tracking {outcome.tracking_dlq}, submit {outcome.submit_dlq}")
-    return found
-
-
-def _check_succeeded_once(outcome: Outcome) -> list[str]:
-    found = []
-    if outcome.jobs_per_attempt != Counter({"1": 1}):
-        found.append(f"jobs per attempt {dict(outcome.jobs_per_attempt)}")
-    run = outcome.run or {}
-    if run.get("status") != "SUCCEEDED":
-        found.append(f"run ended {run.get('status')}")
-    # A recovery that took longer than StuckSubmittedMinutes is reported as stuck, once: that is the
-    # watchdog doing its job. No other alert is due.
-    kinds = Counter(_alert_identity(alert)[1] for alert in outcome.alerts)
-    if set(kinds) - {"RUN_STUCK"} or kinds["RUN_STUCK"] > 1:
-        found.append(f"alerts {dict(kinds)}")
-    if outcome.submit_dlq:
-        found.append(f"{outcome.submit_dlq} messages in SubmitDLQ")
-    return found
-
-
 def _report(story: str, calls: list[str], problems: dict[str, list[str]], alerts: Counter[str]) -> None:
     assert problems == {}, "\n".join(f"{label}: {'; '.join(found)}" for label, found in problems.items())
     duplicated = sorted(call for call, count in alerts.items() if count > 1)
@@ -321,7 +73,7 @@ def test_a_crash_after_any_call_of_the_submit_and_track_paths_is_recovered(stack
     story = Story("submit-track", exit_codes={1: 3, 2: 3})
 
     # When the process dies after each AWS call in turn
-    calls, problems, alerts = _replay_with_every_crash(stack, story, _check_failed_twice)
+    calls, problems, alerts = _replay_with_every_crash(stack, story, check_failed_twice)
 
     # Then every replay ends with one job per attempt and one alert (two identical after a crash past Publish)
     steps = {call.split(" (", 1)[1][:-1] for call in calls}
@@ -336,7 +88,7 @@ def test_a_crash_after_any_call_of_the_watchdog_repairing_lost_events_is_recover
     story = Story("watchdog-repair", exit_codes={1: 3, 2: 3}, lost_final_events=frozenset({1, 2}))
 
     # When the process dies after each AWS call in turn
-    calls, problems, alerts = _replay_with_every_crash(stack, story, _check_failed_twice)
+    calls, problems, alerts = _replay_with_every_crash(stack, story, check_failed_twice)
 
     # Then the watchdog still retries once and alerts once
     assert any("DescribeJobs" in call for call in calls)
@@ -348,7 +100,7 @@ def test_a_crash_after_any_call_of_the_watchdog_resubmitting_a_lost_claim_is_rec
     story = Story("watchdog-resubmit", exit_codes={1: 0}, message_lost_after_claim=True)
 
     # When the process dies after each AWS call in turn
-    calls, problems, alerts = _replay_with_every_crash(stack, story, _check_succeeded_once)
+    calls, problems, alerts = _replay_with_every_crash(stack, story, check_succeeded_once)
 
     # Then the watchdog resubmits the claim and its one job runs
     assert any("resubmit" in call for call in calls)

@@ -27,17 +27,18 @@ ALLOWED: dict[str, str] = {
     "JobExecutionRole/EcrAuth: resource *": f"ecr:GetAuthorizationToken: {NO_RESOURCE_LEVEL}",
     "JobExecutionRole/EcrPullFromThisAccount: resource arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:"
     "repository/*": "ContainerImage may name any private repository of this account and region; pull actions only",
-    "JobExecutionRole/JobLogs: resource ${JobLogGroup.Arn}:log-stream:*": "Batch names each job's log stream",
+    "JobExecutionRole/JobLogs: resource arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+    "${JobLogGroup}:log-stream:*": "the streams of the jobs' own log group; the awslogs driver names each one",
     "JobRole/ReadInput: resource ${InputBucket.Arn}/${InputPrefix}*": "object keys under the input prefix, read only",
     "JobRole/WriteOutput: resource ${InputBucket.Arn}/${OutputPrefix}*": "object keys under the output prefix",
     # ---- submit paths
     "SubmitJobsFunctionRole/SubmitJob: resource arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:"
-    "job-definition/${AWS::StackName}-job:*": "every revision of this stack's job definition (SubmitJob authorises it)",
+    "job/*": f"SubmitJob lists the job among its required resource types: {JOB_IDS}",
     "SubmitJobsFunctionRole/TagJobsAtSubmit: resource arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:"
     "job/*": f"tags are set at SubmitJob: {JOB_IDS}",
     "SubmitJobsFunctionRole/FindJobByName: resource *": f"batch:ListJobs: {NO_RESOURCE_LEVEL}",
     "SubmitScheduledFunctionRole/SubmitJob: resource arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:"
-    "job-definition/${AWS::StackName}-job:*": "every revision of this stack's job definition (SubmitJob authorises it)",
+    "job/*": f"SubmitJob lists the job among its required resource types: {JOB_IDS}",
     "SubmitScheduledFunctionRole/TagJobsAtSubmit: resource arn:${AWS::Partition}:batch:${AWS::Region}:"
     "${AWS::AccountId}:job/*": f"tags are set at SubmitJob: {JOB_IDS}",
     "SubmitScheduledFunctionRole/FindJobByName: resource *": f"batch:ListJobs: {NO_RESOURCE_LEVEL}",

@@ -9,6 +9,7 @@ import pytest
 from batch_orchestrator.batch_events import (
     IGNORED_ARRAY_CHILD,
     IGNORED_NOT_OURS,
+    REASON_MAX_CHARS,
     extract_failure,
     ignore_reason,
     parse_describe_jobs_entry,
@@ -633,3 +634,71 @@ def test_the_specific_parsers_reject_the_other_detail_type():
         parse_job_state_change(blocked)
     with pytest.raises(MalformedMessage, match="expected 'Batch Job Queue Blocked'"):
         parse_queue_blocked(state_change)
+
+
+# ---------------------------------------------------------------------------------------- bounded free text
+
+# Batch documents no maximum for statusReason; a reason far beyond anything it sends.
+_HUGE = 200_000
+
+
+def test_status_and_container_reasons_are_clipped_to_the_stored_maximum():
+    """Every reason the parser returns fits REASON_MAX_CHARS, whatever Batch sends: the run record keeps
+    one per attempt, and DynamoDB refuses items over 400 KB."""
+    # Given: a failure without exit code whose reasons are far longer than any we store
+    event = load_event("batch_failed_spot_reclaim.json")
+    event["detail"]["statusReason"] = "CannotStartContainerError: " + "s" * _HUGE
+    event["detail"]["container"]["reason"] = "ResourceInitializationError: " + "c" * _HUGE
+
+    # When
+    obs = observe(event)
+
+    # Then: clipped at the end, so the code a reason starts with (and rules match on) survives
+    assert obs.status_reason is not None
+    assert obs.container_reason is not None
+    assert len(obs.status_reason) == REASON_MAX_CHARS
+    assert len(obs.container_reason) == REASON_MAX_CHARS
+    assert obs.status_reason.startswith("CannotStartContainerError: sss")
+    assert obs.container_reason.startswith("ResourceInitializationError: ccc")
+    assert obs.failure == extract_failure(event["detail"])
+    assert len(obs.failure.reason or "") == REASON_MAX_CHARS
+
+
+def test_a_reason_within_the_maximum_is_kept_whole():
+    # Given
+    event = load_event("batch_failed_spot_reclaim.json")
+    reason = "x" * REASON_MAX_CHARS
+    event["detail"]["statusReason"] = reason
+    event["detail"]["container"].pop("reason", None)
+
+    # When
+    obs = observe(event)
+
+    # Then
+    assert obs.status_reason == reason
+
+
+def test_a_timeout_is_recognised_even_when_its_reason_is_clipped():
+    # Given: the timeout phrase lies beyond the clipped part
+    event = load_event("batch_failed_timeout.json")
+    event["detail"]["statusReason"] = "x" * _HUGE + " Job attempt duration exceeded timeout"
+
+    # When
+    obs = observe(event)
+
+    # Then
+    assert obs.timed_out is True
+    assert len(obs.status_reason or "") == REASON_MAX_CHARS
+
+
+def test_queue_blocked_reason_is_clipped_and_keeps_its_code():
+    # Given
+    event = load_event("batch_queue_blocked.json")
+    event["detail"]["statusReason"] = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - " + "x" * _HUGE
+
+    # When
+    blocked = parse_queue_blocked(event)
+
+    # Then
+    assert len(blocked.status_reason) == REASON_MAX_CHARS
+    assert blocked.status_reason.startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - x")

@@ -397,7 +397,13 @@ def test_resubmissions_stop_at_the_limit_and_the_claim_is_then_alerted_as_stuck(
         run = runs.get(run_id)
         assert run is not None
         taken = runs.take_over_claim(
-            run_id=run_id, attempt=1, previous_until=run.claimed_until or 0, now=at, claimed_until=epoch_seconds(at)
+            run_id=run_id,
+            attempt=1,
+            previous_until=run.claimed_until or 0,
+            job_queue=QUEUE,
+            job_definition=DEFINITION,
+            now=at,
+            claimed_until=epoch_seconds(at),
         )
         if taken.applied:
             runs.release_claim(run_id=run_id, attempt=1, claimed_until=epoch_seconds(at), error="refused", now=at)
@@ -519,6 +525,8 @@ def test_episodes_differ_when_the_run_moves_or_its_claim_is_taken_over(runs) -> 
         run_id=run_id,
         attempt=1,
         previous_until=first.claimed_until or 0,
+        job_queue=QUEUE,
+        job_definition=DEFINITION,
         now=T0 + timedelta(minutes=1),
         claimed_until=0,
     )

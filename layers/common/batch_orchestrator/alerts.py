@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from batch_orchestrator.limits import SNS_SUBJECT
 from batch_orchestrator.models import (
     AttemptRecord,
     JobObservation,
@@ -33,7 +34,7 @@ ALERT_QUEUE_BLOCKED = "QUEUE_BLOCKED"
 # SNS Publish: a subject has no line breaks or control characters and is "less than 100
 # characters long". Older API references also demand ASCII text starting with a letter, number
 # or punctuation mark (the current one says UTF-8); keeping to that stricter rule satisfies both.
-SUBJECT_MAX_CHARS = 99
+SUBJECT_MAX_CHARS = SNS_SUBJECT.max_length
 
 # The body is the summary, a blank line, this line, then the JSON: split on it to parse.
 JSON_SEPARATOR = "-" * 72

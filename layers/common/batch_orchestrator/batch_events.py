@@ -5,7 +5,9 @@ Pure functions: no boto3, no environment. Batch describes a job the same way in 
 in a DescribeJobs ``jobs[]`` entry (a JobDetail), so one parser serves the tracker and the watchdog.
 
 Batch may add fields at any time, so unknown keys are ignored; a field we read that has the wrong
-type is a MalformedMessage naming its path, because guessing would corrupt a run's record.
+type is a MalformedMessage naming its path, because guessing would corrupt a run's record. Free text
+(status and container reasons) leaves this module at most REASON_MAX_CHARS long, so what the run
+record stores per attempt is bounded whatever Batch sends.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG
+from batch_orchestrator.limits import BATCH_TERMINATE_REASON
 from batch_orchestrator.models import JobFailure, JobObservation, QueueBlocked, RunStatus
 
 JOB_STATE_CHANGE = "Batch Job State Change"
 QUEUE_BLOCKED = "Batch Job Queue Blocked"
 EVENT_SOURCE = "aws.batch"
 
-RUN_ID_TAG = "batch-orchestrator:run-id"
-ATTEMPT_TAG = "batch-orchestrator:attempt"
 
 # Batch's statusReason when it stops an attempt at timeout.attemptDurationSeconds. Matched as a
 # case-insensitive substring: the container may still report an exit code (137 after SIGKILL),
 # so the reason, not the exit code, is what tells a timeout apart.
 TIMEOUT_STATUS_REASON = "Job attempt duration exceeded timeout"
+
+# The longest reason a parsed job or blocked queue carries. Batch documents no maximum for a
+# statusReason, and the run record keeps one per attempt in an item DynamoDB refuses past 400 KB, so
+# free text is clipped here, where it enters the domain. The bound is the longest reason Batch does
+# document (TerminateJob's, which DescribeJobs then returns as the statusReason).
+REASON_MAX_CHARS = BATCH_TERMINATE_REASON.value
 
 # Why parse_job_state_change / parse_describe_jobs_entry returned None (see ignore_reason).
 IGNORED_ARRAY_CHILD = "array child job: the parent job carries the run's status"
@@ -242,21 +250,32 @@ def _container_groups(job: Mapping[str, Any], where: str) -> Iterator[list[_Cont
 def _container(raw: Mapping[str, Any], where: str, *, essential: bool) -> _Container:
     return _Container(
         exit_code=_opt_int(raw, "exitCode", where),
-        reason=_opt_str(raw, "reason", where),
+        reason=_opt_reason(raw, "reason", where),
         log_stream_name=_opt_str(raw, "logStreamName", where),
         essential=essential,
     )
 
 
 def _status_reason(job: Mapping[str, Any], where: str) -> str | None:
-    """The job's statusReason, else the last attempt's (Batch fills one or both)."""
-    reason = _opt_str(job, "statusReason", where)
+    """The job's statusReason, else the last attempt's (Batch fills one or both), clipped."""
+    reason = _opt_reason(job, "statusReason", where)
     if reason:
         return reason
     attempts = _list_of_mappings(job, "attempts", where)
     if attempts:
-        return _opt_str(attempts[-1], "statusReason", f"{where}.attempts[{len(attempts) - 1}]")
+        return _opt_reason(attempts[-1], "statusReason", f"{where}.attempts[{len(attempts) - 1}]")
     return None
+
+
+def _clip(reason: str) -> str:
+    """At most REASON_MAX_CHARS: the start stays, because that is where Batch puts the reason's code."""
+    return reason if len(reason) <= REASON_MAX_CHARS else reason[: REASON_MAX_CHARS - 1] + "…"
+
+
+def _opt_reason(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A free-text reason field, clipped (see REASON_MAX_CHARS)."""
+    reason = _opt_str(data, key, where)
+    return None if reason is None else _clip(reason)
 
 
 def _timed_out(job: Mapping[str, Any], where: str) -> bool:
@@ -315,7 +334,7 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | None:
     # attempts[] only explains a finished job (see _outcome); until then it is history.
     last = attempts[-1] if attempts and finished else None
     last_where = f"{where}.attempts[{len(attempts) - 1}]"
-    status_reason = _status_reason(job, where) if finished else _opt_str(job, "statusReason", where)
+    status_reason = _status_reason(job, where) if finished else _opt_reason(job, "statusReason", where)
 
     return JobObservation(
         run_id=run_id,
@@ -373,7 +392,7 @@ def parse_queue_blocked(event: Mapping[str, Any]) -> QueueBlocked:
     detail = _envelope(event, QUEUE_BLOCKED)
     job_id = _req_str(detail, "jobId", "detail")
     job_name = _req_str(detail, "jobName", "detail")
-    status_reason = _req_str(detail, "statusReason", "detail")
+    status_reason = _clip(_req_str(detail, "statusReason", "detail"))
     job_queue = _opt_str(detail, "jobQueue", "detail") or _queue_from_resources(event)
     if not job_queue:
         raise MalformedMessage("detail.jobQueue is missing and resources holds no job-queue ARN")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batch_orchestrator.errors import ConfigError
+from batch_orchestrator.limits import SQS_MAX_DELAY
 from batch_orchestrator.models import RunStatus
 
 # Each function imports only the logic it runs: the settings types are imported where they are
@@ -151,7 +152,8 @@ class TrackConfig:
                 retry_exit_codes=env.get("RETRY_EXIT_CODES", ""),
                 max_attempts=_required(env, "MAX_ATTEMPTS"),
                 base_delay_seconds=_required(env, "RETRY_BASE_DELAY_SECONDS"),
-                max_delay_seconds=env.get("RETRY_MAX_DELAY_SECONDS", "900") or "900",
+                # SQS's DelaySeconds limit unless the environment asks for less.
+                max_delay_seconds=env.get("RETRY_MAX_DELAY_SECONDS", "") or str(SQS_MAX_DELAY.value),
                 retry_on_no_exit_code=env.get("RETRY_ON_NO_EXIT_CODE", "false") or "false",
                 retry_on_timeout=env.get("RETRY_ON_TIMEOUT", "false") or "false",
             )
@@ -189,10 +191,12 @@ class WatchdogConfig:
         track = TrackConfig.from_env(env)
         week = 7 * 24 * 60
 
-        def minutes(name: str, *, minimum: int = 1) -> int:
-            return 60 * _integer(env, name, minimum=minimum, maximum=week)
+        def minutes(name: str, *, minimum: int = 1, maximum: int = week) -> int:
+            return 60 * _integer(env, name, minimum=minimum, maximum=maximum)
 
-        running = minutes("STUCK_RUNNING_MINUTES", minimum=0)
+        # Up to three weeks, as the template's StuckRunningMinutes allows: a job may run for JobTimeoutSeconds,
+        # up to 14 days (tests/conformance/test_parameter_extremes.py checks the two agree).
+        running = minutes("STUCK_RUNNING_MINUTES", minimum=0, maximum=3 * week)
         if running == 0:
             running = _integer(env, "JOB_TIMEOUT_SECONDS", minimum=60, maximum=1_209_600) + RUNNING_MARGIN_SECONDS
         submitted = minutes("STUCK_SUBMITTED_MINUTES")

@@ -11,10 +11,14 @@ import hashlib
 import re
 import unicodedata
 
+from batch_orchestrator.limits import BATCH_JOB_NAME
 from batch_orchestrator.models import S3Source, ScheduleSource, Source
 
+# The run's identity on its Batch job (with the job name, see job_name_for): the tracker reads it back.
+RUN_ID_TAG = "batch-orchestrator:run-id"
+ATTEMPT_TAG = "batch-orchestrator:attempt"
 RUN_ID_PATTERN = re.compile(r"^(?:s3|sch)-[0-9a-f]{24}$")
-JOB_NAME_MAX_LENGTH = 128
+JOB_NAME_MAX_LENGTH = BATCH_JOB_NAME.max_length
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FIELD_SEPARATOR = "\x1f"  # cannot occur in a bucket name or schedule name, so fields never run together
 
@@ -46,7 +50,7 @@ def job_name_for(run_id: str, attempt: int, source: Source) -> str:
     """``<runId>-a<attempt>-<slug>``: unique per attempt, readable in the Batch console.
 
     The slug (the key's base name, or the schedule name) is only a hint for humans: it is reduced to
-    Batch's job-name charset and cut so the whole name stays within 128 characters. The run id and
+    Batch's job-name charset and cut so the whole name stays within JOB_NAME_MAX_LENGTH. The run id and
     attempt come first, so they survive any truncation and the tracker can parse them back.
     """
     if not RUN_ID_PATTERN.match(run_id):

@@ -47,11 +47,27 @@ class RunStore(Protocol):
     ) -> WriteResult: ...
 
     def claim_retry_attempt(
-        self, *, run_id: str, attempt: int, job_name: str, now: datetime, claimed_until: int
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        now: datetime,
+        claimed_until: int,
     ) -> WriteResult: ...
 
     def take_over_claim(
-        self, *, run_id: str, attempt: int, previous_until: int, now: datetime, claimed_until: int
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        previous_until: int,
+        job_queue: str,
+        job_definition: str,
+        now: datetime,
+        claimed_until: int,
     ) -> WriteResult: ...
 
     def release_claim(
@@ -73,7 +89,11 @@ class RunStore(Protocol):
 
     def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult: ...
 
-    def mark_queue_blocked_alerted(self, *, run_id: str, job_id: str, now: datetime) -> WriteResult: ...
+    def claim_queue_blocked_alert(
+        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+    ) -> bool: ...
+
+    def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None: ...
 
 
 class JobGateway(Protocol):

@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS, SQS_MAX_DELAY
 from batch_orchestrator.models import JobFailure
 
 MIN_EXIT_CODE = 0
 MAX_EXIT_CODE = 255  # a process exit status is one byte; Batch reports 128+N for signal N
-MAX_ATTEMPTS_LIMIT = 10  # the same ceiling as Batch's retryStrategy.attempts, so both read alike
-SQS_MAX_DELAY_SECONDS = 900  # SQS DelaySeconds cannot exceed 15 minutes
+MAX_ATTEMPTS_LIMIT = BATCH_RETRY_ATTEMPTS.value  # the same ceiling as Batch's retryStrategy.attempts: both read alike
+SQS_MAX_DELAY_SECONDS = SQS_MAX_DELAY.value  # a retry waits as a delayed SQS message
 
 _NUMBER = re.compile(r"[0-9]+")  # not int(): it accepts "+3", "1_0" and non-ASCII digits
 _TRUE_FALSE = {"true": True, "false": False}

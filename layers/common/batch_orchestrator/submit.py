@@ -11,6 +11,13 @@ SubmitJob has no idempotency token, so the claim is what makes delivery duplicat
 * the claim's lease expired with no job id (the holder crashed, or SubmitJob's outcome was
   unknown) → take it over, look the deterministic job name up in the queue, and submit only if no
   such job exists.
+
+Every submission, a takeover's included, names the stack's CURRENT job queue and job definition
+(``SubmitSettings``), never the ones stored on the run: a deploy that changes the job definition
+makes CloudFormation deregister the old revision, and SubmitJob refuses an inactive one, so a claim
+written before the deploy would otherwise be refused at every redelivery until it reached the DLQ.
+The stored queue is still where an interrupted submission may have left its job, so the lookup
+before a takeover's submission searches there.
 """
 
 from __future__ import annotations
@@ -20,14 +27,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from batch_orchestrator.errors import JobSubmitError
-from batch_orchestrator.ids import job_name_for
+from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for
 from batch_orchestrator.models import Run, RunStatus, S3Source, ScheduleSource, SubmitRequest
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, RunStore
 from batch_orchestrator.timeutil import epoch_seconds
-
-RUN_ID_TAG = "batch-orchestrator:run-id"
-ATTEMPT_TAG = "batch-orchestrator:attempt"
 
 
 class SubmitOutcome(StrEnum):
@@ -93,11 +97,15 @@ def submit_run(
         )
     else:
         claim = runs.claim_retry_attempt(
-            run_id=request.run_id, attempt=request.attempt, job_name=job_name, now=now, claimed_until=lease_until
+            run_id=request.run_id,
+            attempt=request.attempt,
+            job_name=job_name,
+            job_queue=settings.job_queue,
+            job_definition=settings.job_definition,
+            now=now,
+            claimed_until=lease_until,
         )
 
-    job_queue = settings.job_queue
-    job_definition = settings.job_definition
     if not claim.applied:
         existing = claim.run
         verdict = _judge_existing_claim(request, existing, now=now)
@@ -105,14 +113,14 @@ def submit_run(
             return SubmitResult(SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail=verdict)
         assert existing is not None
         assert existing.claimed_until is not None
-        # Keep the queue and definition the run was claimed with, so a takeover submits the same job.
-        job_queue = existing.job_queue or job_queue
-        job_definition = existing.job_definition or job_definition
+        # The job name is deterministic, but keep the stored one: it is what an earlier holder submitted.
         job_name = existing.job_name or job_name
         taken = runs.take_over_claim(
             run_id=request.run_id,
             attempt=request.attempt,
             previous_until=existing.claimed_until,
+            job_queue=settings.job_queue,
+            job_definition=settings.job_definition,
             now=now,
             claimed_until=lease_until,
         )
@@ -126,7 +134,7 @@ def submit_run(
             )
         if existing.status is RunStatus.SUBMITTED:
             # The previous holder may have crashed after SubmitJob succeeded: look before submitting.
-            found = jobs.find_job_id(job_queue=job_queue, job_name=job_name)
+            found = jobs.find_job_id(job_queue=existing.job_queue or settings.job_queue, job_name=job_name)
             if found is not None:
                 logger.info("adopted job of an interrupted submission", extra={"job_id": found, "job_name": job_name})
                 return SubmitResult(SubmitOutcome.ADOPTED, request.run_id, request.attempt, job_name, job_id=found)
@@ -134,8 +142,8 @@ def submit_run(
 
     spec = JobSpec(
         job_name=job_name,
-        job_queue=job_queue,
-        job_definition=job_definition,
+        job_queue=settings.job_queue,
+        job_definition=settings.job_definition,
         environment=job_environment(request),
         tags={RUN_ID_TAG: request.run_id, ATTEMPT_TAG: str(request.attempt)},
     )

@@ -10,6 +10,7 @@ from typing import Any
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import RUN_ID_PATTERN, run_id_for
 from batch_orchestrator.models import Source, SubmitRequest, source_from_dict
+from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
 from batch_orchestrator.s3_events import Skipped, iter_notification
 
 RETRY_KIND = "retry"
@@ -53,7 +54,7 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
     source = payload.get("source")
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise MalformedMessage(f"{kind} request has an invalid runId {run_id!r}")
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or not first_attempt <= attempt <= 10:
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not first_attempt <= attempt <= MAX_ATTEMPTS_LIMIT:
         raise MalformedMessage(f"{kind} request has an invalid attempt {attempt!r}")
     if not isinstance(source, Mapping):
         raise MalformedMessage(f"{kind} request has no source")

@@ -192,11 +192,22 @@ def _perform(
 def handle_queue_blocked(
     blocked: QueueBlocked, *, runs: RunStore, alerts: AlertSink, settings: TrackSettings, now: datetime
 ) -> bool:
-    """Alert once per blocking job; False when this job's blocked queue was already reported."""
-    if blocked.run_id is not None:
-        claimed = runs.mark_queue_blocked_alerted(run_id=blocked.run_id, job_id=blocked.job_id, now=now)
-        if not claimed.applied:
-            return False
+    """Alert once per blocking job, ours or not; False when its alert was sent (or is being sent) already.
+
+    EventBridge delivers at least once, so the alert is leased by the blocking job's id before it is
+    published and confirmed after: a duplicate finds it taken; a delivery whose holder died before
+    confirming performs it again once the lease has expired (at least once, like a run's alert).
+    """
+    taken = runs.claim_queue_blocked_alert(
+        job_id=blocked.job_id,
+        job_queue=blocked.job_queue,
+        run_id=blocked.run_id,
+        now=now,
+        lease_until=epoch_seconds(now) + settings.side_effect_lease_seconds,
+    )
+    if not taken:
+        return False
     alert = build_queue_blocked_alert(blocked, region=settings.region)
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
+    runs.confirm_queue_blocked_alert(job_id=blocked.job_id, now=now)
     return True

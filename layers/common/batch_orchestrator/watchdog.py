@@ -28,6 +28,7 @@ from typing import Any
 from batch_orchestrator.alerts import build_stuck_run_alert
 from batch_orchestrator.batch_events import TIMEOUT_STATUS_REASON, parse_describe_jobs_entry
 from batch_orchestrator.errors import OrchestratorError
+from batch_orchestrator.limits import BATCH_DESCRIBE_JOBS_IDS
 from batch_orchestrator.models import JobObservation, Run, RunStatus
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import ActiveRun, AlertSink, JobInspector, ResubmitQueue, RetryQueue, WatchdogStore
@@ -46,7 +47,7 @@ WATCHED_STATUSES = (
     RunStatus.SUBMITTED,
     RunStatus.QUEUED,
 )
-DESCRIBE_JOBS_LIMIT = 100
+DESCRIBE_JOBS_LIMIT = BATCH_DESCRIBE_JOBS_IDS.value
 _MOVED_FORWARD = (TrackOutcome.UPDATED, TrackOutcome.SUCCEEDED, TrackOutcome.RETRY_SCHEDULED, TrackOutcome.FAILED)
 
 

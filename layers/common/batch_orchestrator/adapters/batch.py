@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_orchestrator.adapters.aws import client, submit_client
 from batch_orchestrator.errors import BatchLookupError, JobSubmitError
+from batch_orchestrator.limits import BATCH_DESCRIBE_JOBS_IDS, BATCH_TERMINATE_REASON
 from batch_orchestrator.ports import JobSpec
 
 # Error codes with which AWS refuses a SubmitJob before creating anything: safe to retry.
@@ -80,12 +81,12 @@ class BatchJobs:
         return None
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]:
-        """DescribeJobs for any number of ids, in calls of at most 100 (the API's limit).
+        """DescribeJobs for any number of ids, in calls of at most BATCH_DESCRIBE_JOBS_IDS (the API's limit).
 
         A job Batch no longer knows (jobs are kept for a limited time after they end) is simply
         absent from the result.
         """
-        limit = 100
+        limit = BATCH_DESCRIBE_JOBS_IDS.value
         unique = list(dict.fromkeys(job_ids))
         jobs: list[Mapping[str, Any]] = []
         try:
@@ -99,6 +100,6 @@ class BatchJobs:
     def terminate_job(self, *, job_id: str, reason: str) -> None:
         """TerminateJob: a job not yet STARTING is cancelled, a STARTING or RUNNING one is stopped."""
         try:
-            client("batch").terminate_job(jobId=job_id, reason=reason[:1024])
+            client("batch").terminate_job(jobId=job_id, reason=reason[: BATCH_TERMINATE_REASON.value])
         except (ClientError, BotoCoreError) as exc:
             raise BatchLookupError(f"TerminateJob {job_id} failed: {exc}") from exc

@@ -3,12 +3,26 @@
 Nothing here reads before it writes. Each write carries its precondition (the claim is free, the
 observation moves the run forward, the side effect is still ours) and asks DynamoDB to return the
 item as it was when the condition failed, so the caller learns why in the same round trip.
+
+A write whose answer was lost is still told apart from a lost race. botocore retries a write that
+answered 5xx or timed out, and DynamoDB documents that such a write may have succeeded; the retry
+then fails its own condition. Every conditional write therefore stamps the item with an id of its
+own (``writeId``): a failed condition whose returned item carries this call's id means the
+first try was applied, and it is reported as applied, with that item as the result. (The one case
+it cannot see: another writer changing the item in the seconds between the lost answer and the
+retry; every condition here then refuses the retry, as it should.)
+
+Only finished runs expire. DynamoDB's TTL deletes an item once ``expiresAt`` (epoch seconds) has
+passed, whatever its state, so ``expiresAt`` is written only with a terminal state that owes
+nothing (SUCCEEDED, or FAILED once its alert is confirmed) and removed by every write that makes a
+run active again: a job running longer than RunRetentionDays keeps its run.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,10 +41,15 @@ from batch_orchestrator.models import (
     progress_of,
     source_from_dict,
 )
+from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
 
 ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
+WRITE_ID = "writeId"
+EXPIRES_AT = "expiresAt"
+# Keys of the items that are not runs: one per job that blocked a job queue (its one alert).
+QUEUE_BLOCKED_KEY_PREFIX = "queue-blocked#"
 _PLACEHOLDER = re.compile(r"#(\w+)")
 
 
@@ -85,6 +104,11 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
     )
 
 
+def _no_run(_item: Mapping[str, Any]) -> Run | None:
+    """The parser of writes to items that are not runs (the blocked-queue alert markers)."""
+    return None
+
+
 def _side_effect_of(item: Mapping[str, Any]) -> SideEffect | None:
     raw = item.get("sideEffect")
     if not raw:
@@ -129,7 +153,6 @@ class RunsTable:
             "updatedAt": iso(now),
             "submittedAt": iso(now),
             "claimedUntil": claimed_until,
-            "expiresAt": epoch_seconds(now + self._retention),
         }
         return self._write(
             "PutItem",
@@ -143,6 +166,8 @@ class RunsTable:
         run_id: str,
         attempt: int,
         job_name: str,
+        job_queue: str,
+        job_definition: str,
         now: datetime,
         claimed_until: int,
     ) -> WriteResult:
@@ -157,9 +182,12 @@ class RunsTable:
                 "updatedAt": iso(now),
                 "submittedAt": iso(now),
                 "claimedUntil": claimed_until,
-                "expiresAt": epoch_seconds(now + self._retention),
+                # The attempt is submitted with the stack's current queue and job definition.
+                "jobQueue": job_queue,
+                "jobDefinition": job_definition,
             },
             remove=(
+                EXPIRES_AT,
                 "sideEffect",
                 "nextAttemptAt",
                 "jobId",
@@ -175,9 +203,21 @@ class RunsTable:
         )
 
     def take_over_claim(
-        self, *, run_id: str, attempt: int, previous_until: int, now: datetime, claimed_until: int
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        previous_until: int,
+        job_queue: str,
+        job_definition: str,
+        now: datetime,
+        claimed_until: int,
     ) -> WriteResult:
-        """Take a claim whose holder is gone (lease expired or released), if nobody else did."""
+        """Take a claim whose holder is gone (lease expired or released), if nobody else did.
+
+        The taker submits with the stack's current queue and job definition (a deploy may have
+        deregistered the revision the claim was written with); the run records them.
+        """
         return self._update(
             run_id,
             set_values={
@@ -185,8 +225,10 @@ class RunsTable:
                 "activeStatus": RunStatus.SUBMITTED.value,
                 "updatedAt": iso(now),
                 "claimedUntil": claimed_until,
+                "jobQueue": job_queue,
+                "jobDefinition": job_definition,
             },
-            remove=("lastError",),
+            remove=("lastError", EXPIRES_AT),
             condition=(
                 "#attempt = :attempt AND #claimedUntil = :previous AND attribute_not_exists(#jobId) "
                 "AND #status IN (:submitted, :queued)"
@@ -237,7 +279,6 @@ class RunsTable:
             "jobName": obs.job_name,
             "batchAttempts": obs.batch_attempts,
             "updatedAt": iso(now),
-            "expiresAt": epoch_seconds(now + self._retention),
         }
         remove: list[str] = ["claimedUntil", "lastError"]
         for name, value in (
@@ -275,8 +316,10 @@ class RunsTable:
         # failed runs whose alert is not yet confirmed as sent.
         if not new_status.is_terminal or side_effect is not None:
             set_values["activeStatus"] = new_status.value
+            remove.append(EXPIRES_AT)
         else:
             remove.append("activeStatus")
+            set_values[EXPIRES_AT] = self.expires_at(now)
 
         append_history = None
         if obs.status.is_terminal:
@@ -315,22 +358,62 @@ class RunsTable:
         )
 
     def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
-        """The alert went out: drop the lease and leave the sparse index (the run is terminal)."""
+        """The alert went out: drop the lease and leave the sparse index (the run is finished: it may expire)."""
         return self._update(
             run_id,
-            set_values={done_field: iso(now)},
+            set_values={done_field: iso(now), EXPIRES_AT: self.expires_at(now)},
             remove=("sideEffect", "activeStatus"),
             condition="#sideEffect.#token = :token",
             condition_values={":token": token},
         )
 
-    def mark_queue_blocked_alerted(self, *, run_id: str, job_id: str, now: datetime) -> WriteResult:
-        """Claim the one alert for this blocked job; a second event for the same job finds it taken."""
-        return self._update(
-            run_id,
-            set_values={"blockedAlertedAt": iso(now), "blockedJobId": job_id},
-            condition="attribute_exists(#runId) AND (attribute_not_exists(#blockedJobId) OR #blockedJobId <> :job_id)",
-            condition_values={":job_id": job_id},
+    def claim_queue_blocked_alert(
+        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+    ) -> bool:
+        """Take the one alert owed for the job that blocks a queue; False when it is sent or being sent.
+
+        Any job may block the queue, ours or not, and EventBridge delivers each event at least once:
+        the alert is keyed by the blocking job's id, in an item of its own (not a run: no status, so
+        in no index and in no listing). Like a run's alert it is leased: taken until ``lease_until``
+        (epoch seconds), confirmed by ``confirm_queue_blocked_alert`` after publishing; a holder that
+        died before confirming leaves a lease the next delivery takes over once it has expired.
+        """
+        item: dict[str, Any] = {
+            "runId": QUEUE_BLOCKED_KEY_PREFIX + job_id,
+            "kind": "QUEUE_BLOCKED_ALERT",
+            "jobId": job_id,
+            "jobQueue": job_queue,
+            "firstSeenAt": iso(now),
+            "alertLeaseUntil": lease_until,
+            EXPIRES_AT: self.expires_at(now),
+        }
+        if run_id is not None:
+            item["blockedRunId"] = run_id
+        written = self._write(
+            "PutItem",
+            Item=_ser(item),
+            ConditionExpression=(
+                "attribute_not_exists(#runId) OR (attribute_not_exists(#alertSentAt) AND #alertLeaseUntil < :now)"
+            ),
+            ExpressionAttributeNames={
+                "#runId": "runId",
+                "#alertSentAt": "alertSentAt",
+                "#alertLeaseUntil": "alertLeaseUntil",
+            },
+            ExpressionAttributeValues=_ser({":now": epoch_seconds(now)}),
+            parse=_no_run,
+        )
+        return written.applied
+
+    def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None:
+        """The blocked-queue alert of ``job_id`` was published: later deliveries of its event send nothing."""
+        self._update(
+            QUEUE_BLOCKED_KEY_PREFIX + job_id,
+            set_values={"alertSentAt": iso(now)},
+            remove=("alertLeaseUntil",),
+            condition="attribute_exists(#runId)",
+            condition_values={},
+            parse=_no_run,
         )
 
     # ---- watchdog
@@ -470,6 +553,7 @@ class RunsTable:
         remove: tuple[str, ...] = (),
         append_history: Mapping[str, Any] | None = None,
         return_new: bool = False,
+        parse: Callable[[Mapping[str, Any]], Run | None] | None = None,
     ) -> WriteResult:
         names: dict[str, str] = {}
         values: dict[str, Any] = dict(condition_values)
@@ -505,26 +589,60 @@ class RunsTable:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=_ser(values),
             ReturnValues="ALL_NEW" if return_new else "NONE",
+            parse=parse,
         )
 
-    def _write(self, operation: str, **request: Any) -> WriteResult:
+    def expires_at(self, now: datetime) -> int:
+        """The TTL value of a run that finished at ``now``: epoch SECONDS, as DynamoDB's TTL reads it."""
+        return epoch_seconds(now + self._retention)
+
+    def _write(
+        self, operation: str, *, parse: Callable[[Mapping[str, Any]], Run | None] | None = None, **request: Any
+    ) -> WriteResult:
+        """One conditional PutItem/UpdateItem, stamped with an id of its own (see the module docstring)."""
+        parse = parse or run_from_item
+        write_id = uuid.uuid4().hex
         request["TableName"] = self._table
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        call = client("dynamodb").put_item if operation == "PutItem" else client("dynamodb").update_item
+        if operation == "PutItem":
+            request["Item"] = {**request["Item"], WRITE_ID: {"S": write_id}}
+            call = client("dynamodb").put_item
+        else:
+            expression = str(request["UpdateExpression"])
+            if not expression.startswith("SET "):
+                raise ValueError(f"an update must start with SET: {expression!r}")
+            request["UpdateExpression"] = f"SET #{WRITE_ID} = :{WRITE_ID}, " + expression[len("SET ") :]
+            request["ExpressionAttributeNames"] = {
+                **request.get("ExpressionAttributeNames", {}),
+                f"#{WRITE_ID}": WRITE_ID,
+            }
+            request["ExpressionAttributeValues"] = {
+                **request.get("ExpressionAttributeValues", {}),
+                f":{WRITE_ID}": {"S": write_id},
+            }
+            call = client("dynamodb").update_item
         try:
             response = call(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
                 old: Mapping[str, Any] | None = exc.response.get("Item")
-                return WriteResult(applied=False, run=run_from_item(_deser(old)) if old else None)
+                current = _deser(old) if old else None
+                if current is not None and current.get(WRITE_ID) == write_id:
+                    # A retry of this very call: its first try was applied and its answer lost.
+                    logger.warning(
+                        "conditional write applied by an earlier try whose answer was lost",
+                        extra={"operation": operation, "key": current.get("runId")},
+                    )
+                    return WriteResult(applied=True, run=parse(current))
+                return WriteResult(applied=False, run=parse(current) if current is not None else None)
             raise RunStoreError(
                 f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}"
             ) from exc
         except BotoCoreError as exc:
             raise RunStoreError(f"{operation} on {self._table} failed: {exc}") from exc
         attributes = response.get("Attributes")
-        return WriteResult(applied=True, run=run_from_item(_deser(attributes)) if attributes else None)
+        return WriteResult(applied=True, run=parse(_deser(attributes)) if attributes else None)
 
     # ---- operator actions
     # For the operator CLI (orchestrator_cli), never the functions. Reads return whole items (deserialised,
@@ -609,6 +727,7 @@ class RunsTable:
         run: Run,
         attempt: int,
         max_attempts: int,
+        max_records: int,
         side_effect: SideEffect,
         record: Mapping[str, Any],
         abandoned: AttemptRecord | None,
@@ -630,7 +749,6 @@ class RunsTable:
             ":max_attempts": max_attempts,
             ":progress": progress_of(attempt, RunStatus.RETRY_WAIT),
             ":now": iso(now),
-            ":expires": epoch_seconds(now + self._retention),
             ":side_effect": {
                 "kind": side_effect.kind,
                 "token": side_effect.token,
@@ -642,6 +760,7 @@ class RunsTable:
             ":seen_status": run.status.value,
             ":seen_attempt": run.attempt,
             ":seen_progress": run.progress,
+            ":max_records": max_records,
         }
         assignments = [
             "#status = :retry_wait",
@@ -651,7 +770,6 @@ class RunsTable:
             "#progress = :progress",
             "#nextAttemptAt = :now",
             "#updatedAt = :now",
-            "#expiresAt = :expires",
             "#sideEffect = :side_effect",
             "#manualRetries = list_append(if_not_exists(#manualRetries, :empty), :record)",
         ]
@@ -661,8 +779,12 @@ class RunsTable:
         if abandoned is not None:
             assignments.append("#history = list_append(if_not_exists(#history, :empty), :abandoned)")
             values[":abandoned"] = [abandoned.to_dict()]
-        expression = "SET " + ", ".join(assignments) + " REMOVE #jobId, #claimedUntil, #lastError"
-        condition = "#status = :seen_status AND #attempt = :seen_attempt AND #progress = :seen_progress"
+        # Active again: the run must not expire while it retries (see the module docstring).
+        expression = "SET " + ", ".join(assignments) + " REMOVE #jobId, #claimedUntil, #lastError, #expiresAt"
+        condition = (
+            "#status = :seen_status AND #attempt = :seen_attempt AND #progress = :seen_progress"
+            " AND (attribute_not_exists(#manualRetries) OR size(#manualRetries) < :max_records)"
+        )
         return self._write(
             "UpdateItem",
             Key=_ser({"runId": run.run_id}),

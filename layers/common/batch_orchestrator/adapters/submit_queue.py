@@ -6,10 +6,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_orchestrator.adapters.aws import client
 from batch_orchestrator.errors import RetryEnqueueError
+from batch_orchestrator.limits import SQS_MAX_DELAY
 from batch_orchestrator.models import Source
 from batch_orchestrator.submit_messages import resubmit_message, retry_message
-
-SQS_MAX_DELAY_SECONDS = 900
 
 
 class SubmitQueue:
@@ -21,7 +20,7 @@ class SubmitQueue:
             client("sqs").send_message(
                 QueueUrl=self._url,
                 MessageBody=retry_message(run_id=run_id, attempt=attempt, source=source),
-                DelaySeconds=max(0, min(delay_seconds, SQS_MAX_DELAY_SECONDS)),
+                DelaySeconds=max(0, min(delay_seconds, SQS_MAX_DELAY.value)),
             )
         except (ClientError, BotoCoreError) as exc:
             raise RetryEnqueueError(f"cannot enqueue attempt {attempt} of {run_id}: {exc}") from exc

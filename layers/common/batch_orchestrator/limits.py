@@ -1,0 +1,326 @@
+"""The AWS service limits this code and its template depend on, each with the page that documents it.
+
+A limit is defined here once; code and tests import it. Nothing else in the package or the tests
+should write an AWS number down: code that must stay within a limit (a job name's length, the SQS delay
+cap, DescribeJobs' ids per call) reads it from here, and the conformance tests
+(``tests/conformance``) check the requests the code builds against the same objects. When AWS
+changes a limit, this file and its ``source`` change together, and every user follows.
+
+Four shapes:
+
+* ``Limit`` - one number (``value``, in ``unit``), e.g. SQS's 900 s maximum delay;
+* ``NameRule`` - a length and a regular expression the WHOLE text must match (``re.fullmatch``),
+  for names and other constrained strings (a Batch job name, an SNS subject, a tag key);
+* ``Charset`` - the characters a text may hold (an SQS message body);
+* ``Reserved`` - a prefix AWS keeps for itself.
+
+Where AWS documents no limit, the module says so rather than inventing one (see
+``BATCH_STATUS_REASON_UNDOCUMENTED``); where we deliberately stay below a documented limit, the
+budget is a separate ``Limit`` whose ``note`` gives the reason (see ``SUBMIT_QUEUE_MESSAGE_BUDGET``).
+Sources were read on the AWS documentation (and the service models botocore ships, which carry the
+same API reference text) when this module was written; ``note`` records what a page does not say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One numeric AWS limit: ``value`` counted in ``unit``, as ``source`` documents it."""
+
+    value: int
+    unit: str
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """The rule a name (or other constrained string) must follow: at most ``max_length`` characters,
+    and ``pattern`` matching the WHOLE text (``re.fullmatch``). The pattern also carries any minimum
+    length and reserved prefixes."""
+
+    max_length: int
+    pattern: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Charset:
+    """The characters a text may consist of: ``pattern`` must match the whole text (``re.fullmatch``)."""
+
+    pattern: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """A prefix AWS keeps for itself: a name starting with it is refused (compared as documented)."""
+
+    prefix: str
+    source: str
+    case_sensitive: bool = True
+
+
+KIB = 1024
+
+# ================================================================================================
+# AWS Batch
+# ================================================================================================
+_BATCH_API = "https://docs.aws.amazon.com/batch/latest/APIReference/"
+_BATCH_GUIDE = "https://docs.aws.amazon.com/batch/latest/userguide/"
+
+# "It can be up to 128 letters long. The first character must be alphanumeric, can contain uppercase
+# and lowercase letters, numbers, hyphens (-), and underscores (_)."
+BATCH_JOB_NAME = NameRule(128, r"[A-Za-z0-9][A-Za-z0-9_-]*", _BATCH_API + "API_SubmitJob.html")
+
+BATCH_SUBMIT_JOB_PAYLOAD = Limit(
+    30 * KIB,
+    "bytes per SubmitJob request",
+    _BATCH_GUIDE + "service_limits.html",
+    note='"Maximum job payload size (for SubmitJob API operations): 30 KiB"; a quota that cannot be changed.',
+)
+BATCH_SUBMIT_JOB_RATE = Limit(
+    50,
+    "SubmitJob calls per second per account",
+    _BATCH_GUIDE + "service_limits.html",
+    note="Cannot be changed; the reason submissions go through the SubmitQueue.",
+)
+BATCH_DESCRIBE_JOBS_IDS = Limit(100, "job IDs per DescribeJobs call", _BATCH_API + "API_DescribeJobs.html")
+BATCH_TERMINATE_REASON = Limit(
+    1024,
+    "characters of TerminateJob's reason",
+    _BATCH_API + "API_TerminateJob.html",
+    note="The reason is returned by later DescribeJobs calls, so a statusReason can be at least this long.",
+)
+BATCH_CONTAINER_REASON = Limit(
+    255,
+    "characters of container.reason",
+    _BATCH_API + "API_ContainerDetail.html",
+    note='"A short (255 max characters) human-readable string" (ContainerDetail and AttemptContainerDetail).',
+)
+BATCH_STATUS_REASON_UNDOCUMENTED = (
+    "JobDetail.statusReason and AttemptDetail.statusReason have no documented maximum length "
+    f"({_BATCH_API}API_JobDetail.html); the longest we know of is TerminateJob's reason, "
+    "see BATCH_TERMINATE_REASON."
+)
+BATCH_MIN_JOB_TIMEOUT = Limit(
+    60, "seconds of timeout.attemptDurationSeconds, at least", _BATCH_API + "API_JobTimeout.html"
+)
+BATCH_RETRY_ATTEMPTS = Limit(
+    10,
+    "attempts (retryStrategy.attempts is 1..10)",
+    _BATCH_API + "API_RetryStrategy.html",
+)
+
+# Tags (jobs, job definitions, queues, compute environments). "Generally allowed characters are
+# letters, numbers, spaces representable in UTF-8, and + - = . _ : / @"; "Don't use aws:, AWS:, or
+# any upper or lowercase combination of such as a prefix for either keys or values".
+_TAGS = _BATCH_GUIDE + "tag-restrictions.html"
+BATCH_TAGS_PER_RESOURCE = Limit(50, "tags per resource", _TAGS)
+BATCH_PROPAGATED_TAGS = Limit(
+    50,
+    "tags of a job and its job definition combined, with propagateTags",
+    _BATCH_API + "API_SubmitJob.html",
+    note='"If the total number of combined tags from the job and job definition is over 50, the job is '
+    'moved to the FAILED state." Nothing refuses the SubmitJob: the job fails later.',
+)
+TAG_RESERVED_PREFIX = Reserved("aws:", _TAGS, case_sensitive=False)
+_TAG_CHARACTERS = r"[\w +\-=.:/@]"  # \w: Unicode letters, digits and "_"
+BATCH_TAG_KEY = NameRule(128, rf"(?!(?i:aws:)){_TAG_CHARACTERS}+", _TAGS)
+BATCH_TAG_VALUE = NameRule(256, rf"(?!(?i:aws:)){_TAG_CHARACTERS}*", _TAGS)
+
+# containerOverrides.environment: "Environment variables cannot start with "AWS_BATCH". This naming
+# convention is reserved for variables that Batch sets." Batch documents no count or size limit for
+# them beyond the 30 KiB SubmitJob payload.
+BATCH_RESERVED_ENVIRONMENT_PREFIX = Reserved("AWS_BATCH", _BATCH_API + "API_ContainerOverrides.html")
+ECS_RUN_TASK_OVERRIDES = Limit(
+    8192,
+    "characters of RunTask overrides, JSON formatting included",
+    "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
+    note="An ECS limit. Batch does not document whether it hands SubmitJob's containerOverrides to ECS "
+    "this way; our overrides stay within it as a precaution, so a key of 1,024 bytes never depends on it.",
+)
+
+# ================================================================================================
+# Amazon SQS
+# ================================================================================================
+_SQS_API = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/"
+SQS_MAX_DELAY = Limit(900, "seconds of DelaySeconds (15 minutes)", _SQS_API + "API_SendMessage.html")
+SQS_MAX_MESSAGE_SIZE = Limit(
+    1024 * KIB,
+    "bytes per message (1 MiB)",
+    _SQS_API + "API_SendMessage.html",
+    note="Raised from 256 KiB in 2025; CreateQueue's MaximumMessageSize now defaults to 1 MiB "
+    f"({_SQS_API}API_CreateQueue.html). Lambda's SQS event source mappings accept 1 MB payloads since "
+    "https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb",
+)
+SUBMIT_QUEUE_MESSAGE_BUDGET = Limit(
+    256 * KIB,
+    "bytes per SubmitQueue message (our budget, not an AWS maximum)",
+    "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
+    note="The template sets no MaximumMessageSize, so a queue gets the default of the day it was created: "
+    "256 KiB for stacks created before the 2025 raise (an existing queue keeps its attribute), 1 MiB after. "
+    "A message within 256 KiB is accepted by either, and by the redrive to SubmitDLQ; S3's notifications "
+    "(a few KB: one key of at most 1,024 bytes, URL-encoded) are far below both.",
+)
+# "The following Unicode characters are allowed: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD |
+# #x10000 to #x10FFFF. Any characters not included in this list are rejected."
+SQS_MESSAGE_CHARACTERS = Charset(
+    "[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+",
+    "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
+)
+
+# Lambda's SQS event source mapping (the SubmitQueue's consumer)
+_LAMBDA_API = "https://docs.aws.amazon.com/lambda/latest/api/"
+LAMBDA_SQS_MAX_BATCH_SIZE = Limit(
+    10_000, "messages per batch from a standard queue", _LAMBDA_API + "API_CreateEventSourceMapping.html"
+)
+LAMBDA_MAX_BATCHING_WINDOW = Limit(
+    300, "seconds of MaximumBatchingWindowInSeconds", _LAMBDA_API + "API_CreateEventSourceMapping.html"
+)
+LAMBDA_SQS_MIN_CONCURRENCY = Limit(
+    2, "ScalingConfig.MaximumConcurrency, at least", _LAMBDA_API + "API_ScalingConfig.html"
+)
+LAMBDA_SQS_MAX_CONCURRENCY = Limit(
+    1000, "ScalingConfig.MaximumConcurrency, at most", _LAMBDA_API + "API_ScalingConfig.html"
+)
+
+# ================================================================================================
+# Amazon SNS
+# ================================================================================================
+_SNS_PUBLISH = "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html"
+_SNS_ATTRIBUTES = "https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html"
+SNS_MAX_MESSAGE_SIZE = Limit(
+    256 * KIB,
+    "bytes of message body plus every attribute's name, type and value",
+    _SNS_PUBLISH,
+    note="The default; a topic's MaximumMessageSize attribute can raise it to 1 MiB. AlertsTopic sets none.",
+)
+# "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
+# characters long." Older versions of the page also required ASCII text beginning with a letter,
+# number or punctuation mark; printable ASCII starting with a non-space satisfies both versions.
+SNS_SUBJECT = NameRule(99, r"[!-~][ -~]*", _SNS_PUBLISH)
+# "The name can contain the following characters: A-Z, a-z, 0-9, underscore(_), hyphen(-), and period
+# (.). The name must not start or end with a period, and it should not have successive periods. [...]
+# The name can be up to 256 characters long. The name cannot start with "AWS." or "Amazon." (or any
+# variations in casing)."
+SNS_MESSAGE_ATTRIBUTE_NAME = NameRule(
+    256, r"(?!(?i:aws|amazon)\.)(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9_.-]+", _SNS_ATTRIBUTES
+)
+SNS_MESSAGE_ATTRIBUTE_TYPE = Limit(256, "bytes of an attribute's data type", _SNS_ATTRIBUTES)
+SNS_RAW_DELIVERY_ATTRIBUTES = Limit(
+    10,
+    "message attributes delivered to an SQS subscription with raw message delivery",
+    _SNS_ATTRIBUTES,
+    note="Messages with more are discarded for such subscriptions, so alerts carry at most this many.",
+)
+
+# ================================================================================================
+# Amazon DynamoDB
+# ================================================================================================
+DYNAMODB_ITEM_SIZE_RULES = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html"
+)
+DYNAMODB_MAX_ITEM_SIZE = Limit(
+    400 * KIB,
+    "bytes per item (400 KB, where DynamoDB counts 1 KB = 1024 bytes)",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html",
+    note=f"The size counts attribute names and values as {DYNAMODB_ITEM_SIZE_RULES} describes.",
+)
+
+# ================================================================================================
+# Amazon S3, CloudFormation, CloudWatch Logs
+# ================================================================================================
+S3_MAX_KEY_BYTES = Limit(
+    1024, "bytes of UTF-8 per object key", "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html"
+)
+S3_MAX_VERSION_ID_BYTES = Limit(
+    1024,
+    "bytes per version ID",
+    "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/mwaa/aws.sdk.kotlin.services.mwaa.model/"
+    "-environment/requirements-s3-object-version.html",
+    note='"Version IDs are Unicode, UTF-8 encoded, URL-ready, opaque strings that are no more than 1,024 bytes '
+    'long." (the S3 guide gives no number; this AWS API reference does).',
+)
+CLOUDFORMATION_STACK_NAME = NameRule(
+    128,
+    r"[A-Za-z][-A-Za-z0-9]*",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html",
+)
+LOG_STREAM_NAME = NameRule(
+    512, r"[^:*]+", "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogStream.html"
+)
+
+# ================================================================================================
+# Names of the resources a template may name explicitly, by (resource type, name property)
+# ================================================================================================
+# SAM's AWS::Serverless::LayerVersion becomes AWS::Lambda::LayerVersion and AWS::Serverless::Function an
+# AWS::Lambda::Function: check the transformed template. The rules are the service APIs' (the
+# CloudFormation property passes the name through).
+_S3_BUCKET_NAME = (
+    r"(?!xn--|sthree-|amzn-s3-demo-)"  # reserved prefixes (sthree-configurator starts with sthree-)
+    r"(?!.*(?:-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$)"  # reserved suffixes
+    r"(?!\d{1,3}(?:\.\d{1,3}){3}$)"  # not formatted as an IP address
+    r"(?!.*\.\.)"  # no two adjacent periods
+    r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+)
+NAME_RULES: dict[tuple[str, str], NameRule] = {
+    ("AWS::Scheduler::Schedule", "Name"): NameRule(
+        64, r"[0-9a-zA-Z_.-]+", "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"
+    ),
+    ("AWS::Batch::JobDefinition", "JobDefinitionName"): NameRule(
+        128, r"[A-Za-z0-9_-]+", _BATCH_API + "API_RegisterJobDefinition.html"
+    ),
+    ("AWS::Batch::JobQueue", "JobQueueName"): NameRule(128, r"[A-Za-z0-9_-]+", _BATCH_API + "API_CreateJobQueue.html"),
+    ("AWS::Batch::ComputeEnvironment", "ComputeEnvironmentName"): NameRule(
+        128, r"[A-Za-z0-9_-]+", _BATCH_API + "API_CreateComputeEnvironment.html"
+    ),
+    ("AWS::Lambda::LayerVersion", "LayerName"): NameRule(
+        140, r"[a-zA-Z0-9_-]+", "https://docs.aws.amazon.com/lambda/latest/api/API_LayersListItem.html"
+    ),
+    ("AWS::Lambda::Function", "FunctionName"): NameRule(
+        64, r"[a-zA-Z0-9_-]+", "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html"
+    ),
+    ("AWS::Logs::LogGroup", "LogGroupName"): NameRule(
+        512,
+        r"[.\-_/#A-Za-z0-9]+",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
+    ),
+    # "The name must contain only UTF-8 characters, and can't contain ASCII control characters."
+    ("AWS::CloudWatch::Alarm", "AlarmName"): NameRule(
+        255,
+        r"[^\x00-\x1f\x7f]+",
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    ("AWS::CloudWatch::Dashboard", "DashboardName"): NameRule(
+        255, r"[A-Za-z0-9_-]+", "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html"
+    ),
+    # "alias/" then alphanumerics, "/", "_" and "-"; "alias/aws/" is reserved for AWS managed keys.
+    ("AWS::KMS::Alias", "AliasName"): NameRule(
+        256,
+        r"alias/(?!aws/)[a-zA-Z0-9/_-]+",
+        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html",
+    ),
+    ("AWS::S3::Bucket", "BucketName"): NameRule(
+        63, _S3_BUCKET_NAME, "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
+    ),
+    # IAM's \w is ASCII: "upper and lowercase alphanumeric characters with no spaces" plus _+=,.@-
+    ("AWS::IAM::Role", "RoleName"): NameRule(
+        64, r"[A-Za-z0-9_+=,.@-]+", "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"
+    ),
+    ("AWS::SQS::Queue", "QueueName"): NameRule(80, r"[A-Za-z0-9_-]+(?:\.fifo)?", _SQS_API + "API_CreateQueue.html"),
+    ("AWS::Events::Rule", "Name"): NameRule(
+        64, r"[.\-_A-Za-z0-9]+", "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html"
+    ),
+    ("AWS::SNS::Topic", "TopicName"): NameRule(
+        256, r"[A-Za-z0-9_-]+(?:\.fifo)?", "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html"
+    ),
+    ("AWS::DynamoDB::Table", "TableName"): NameRule(
+        255,
+        r"[a-zA-Z0-9_.-]{3,}",
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html",
+    ),
+}

@@ -1,0 +1,246 @@
+"""The AWS calls the functions' own code makes, and what IAM authorises for each of them.
+
+``OPERATIONS`` maps every API operation the adapters call (``service.Operation`` in botocore's names) to
+the IAM requests AWS evaluates for it, built from the function's real environment on the resolved stack:
+the same table name, queue URL, topic ARN and job queue/definition ARNs the code passes to the API.
+``FUNCTION_OPERATIONS`` says which function makes which call. Both are checked against the code, not
+trusted: ``adapter_operations`` reads every ``client("svc").operation``, ``submit_client().operation``
+and ``get_paginator("operation")`` out of the adapters' source (test_calls_from_code.py fails on an
+operation missing here), and the same test records what each function really calls while the
+integration flows run in moto and fails on a call its entry lacks.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import botocore.session
+from botocore import xform_name
+
+from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
+from tests.conformance.iam import ContextValue
+from tests.conformance.iam_database import TypedResource
+from tests.conformance.policies import UnknownPolicy, queue_arn
+from tests.conformance.resolve import ResolvedStack
+
+ADAPTERS = Path(__file__).resolve().parents[2] / "layers" / "common" / "batch_orchestrator" / "adapters"
+# A job id as Batch makes them (a UUID): SubmitJob, TagResource and TerminateJob are authorised on job/<id>.
+SAMPLE_JOB_ID = "0c1b2a39-4d5e-4f60-8a7b-9c8d7e6f5a41"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One function of the resolved stack: what its code calls AWS with."""
+
+    stack: ResolvedStack
+    function: str
+    environment: Mapping[str, str]
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.stack.partition}:{service}:{self.stack.region}:{self.stack.account_id}:{resource}"
+
+
+@dataclass(frozen=True)
+class Authorised:
+    """One IAM request an API call causes: the action, its resources, the context keys it adds."""
+
+    action: str
+    resources: tuple[TypedResource, ...]
+    context: Mapping[str, ContextValue]
+    note: str = ""
+
+
+Builder = Callable[[Scope], list[Authorised]]
+
+
+def _on_table(action: str) -> Builder:
+    return lambda s: [
+        Authorised(action, (TypedResource("table", s.arn("dynamodb", f"table/{s.environment['RUNS_TABLE']}")),), {})
+    ]
+
+
+def _query(s: Scope) -> list[Authorised]:
+    # The only index the code queries (ACTIVE_RUNS_INDEX; the recorded calls confirm the IndexName).
+    index = s.arn("dynamodb", f"table/{s.environment['RUNS_TABLE']}/index/{ACTIVE_RUNS_INDEX}")
+    return [Authorised("dynamodb:Query", (TypedResource("index", index),), {})]
+
+
+def _anything(action: str) -> Builder:
+    return lambda s: [Authorised(action, (TypedResource(None, "*"),), {})]
+
+
+def _job(s: Scope) -> TypedResource:
+    return TypedResource("job", s.arn("batch", f"job/{SAMPLE_JOB_ID}"))
+
+
+def _submit_job(s: Scope) -> list[Authorised]:
+    definition = s.environment["JOB_DEFINITION_ARN"]
+    revision = re.search(r":job-definition/[^:/]+:\d+$", definition) is not None
+    resources = (
+        TypedResource("job-queue", s.environment["JOB_QUEUE_ARN"]),
+        TypedResource("job-definition-revision" if revision else "job-definition", definition),
+        _job(s),
+    )
+    return [
+        Authorised("batch:SubmitJob", resources, {}),
+        # The adapter passes tags (and propagateTags) in SubmitJob: tagging on create is authorised as TagResource.
+        Authorised("batch:TagResource", (_job(s),), {}, "tags set at SubmitJob"),
+    ]
+
+
+def _send_message(s: Scope) -> list[Authorised]:
+    return [
+        Authorised(
+            "sqs:SendMessage", (TypedResource("queue", queue_arn(s.stack, s.environment["SUBMIT_QUEUE_URL"])),), {}
+        )
+    ]
+
+
+def _publish(s: Scope) -> list[Authorised]:
+    topic = s.environment["ALERTS_TOPIC_ARN"]
+    requests = [Authorised("sns:Publish", (TypedResource("topic", topic),), {})]
+    key = topic_key_arn(s.stack, topic)
+    if key is not None:
+        # Publishing to an SSE topic: SNS calls KMS with the publisher's credentials (SNS Developer Guide,
+        # "Encryption at rest": the publisher needs kms:GenerateDataKey* and kms:Decrypt on the key).
+        via = {"kms:ViaService": f"sns.{s.stack.region}.amazonaws.com", "kms:CallerAccount": s.stack.account_id}
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            requests.append(Authorised(action, (TypedResource("key", key),), via, "SNS encrypts the message"))
+    return requests
+
+
+OPERATIONS: dict[str, Builder] = {
+    "dynamodb.GetItem": _on_table("dynamodb:GetItem"),
+    "dynamodb.PutItem": _on_table("dynamodb:PutItem"),
+    "dynamodb.UpdateItem": _on_table("dynamodb:UpdateItem"),
+    "dynamodb.Query": _query,
+    "dynamodb.Scan": _on_table("dynamodb:Scan"),
+    "batch.SubmitJob": _submit_job,
+    "batch.ListJobs": _anything("batch:ListJobs"),
+    "batch.DescribeJobs": _anything("batch:DescribeJobs"),
+    "batch.TerminateJob": lambda s: [Authorised("batch:TerminateJob", (_job(s),), {})],
+    "sqs.SendMessage": _send_message,
+    "sns.Publish": _publish,
+}
+
+# function -> operation -> the template Condition under which the code makes it (None: always).
+FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
+    "SubmitJobsFunction": {
+        "dynamodb.PutItem": None,  # the claim of a first attempt
+        "dynamodb.UpdateItem": None,  # claims of retries and stale claims, release after a refused SubmitJob
+        "batch.SubmitJob": None,
+        "batch.ListJobs": None,  # a stale claim: is there a job of that name already?
+    },
+    "SubmitScheduledFunction": {
+        "dynamodb.PutItem": None,
+        "dynamodb.UpdateItem": None,
+        "batch.SubmitJob": None,
+        "batch.ListJobs": None,
+    },
+    "TrackJobsFunction": {
+        "dynamodb.UpdateItem": None,  # forward-only observations, side-effect leases
+        "sqs.SendMessage": None,  # retry requests
+        "sns.Publish": None,  # alerts
+    },
+    "WatchdogFunction": {
+        "dynamodb.Query": None,  # the sparse ActiveRunsIndex, one partition per status
+        "dynamodb.UpdateItem": None,
+        "batch.DescribeJobs": None,
+        "batch.ListJobs": None,
+        "batch.TerminateJob": "CancelStuckRunnable",
+        "sqs.SendMessage": None,  # retries and resubmissions
+        "sns.Publish": None,  # stuck runs, recovered alerts
+    },
+}
+
+
+def topic_key_arn(stack: ResolvedStack, topic_arn: str) -> str | None:
+    """The ARN of the customer managed key a topic of the stack is encrypted with (None: not encrypted)."""
+    topics = [t for t in stack.of_type("AWS::SNS::Topic") if stack.ref(t) == topic_arn]
+    if len(topics) != 1:
+        raise UnknownPolicy(f"{topic_arn} is not a topic of the stack")
+    key = stack.resources[topics[0]].properties.get("KmsMasterKeyId")
+    if key is None:
+        return None
+    key = str(key)
+    if key.startswith("alias/"):
+        aliases = [a for a in stack.of_type("AWS::KMS::Alias").values() if a.properties["AliasName"] == key]
+        if len(aliases) != 1:
+            raise UnknownPolicy(f"{topics[0]}: key {key} is not an alias of the stack (an AWS managed key?)")
+        key = str(aliases[0].properties["TargetKeyId"])
+    if key.startswith("arn:"):
+        return key
+    keys = [k for k in stack.of_type("AWS::KMS::Key") if stack.ref(k) == key]
+    if len(keys) != 1:
+        raise UnknownPolicy(f"{topics[0]}: key {key} is not a key of the stack")
+    return stack.get_att(keys[0], "Arn")
+
+
+# --------------------------------------------------------------------------------------- the code
+@dataclass(frozen=True)
+class CodeCall:
+    where: str  # file:line
+    service: str
+    operation: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}.{self.operation}"
+
+
+@cache
+def _method_names(service: str) -> dict[str, str]:
+    """botocore method name (submit_job) -> operation name (SubmitJob) for one service."""
+    model = botocore.session.get_session().get_service_model(service)
+    return {xform_name(name): name for name in model.operation_names}
+
+
+def adapter_operations(directory: Path = ADAPTERS) -> list[CodeCall]:
+    """Every API operation the adapters name: ``client("svc").op``, ``submit_client().op``,
+    ``client("svc").get_paginator("op")``. A client attribute that is no operation raises."""
+    found = []
+    for path in sorted(directory.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, ast.Attribute):
+                continue
+            service = _client_service(node.value)
+            if service is None or node.attr in ("meta", "exceptions", "get_paginator"):
+                continue
+            found.append(_code_call(f"{path.name}:{node.lineno}", service, node.attr))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get_paginator"
+                and (service := _client_service(node.func.value)) is not None
+            ):
+                (argument,) = node.args
+                if not isinstance(argument, ast.Constant) or not isinstance(argument.value, str):
+                    raise ValueError(f"{path.name}:{node.lineno}: get_paginator with a name that is not a literal")
+                found.append(_code_call(f"{path.name}:{node.lineno}", service, argument.value))
+    return found
+
+
+def _code_call(where: str, service: str, method: str) -> CodeCall:
+    operation = _method_names(service).get(method)
+    if operation is None:
+        raise ValueError(f"{where}: the {service} client has no operation {method!r}")
+    return CodeCall(where, service, operation)
+
+
+def _client_service(node: ast.expr) -> str | None:
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        return None
+    if node.func.id == "submit_client" and not node.args:
+        return "batch"  # adapters/aws.py: the Batch client used for SubmitJob
+    if node.func.id == "client" and len(node.args) == 1:
+        argument = node.args[0]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            return argument.value
+        raise ValueError(f"line {node.lineno}: client() with a service that is not a literal")
+    return None

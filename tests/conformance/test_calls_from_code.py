@@ -1,0 +1,248 @@
+"""The request table's function entries come from the code, not from memory.
+
+Proven here:
+* statically, every API operation the adapters name (``client("svc").op``, ``submit_client().op``,
+  ``get_paginator("op")``) is mapped to IAM requests in ``calls.OPERATIONS``;
+* dynamically, while the integration flows run in moto (uploads, a retry, a final failure with its
+  alert, a schedule firing, SubmitJob outcomes left unknown and recovered, a watchdog sweep that
+  reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE), each function makes
+  only calls its ``FUNCTION_OPERATIONS`` entry lists (attributed by the Lambda environment the
+  handler runs in), queries only the index the table names, and every entry is made at least once.
+
+Not proven: calls made on paths the flows do not reach are only covered by the static scan (the
+operation is mapped, but which function could make it rests on the table); moto accepts every call
+whatever its permissions (test_permissions.py evaluates those).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.exceptions import ConnectionClosedError
+from moto import mock_aws
+
+from batch_orchestrator.adapters import aws
+from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
+from batch_orchestrator.timeutil import utcnow
+from local_stack import LocalStack, deliver_sqs_batch, deploy_stack, invoke_handler
+from local_stack.stack import MOTO_CONFIG
+from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
+from tests.helpers import load_event
+from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, job_event, track, upload
+
+# The flows need every optional call switched on and retries that are due at once.
+FLOW_PARAMETERS = {
+    "CancelStuckRunnableAfterMinutes": "60",
+    "RetryExitCodes": "75",
+    "MaxAttempts": "2",
+    "RetryBaseDelaySeconds": "0",
+}
+
+
+HERMETIC = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+# ------------------------------------------------------------------------------------------ static
+def test_every_operation_the_adapters_call_is_mapped_to_iam_requests() -> None:
+    # Given every API operation named in the adapters' source
+    found = adapter_operations()
+
+    # When each is looked up in the request table
+    unmapped = sorted({f"{call.key} ({call.where})" for call in found if call.key not in OPERATIONS})
+
+    # Then none is missing, and the scan saw the calls we know are there
+    assert unmapped == [], "map these operations to IAM requests in tests/conformance/calls.py OPERATIONS"
+    assert {"batch.SubmitJob", "batch.ListJobs", "dynamodb.Query", "sns.Publish"} <= {call.key for call in found}
+
+
+def test_every_mapped_operation_is_still_called_by_the_code() -> None:
+    # Given the request table's operations and the code's
+    called = {call.key for call in adapter_operations()}
+
+    # Then the table holds nothing the code no longer calls (a stale entry would hide nothing, but rots)
+    assert sorted(set(OPERATIONS) - called) == []
+
+
+def test_the_scan_finds_a_client_call_in_new_code(tmp_path: Any) -> None:
+    # Given an adapter module that calls an operation the table does not map
+    (tmp_path / "extra.py").write_text(
+        'from batch_orchestrator.adapters.aws import client\n\ndef f():\n    client("sqs").purge_queue(QueueUrl="u")\n',
+        encoding="utf-8",
+    )
+
+    # When it is scanned
+    (call,) = adapter_operations(tmp_path)
+
+    # Then the operation is named, and it is not in the table
+    assert (call.key, call.where) == ("sqs.PurgeQueue", "extra.py:4")
+    assert call.key not in OPERATIONS
+
+
+# ------------------------------------------------------------------------------------------ dynamic
+class Recorder:
+    """Every API call of the shared package's clients, attributed to the function whose handler runs.
+
+    A botocore ``before-call`` hook on the package's session: the clients are created from it after it
+    is registered, so each of them carries the hook. The function is the AWS_LAMBDA_FUNCTION_NAME that
+    ``invoke_handler`` puts in the environment for the duration of the handler.
+    """
+
+    def __init__(self, functions: dict[str, str]) -> None:
+        self._functions = functions  # function name -> logical id
+        self.calls: dict[str, set[str]] = defaultdict(set)
+        self.indexes: set[str | None] = set()
+
+    def attach(self) -> None:
+        aws.reset_clients()
+        aws._session().register("before-call", self._record)
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        if name is None:
+            return
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.calls[self._functions.get(name, f"unknown function {name}")].add(key)
+        if key == "dynamodb.Query":
+            self.indexes.add(json.loads(params["body"]).get("IndexName"))
+
+
+@contextmanager
+def clock(at: datetime) -> Iterator[None]:
+    """The handlers read ``timeutil.utcnow`` when their module loads (each invocation loads it afresh)."""
+    with mock.patch("batch_orchestrator.timeutil.utcnow", return_value=at):
+        yield
+
+
+@contextmanager
+def unknown_submit_outcome(marker: str) -> Iterator[None]:
+    """SubmitJob of a job whose name contains ``marker`` fails with a dropped connection: the claim stays
+    without a job id, as after a crash, and is recovered once its lease expires."""
+
+    def fail(params: dict[str, Any], **_: Any) -> None:
+        if marker in params["jobName"]:
+            raise ConnectionClosedError(endpoint_url="https://batch.us-east-1.amazonaws.com")
+
+    events = aws.submit_client().meta.events
+    events.register("before-parameter-build.batch.SubmitJob", fail)
+    try:
+        yield
+    finally:
+        events.unregister("before-parameter-build.batch.SubmitJob", fail)
+
+
+def set_runnable(stack: LocalStack, job_id: str, reason: str) -> None:
+    """SIMULATED: moto's Batch (no Docker) ends jobs at once; make DescribeJobs report a waiting job."""
+    from moto.batch.models import batch_backends
+
+    job = batch_backends[stack.account_id][stack.region].get_job_by_id(job_id)
+    assert job is not None, f"moto has no job {job_id}"
+    job.status, job.job_stopped_reason, job.job_stopped, job.attempts, job.latest_attempt = (
+        "RUNNABLE",
+        reason,
+        False,
+        [],
+        None,
+    )
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[Recorder]:
+    """One stack, every flow, recorded once for the module (the root conftest's settings, made here
+    because a module-scoped fixture runs before the function-scoped ones)."""
+    with pytest.MonkeyPatch.context() as patch, mock_aws(config=MOTO_CONFIG):
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            patch.delenv(name, raising=False)
+        for name, value in HERMETIC.items():
+            patch.setenv(name, value)
+        aws.reset_clients()
+        stack = deploy_stack(FLOW_PARAMETERS)
+        recorder = Recorder({stack.function_name(f): f for f in FUNCTION_OPERATIONS})
+        recorder.attach()
+        run_every_flow(stack)
+        yield recorder
+        aws.reset_clients()
+
+
+def run_every_flow(stack: LocalStack) -> None:
+    start = utcnow()
+    drain_test_event(stack)
+    # Uploads: claimed (PutItem) and submitted (SubmitJob, tagged).
+    for key in ("incoming/ok.csv", "incoming/broken.csv", "incoming/flaky.csv", "incoming/stuck.csv"):
+        upload(stack, key)
+    deliver_all(stack)
+    jobs = {job["jobName"].rsplit("-", 1)[-1].removesuffix("_csv"): job for job in all_jobs(stack)}
+    # A SubmitJob whose outcome is unknown leaves a claim without a job (its message stays in flight).
+    with unknown_submit_outcome("lost"):
+        upload(stack, "incoming/lost.csv")
+        deliver_sqs_batch(stack, "SubmitJobsFunction")
+    # Events: success, a final failure (alert), a retryable failure (retry request), a job waiting for capacity.
+    track(stack, job_event(stack, jobs["ok"], "SUCCEEDED", exit_code=0))
+    track(stack, job_event(stack, jobs["broken"], "FAILED", exit_code=3))
+    track(stack, job_event(stack, jobs["flaky"], "FAILED", exit_code=75))
+    set_runnable(stack, jobs["stuck"]["jobId"], "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
+    track(stack, job_event(stack, jobs["stuck"], "RUNNABLE", status_reason="CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"))
+    deliver_all(stack)  # attempt 2 of flaky: the retry claim (UpdateItem) and SubmitJob
+    # A schedule firing whose SubmitJob outcome is unknown, delivered again after the claim's lease.
+    firing = load_event("schedule_firing.json")
+    with unknown_submit_outcome("sch-"), pytest.raises(Exception, match="outcome unknown"):
+        invoke_handler(stack, "SubmitScheduledFunction", firing)
+    with clock(start + timedelta(minutes=20)):
+        invoke_handler(stack, "SubmitScheduledFunction", firing)  # takes the claim over, ListJobs, SubmitJob
+    # The watchdog an hour later: reconciles, terminates the stuck job, resubmits the lost claim.
+    with clock(start + timedelta(minutes=61)):
+        invoke_handler(stack, "WatchdogFunction", load_event("watchdog_schedule.json"))
+        deliver_all(stack)  # the resubmission: the stale claim is taken over, ListJobs, SubmitJob
+
+
+Table = dict[str, dict[str, str | None]]
+
+
+def unlisted(calls: dict[str, set[str]], table: Table) -> dict[str, list[str]]:
+    """Per function, the calls it made that its table entry lacks."""
+    return {f: sorted(made - set(table.get(f, {}))) for f, made in calls.items() if made - set(table.get(f, {}))}
+
+
+def unexercised(calls: dict[str, set[str]], table: Table) -> dict[str, list[str]]:
+    """Per function, the table entries it never made."""
+    return {f: sorted(set(ops) - calls.get(f, set())) for f, ops in table.items() if set(ops) - calls.get(f, set())}
+
+
+def test_each_function_makes_only_the_calls_its_table_entry_lists(recorded: Recorder) -> None:
+    # Given the calls each function made while every flow ran
+    # When they are compared with the request table
+    extra = unlisted(recorded.calls, FUNCTION_OPERATIONS)
+
+    # Then no function made a call its entry lacks, every function ran, and the only index queried is the table's
+    assert extra == {}, "add these calls to FUNCTION_OPERATIONS (tests/conformance/calls.py)"
+    assert set(recorded.calls) == set(FUNCTION_OPERATIONS)
+    assert recorded.indexes == {ACTIVE_RUNS_INDEX}
+
+
+def test_every_call_in_the_table_is_made_by_the_flows(recorded: Recorder) -> None:
+    # Given the calls each function made
+    # Then every entry of the table was exercised at least once (an entry nobody makes is a guess)
+    assert unexercised(recorded.calls, FUNCTION_OPERATIONS) == {}
+
+
+def test_a_call_missing_from_the_table_is_reported() -> None:
+    # Given a function that made a call its entry lacks, and an entry nobody made
+    calls = {"TrackJobsFunction": {"dynamodb.UpdateItem", "dynamodb.DeleteItem"}}
+    table: Table = {"TrackJobsFunction": {"dynamodb.UpdateItem": None, "sns.Publish": None}}
+
+    # Then both comparisons name them
+    assert unlisted(calls, table) == {"TrackJobsFunction": ["dynamodb.DeleteItem"]}
+    assert unexercised(calls, table) == {"TrackJobsFunction": ["sns.Publish"]}

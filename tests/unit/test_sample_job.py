@@ -1,0 +1,104 @@
+"""The sample job's exit codes for a missing or forbidden input (jobs/sample/job.py), on moto's S3.
+
+S3 answers a GET of a missing object with 404 NoSuchKey only when the caller may also s3:ListBucket
+the bucket; without it, with 403 AccessDenied. The template grants the job role s3:ListBucket on the
+input bucket (statement MissingInputIsNotFound; tests/conformance proves the request is allowed), so
+"input gone" reaches the job as a 404 and ends it with EX_NOINPUT (66), which no default retry
+policy retries, while a real denial ends it with EX_NOPERM (77). moto checks no IAM: it always
+answers 404 for a missing object, which is what AWS answers with the template's permissions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tests.helpers import REPO_ROOT
+
+BUCKET = "batch-orch-input-123456789012-0123456789ab"
+
+
+def _load_job() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sample_job", REPO_ROOT / "jobs" / "sample" / "job.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+JOB = _load_job()
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def _env(key: str, **extra: str) -> dict[str, str]:
+    return {
+        "RUN_ID": "s3-0123456789abcdef01234567",
+        "RUN_ATTEMPT": "1",
+        "TRIGGER": "s3",
+        "INPUT_BUCKET": BUCKET,
+        "INPUT_KEY": key,
+        "OUTPUT_BUCKET": BUCKET,
+        "OUTPUT_PREFIX": "output/",
+        **extra,
+    }
+
+
+def _exit_code(env: dict[str, str], s3: Any) -> int:
+    try:
+        JOB.run(env, s3)
+    except JOB.JobError as exc:
+        return int(exc.exit_code)
+    except ClientError as exc:
+        return int(JOB.error_exit_code(exc))
+    return int(JOB.EX_OK)
+
+
+def test_an_input_deleted_before_the_job_read_it_ends_the_job_with_ex_noinput(s3: Any) -> None:
+    # Given an upload whose object is gone when its job starts (as S3 answers with s3:ListBucket: 404)
+    s3.put_object(Bucket=BUCKET, Key="incoming/gone.csv", Body=b"a\n")
+    s3.delete_object(Bucket=BUCKET, Key="incoming/gone.csv")
+
+    # Then the job ends with 66 (input gone), not 77 (access denied)
+    assert _exit_code(_env("incoming/gone.csv"), s3) == JOB.EX_NOINPUT == 66
+
+
+def test_an_input_version_that_no_longer_exists_ends_the_job_with_ex_noinput(s3: Any) -> None:
+    # Given an upload whose version was removed (expired as a noncurrent version, say)
+    version = s3.put_object(Bucket=BUCKET, Key="incoming/v.csv", Body=b"a\n")["VersionId"]
+    s3.delete_object(Bucket=BUCKET, Key="incoming/v.csv", VersionId=version)
+
+    # Then the job ends with 66
+    assert _exit_code(_env("incoming/v.csv", INPUT_VERSION_ID=version), s3) == JOB.EX_NOINPUT
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, 66),  # GetObject of a missing key, with s3:ListBucket
+        ("404", 404, 66),  # HeadObject of a missing key, with s3:ListBucket (no body, so no error code)
+        ("AccessDenied", 403, 77),  # denied, or a missing key WITHOUT s3:ListBucket
+        ("SlowDown", 503, 75),  # S3 asks to slow down: temporary, retried by RetryExitCodes=75
+        ("InternalError", 500, 75),
+    ],
+)
+def test_s3_errors_map_to_the_documented_exit_codes(code: str, status: int, expected: int) -> None:
+    error = ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+    )
+    assert JOB.error_exit_code(error) == expected
