@@ -21,7 +21,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 CONFIG_ENV ?= default
 COVERAGE_FLOOR ?= 85
 
-.PHONY: help setup lint typecheck lint-template checkov test test-fast build deploy bench demo serve clean
+.PHONY: help setup lint typecheck lint-template checkov test test-fast build deploy bench demo serve smoke clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,27 @@ demo: $(VENV)/.installed ## The whole pipeline locally on sample files, checked 
 
 serve: $(VENV)/.installed ## Keep the local pipeline running for your own files until Ctrl-C (ARGS="--schedule 'rate(2 minutes)'")
 	$(PY) -m local_stack serve $(ARGS)
+
+# `make smoke STACK=name`: the post-deploy smoke test of a deployed stack (your credentials; CONFIG_ENV,
+# REGION, PROFILE as for deploy). Without STACK: the same smoke test against a local `serve` started in
+# the background with its schedule ENABLED (rate(1 day): it exists but does not fire during the test),
+# stopped again whatever happens (trap); every wait is bounded (serve start-up, each step, the stop).
+SMOKE_LOCAL_STEP_TIMEOUT ?= 60
+smoke: $(VENV)/.installed ## Post-deploy smoke test: STACK=name [CONFIG_ENV= REGION= PROFILE=]; no STACK: against a local serve
+ifdef STACK
+	$(VENV)/bin/orchestrator smoke --stack '$(STACK)' \
+		$(if $(filter command line environment,$(origin CONFIG_ENV)),--config-env '$(CONFIG_ENV)') \
+		$(if $(REGION),--region '$(REGION)') $(if $(PROFILE),--profile '$(PROFILE)') $(ARGS)
+else
+	@log="$$(mktemp)"; \
+	$(PY) -m local_stack serve --schedule 'rate(1 day)' </dev/null >"$$log" 2>&1 & serve=$$!; \
+	stop() { status=$$?; trap - EXIT; $(PY) -m local_stack stop-serve --pid "$$serve" || true; \
+		if [ "$$status" -ne 0 ]; then echo "== last lines of the local serve's output:"; tail -n 30 "$$log"; fi; \
+		rm -f "$$log"; exit "$$status"; }; \
+	trap stop EXIT; trap 'exit 130' INT TERM; \
+	$(PY) -m local_stack wait-serve --pid "$$serve" --timeout 90; \
+	$(VENV)/bin/orchestrator smoke --local --timeout $(SMOKE_LOCAL_STEP_TIMEOUT) $(ARGS)
+endif
 
 clean: ## Remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -3,6 +3,7 @@
 python -m local_stack demo            upload sample files, show their runs, check the outcome (exit 1 if off)
 python -m local_stack serve           keep the stack running for your own files until Ctrl-C
 python -m local_stack upload FILE...  put files into the input bucket of a running `serve`
+python -m local_stack wait-serve --pid PID / stop-serve --pid PID   for `make smoke`: a background serve
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from local_stack.demo import run_demo, run_serve, run_upload
+from local_stack.demo import read_state, run_demo, run_serve, run_upload
+from local_stack.smoke_support import stop_serving, wait_until_serving
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     upload.add_argument("--key", help="object key (default: the input prefix + the file name)")
     upload.add_argument("--endpoint-url", help="moto server URL (default: the one `serve` recorded)")
 
+    wait = commands.add_parser("wait-serve", help="wait until the background serve PID has started its stack")
+    wait.add_argument("--pid", type=int, required=True)
+    wait.add_argument("--timeout", type=float, default=90.0, help="seconds (default 90)")
+    stop = commands.add_parser("stop-serve", help="stop the background serve PID (SIGTERM, then SIGKILL)")
+    stop.add_argument("--pid", type=int, required=True)
+    stop.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL (default 30)")
+
     args = parser.parse_args(argv)
     # Keys and file names may hold any character; a terminal that cannot show one gets a '?'.
     if hasattr(sys.stdout, "reconfigure"):
@@ -47,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(verbose=args.verbose)
     if args.command == "serve":
         return run_serve(port=args.port, verbose=args.verbose, schedule_expression=args.schedule)
+    if args.command == "wait-serve":
+        try:
+            state = wait_until_serving(args.pid, timeout=args.timeout, read_state=read_state)
+        except RuntimeError as exc:
+            print(f"wait-serve: {exc}", file=sys.stderr)
+            return 1
+        print(f"local stack {state['stack_name']} ready at {state['endpoint_url']} (serve process {args.pid})")
+        return 0
+    if args.command == "stop-serve":
+        clean = stop_serving(args.pid, timeout=args.timeout)
+        print(f"serve (process {args.pid}) " + ("stopped" if clean else f"killed after {args.timeout:.0f} s"))
+        return 0
     return run_upload(args.files, key=args.key, endpoint_url=args.endpoint_url)
 
 

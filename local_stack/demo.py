@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from local_stack.runner import IMAGE_PATHS
 from local_stack.runtime import LOCAL_PARAMETERS, REGION, Alert, LocalPipeline, StatusChange, client_for
+from local_stack.smoke_support import process_alive, stack_functions_invocable
 from local_stack.stack import DEFAULT_STACK_NAME
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def run_serve(
         echo_function_logs=verbose,
         echo_job_output=verbose,
     )
-    with _terminate_as_interrupt(), pipeline:
+    with _terminate_as_interrupt(), pipeline, _invocable(pipeline):
         state = _write_state(pipeline)
         try:
             _print_serve_help(pipeline, console)
@@ -320,6 +321,12 @@ def _print_serve_help(pipeline: LocalPipeline, console: Console) -> None:
             "  '#exit 3' makes it fail for good (an alert is printed here).",
             f"  Schedules: {schedules}.",
             "  Type 'fire' + Enter to fire the run schedule now ('fire NAME' for another); Ctrl-C stops everything.",
+            "",
+            "  Smoke test (what `orchestrator smoke --stack NAME` does after `sam deploy`), from another terminal:",
+            "    .venv/bin/orchestrator smoke --local --timeout 60",
+            f"    (= .venv/bin/orchestrator --endpoint-url {endpoint} --region {REGION} smoke --stack "
+            f"{pipeline.stack.name} --timeout 60, with the fake credentials above)",
+            "  Lambda Invoke of the stack's functions runs their real handler in this process (SIMULATED).",
         ]
     )
     console.heading("Run status changes")
@@ -342,6 +349,11 @@ def _read_commands(pipeline: LocalPipeline, console: Console) -> None:
 
     if sys.stdin is not None:
         threading.Thread(target=read, name="serve-commands", daemon=True).start()
+
+
+def _invocable(pipeline: LocalPipeline) -> contextlib.AbstractContextManager[None]:
+    """SIMULATED Lambda Invoke of the stack's functions (the smoke test and `dlq redrive` invoke them)."""
+    return stack_functions_invocable(pipeline.stack, pipeline.invoke_function, pipeline.invoke_function_async)
 
 
 @contextlib.contextmanager
@@ -389,20 +401,10 @@ def read_state(stack_name: str = DEFAULT_STACK_NAME) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LookupError("no local stack is running: start one with `make serve`") from None
-    if not _alive(int(state.get("pid", 0))):
+    if not process_alive(int(state.get("pid", 0))):
         raise LookupError(f"the local stack that wrote {path} is gone: start one with `make serve`")
     return state
 
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

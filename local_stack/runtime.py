@@ -291,6 +291,14 @@ class LocalPipeline:
                 invoked += 1
         return invoked
 
+    def invoke_function(self, logical_id: str, event: Any) -> Any:
+        """SIMULATED synchronous Lambda Invoke: the function's real handler, in-process; returns its result."""
+        return self._invoke(logical_id, event)
+
+    def invoke_function_async(self, logical_id: str, event: Any) -> None:
+        """SIMULATED asynchronous (Event) Invoke: queued, with Lambda's retries and on-failure destination."""
+        self._async_invoker.submit(logical_id, event)
+
     def fire_schedule(self, name: str | None = None, *, scheduled_time: datetime | None = None) -> ScheduleFiring:
         """SIMULATED EventBridge Scheduler: one firing of a schedule of the stack, now (or as of a time).
 

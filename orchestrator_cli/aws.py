@@ -84,14 +84,17 @@ class Aws:
             raise UsageError("no AWS region", hint="pass --region, or set one in samconfig.toml or your profile")
         return str(region)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, *, read_timeout: int | None = None) -> Any:
+        """The service's client; ``read_timeout`` for calls that wait on purpose (a synchronous Lambda Invoke)."""
+        name = service if read_timeout is None else f"{service}@{read_timeout}"
+        if name not in self._clients:
+            config = _CONFIG if read_timeout is None else _CONFIG.merge(Config(read_timeout=read_timeout))
             try:
                 session: Any = self.session  # boto3-stubs types client() per service name; any name here
-                self._clients[service] = session.client(service, region_name=self.region, config=_CONFIG)
+                self._clients[name] = session.client(service, region_name=self.region, config=config)
             except BotoCoreError as exc:
                 raise from_aws(exc, f"creating the {service} client") from exc
-        return self._clients[service]
+        return self._clients[name]
 
     def call(self, doing: str, operation: Callable[..., T], /, **kwargs: Any) -> T:
         """``operation(**kwargs)`` with botocore's errors turned into CliErrors that say what we were doing."""

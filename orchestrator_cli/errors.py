@@ -7,6 +7,8 @@
 4  AWS or credentials: no credentials, expired token, access denied, endpoint unreachable, throttled
 5  conflict or refused: the action does not fit the run's state (retry of a SUCCEEDED run without
    --force), the object is outside the input prefix, the run changed while we acted
+6  a check failed: `smoke` ran and at least one of its steps FAILED
+130 interrupted (Ctrl-C); `smoke` still removes what it created
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     AWS = 4
     REFUSED = 5
+    CHECK_FAILED = 6
+    INTERRUPTED = 130
 
 
 class CliError(Exception):

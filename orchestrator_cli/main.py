@@ -16,7 +16,7 @@ from typing import Any
 
 from batch_orchestrator.timeutil import utcnow
 from orchestrator_cli.aws import Aws, aws_environment
-from orchestrator_cli.commands import dlq, runs, stack, submit
+from orchestrator_cli.commands import dlq, runs, smoke, stack, submit
 from orchestrator_cli.context import Context
 from orchestrator_cli.errors import CliError, ExitCode
 from orchestrator_cli.render import Output
@@ -37,6 +37,9 @@ exit codes:
   {ExitCode.AWS:d}  AWS or credentials: no/expired credentials, access denied, unreachable endpoint, throttling
   {ExitCode.REFUSED:d}  refused or conflict: the action does not fit the run's state (e.g. retry of a
      SUCCEEDED run without --force), object outside the input prefix, run changed meanwhile
+  {ExitCode.CHECK_FAILED:d}  a check failed: `smoke` ran and at least one step FAILED (NOT VERIFIED and SKIPPED
+     steps do not fail it)
+  {ExitCode.INTERRUPTED:d}  interrupted (Ctrl-C); `smoke` removes what it created first
 
 examples:
   {PROG} stack
@@ -45,6 +48,8 @@ examples:
   {PROG} runs retry s3-0123456789abcdef01234567
   {PROG} submit "s3://my-input-bucket/incoming/report 2026.csv"
   {PROG} dlq list && {PROG} dlq redrive --queue submit
+  {PROG} smoke --stack my-stack --region eu-west-1        (after `sam deploy`: proves the deployed stack works)
+  {PROG} smoke --local                                    (against `make serve`)
   {PROG} --endpoint-url http://localhost:5000 --stack-name batch-orchestrator-local runs list
 """
 
@@ -90,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         parents=parents,
-        description="Operate a Batch Orchestrator stack: its runs, manual submissions and dead-letter queues.",
+        description=(
+            "Operate a Batch Orchestrator stack: its runs, manual submissions, dead-letter queues and smoke test."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_parser(commands, parents)
     submit.add_parser(commands, parents)
     dlq.add_parser(commands, parents)
+    smoke.add_parser(commands, parents)
     return parser
 
 
@@ -133,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(out, exc.kind, exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug or an answer we did not foresee: say so, with the details on -v
         if args.verbose:
             traceback.print_exc(file=sys.stderr)

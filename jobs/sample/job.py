@@ -24,7 +24,8 @@ Exit codes (sysexits.h; the orchestrator retries the codes in its RetryExitCodes
 Demo directive: an input whose FIRST LINE is ``#exit <code>`` makes the job exit with that code
 before writing anything; ``#exit <code> until attempt <n>`` does so only while RUN_ATTEMPT < n.
 So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#exit 3`` fails
-for good. A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
+for good (the failure canary of ``orchestrator smoke``, ``smoke-fail-exit-N.txt``, starts with
+``#exit N``). A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
 """
 
 from __future__ import annotations
