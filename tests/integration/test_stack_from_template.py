@@ -89,6 +89,35 @@ def test_runs_table_has_the_key_index_and_ttl_of_the_template(stack: LocalStack)
     assert table["DeletionProtectionEnabled"] is False  # TableDeletionProtection defaults to "false"
 
 
+def test_deleting_the_stack_succeeds_and_keeps_the_uploads_and_the_runs(aws_env: dict[str, str]) -> None:
+    with mock_aws(config=MOTO_CONFIG):
+        # Given a stack in the account's existing network (moto cannot delete a VPC the stack creates: it
+        # reports dependencies AWS would have removed first), with uploads in its versioned bucket
+        ec2 = boto3.client("ec2", region_name=aws_env["region"])
+        subnets = [subnet["SubnetId"] for subnet in ec2.describe_subnets()["Subnets"]][:2]
+        (group,) = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+        stack = deploy_stack(
+            {"NetworkMode": "existing", "SubnetIds": ",".join(subnets), "SecurityGroupIds": group["GroupId"]}
+        )
+        s3, dynamodb = stack.client("s3"), stack.client("dynamodb")
+        bucket, table = stack.outputs["InputBucketName"], stack.outputs["RunsTableName"]
+        for body in (b"v1", b"v2"):
+            s3.put_object(Bucket=bucket, Key="incoming/kept.csv", Body=body)
+        dynamodb.put_item(TableName=table, Item={"runId": {"S": "s3-0123456789abcdef01234567"}})
+
+        # When the stack is deleted (what `sam delete` asks CloudFormation to do)
+        cloudformation = stack.client("cloudformation")
+        cloudformation.delete_stack(StackName=stack.name)
+
+        # Then the deletion completes, and the user's data is still there: both object versions and the run
+        (deleted,) = cloudformation.describe_stacks(StackName=stack.stack_id)["Stacks"]
+        assert deleted["StackStatus"] == "DELETE_COMPLETE"
+        assert len(s3.list_object_versions(Bucket=bucket, Prefix="incoming/kept.csv")["Versions"]) == 2
+        assert dynamodb.get_item(TableName=table, Key={"runId": {"S": "s3-0123456789abcdef01234567"}})["Item"]
+        # while what holds no data went with the stack
+        assert stack.outputs["SubmitQueueUrl"] not in stack.client("sqs").list_queues().get("QueueUrls", [])
+
+
 def test_upload_reaches_the_submit_queue_as_a_url_encoded_s3_notification(stack: LocalStack) -> None:
     # Given the input bucket and the queue its notification configuration targets
     bucket_id, _ = _only(stack.template.resources_of_type("AWS::S3::Bucket"))
