@@ -143,6 +143,7 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "batch.ListJobs": None,
     },
     "TrackJobsFunction": {
+        "dynamodb.PutItem": None,  # the lease of a blocked queue's one alert (an item keyed by the blocking job)
         "dynamodb.UpdateItem": None,  # forward-only observations, side-effect leases
         "sqs.SendMessage": None,  # retry requests
         "sns.Publish": None,  # alerts

@@ -33,6 +33,7 @@ from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
 from batch_orchestrator.timeutil import utcnow
 from local_stack import LocalStack, deliver_sqs_batch, deploy_stack, invoke_handler
+from local_stack.batch_events import queue_blocked
 from local_stack.stack import MOTO_CONFIG
 from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
 from tests.helpers import load_event
@@ -195,6 +196,9 @@ def run_every_flow(stack: LocalStack) -> None:
     track(stack, job_event(stack, jobs["flaky"], "FAILED", exit_code=75))
     set_runnable(stack, jobs["stuck"]["jobId"], "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
     track(stack, job_event(stack, jobs["stuck"], "RUNNABLE", status_reason="CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"))
+    # The queue blocked by that job: its one alert is leased (PutItem), published, confirmed (UpdateItem).
+    reason = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement is higher than the CE allows."
+    track(stack, queue_blocked(jobs["stuck"], region=stack.region, account=stack.account_id, status_reason=reason))
     deliver_all(stack)  # attempt 2 of flaky: the retry claim (UpdateItem) and SubmitJob
     # A schedule firing whose SubmitJob outcome is unknown, delivered again after the claim's lease.
     firing = load_event("schedule_firing.json")

@@ -96,6 +96,18 @@ def trust_names_another_service(template: Template, _: ResolvedStack) -> None:
         statement["Principal"] = {"Service": ["states.amazonaws.com"]}
 
 
+def tracker_without_put_item(template: Template, _: ResolvedStack) -> None:
+    # The blocked-queue alert's lease is a PutItem of track_jobs: a role that may only update is denied it.
+    statement = statement_with(template, "TrackJobsFunctionRole", "dynamodb:PutItem")
+    statement["Action"] = [action for action in statement["Action"] if action != "dynamodb:PutItem"]
+
+
+def job_role_without_list_bucket(template: Template, _: ResolvedStack) -> None:
+    # Without s3:ListBucket a missing input answers 403, and the job reads "access denied" for "input gone".
+    policy = template["Resources"]["JobRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy["Statement"] = [s for s in policy["Statement"] if "s3:ListBucket" not in str(s.get("Action"))]
+
+
 def tls_deny_without_condition(template: Template, _: ResolvedStack) -> None:
     for statement in template["Resources"]["SubmitQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]:
         if statement["Effect"] == "Deny":
@@ -151,6 +163,22 @@ CASES = [
         "sts:AssumeRole",
         "role",
         "trust policy",
+    ),
+    (
+        "tracker-may-not-lease-a-blocked-queue-alert",
+        tracker_without_put_item,
+        "TrackJobsFunction (code)",
+        "dynamodb:PutItem",
+        "table",
+        "implicitly",
+    ),
+    (
+        "job-role-may-not-list-its-bucket",
+        job_role_without_list_bucket,
+        "JobRole (job of",
+        "s3:ListBucket",
+        "bucket",
+        "implicitly",
     ),
     (
         "tls-deny-without-its-condition",

@@ -9,8 +9,8 @@ from typing import Any
 
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import RUN_ID_PATTERN, run_id_for
+from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS
 from batch_orchestrator.models import Source, SubmitRequest, source_from_dict
-from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
 from batch_orchestrator.s3_events import Skipped, iter_notification
 
 RETRY_KIND = "retry"
@@ -54,7 +54,8 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
     source = payload.get("source")
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise MalformedMessage(f"{kind} request has an invalid runId {run_id!r}")
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or not first_attempt <= attempt <= MAX_ATTEMPTS_LIMIT:
+    last_attempt = BATCH_RETRY_ATTEMPTS.value  # MaxAttempts' ceiling, without loading the retry policy here
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not first_attempt <= attempt <= last_attempt:
         raise MalformedMessage(f"{kind} request has an invalid attempt {attempt!r}")
     if not isinstance(source, Mapping):
         raise MalformedMessage(f"{kind} request has no source")
