@@ -76,10 +76,10 @@ bench: build $(VENV)/.installed ## Performance figures (AWS calls, invocations, 
 	$(PY) -m bench $(ARGS)
 
 demo: $(VENV)/.installed ## The whole pipeline locally on sample files, checked (moto + local job runner; no AWS, no Docker)
-	$(PY) -m local_stack demo $(ARGS)
+	$(PY) -m emulator demo $(ARGS)
 
 serve: $(VENV)/.installed ## Keep the local pipeline running for your own files until Ctrl-C (ARGS="--schedule 'rate(2 minutes)'")
-	$(PY) -m local_stack serve $(ARGS)
+	$(PY) -m emulator serve $(ARGS)
 
 # `make smoke STACK=name`: the post-deploy smoke test of a deployed stack (your credentials; CONFIG_ENV,
 # REGION, PROFILE as for deploy). Without STACK: the same smoke test against a local `serve` started in
@@ -93,12 +93,12 @@ ifdef STACK
 		$(if $(REGION),--region '$(REGION)') $(if $(PROFILE),--profile '$(PROFILE)') $(ARGS)
 else
 	@log="$$(mktemp)"; \
-	$(PY) -m local_stack serve --schedule 'rate(1 day)' </dev/null >"$$log" 2>&1 & serve=$$!; \
-	stop() { status=$$?; trap - EXIT; $(PY) -m local_stack stop-serve --pid "$$serve" || true; \
+	$(PY) -m emulator serve --schedule 'rate(1 day)' </dev/null >"$$log" 2>&1 & serve=$$!; \
+	stop() { status=$$?; trap - EXIT; $(PY) -m emulator stop-serve --pid "$$serve" || true; \
 		if [ "$$status" -ne 0 ]; then echo "== last lines of the local serve's output:"; tail -n 30 "$$log"; fi; \
 		rm -f "$$log"; exit "$$status"; }; \
 	trap stop EXIT; trap 'exit 130' INT TERM; \
-	$(PY) -m local_stack wait-serve --pid "$$serve" --timeout 90; \
+	$(PY) -m emulator wait-serve --pid "$$serve" --timeout 90; \
 	$(VENV)/bin/orchestrator smoke --local --timeout $(SMOKE_LOCAL_STEP_TIMEOUT) $(ARGS)
 endif
 

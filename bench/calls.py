@@ -3,7 +3,7 @@
 The stack of template.yaml runs in moto (in this process) with the template's defaults, except
 RetryBaseDelaySeconds=0 so that a retry request is visible on the SubmitQueue at once (the delay
 changes when the next attempt starts, not which calls it makes). Uploads go through S3 → SQS →
-submit_jobs (``local_stack.deliver_sqs_batch`` plays the event source mapping); Batch events are
+submit_jobs (``emulator.deliver_sqs_batch`` plays the event source mapping); Batch events are
 the documented "Batch Job State Change" events built from moto's DescribeJobs entry of each real
 submitted job (moto's Batch emits none), checked against the template's EventBridge rule, and
 handed to track_jobs. Calls are counted on the shared package's botocore clients (``AwsCalls``).
@@ -34,8 +34,8 @@ LOG_STREAM = "batch-orchestrator/default/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from local_stack import invoke_handler
-    from local_stack.batch_events import attempt_entry, job_state_change
+    from emulator import invoke_handler
+    from emulator.batch_events import attempt_entry, job_state_change
 
     runs = 6 if quick else 20
     with moto_stack(PARAMETERS) as stack:

@@ -68,8 +68,8 @@ def run(quick: bool) -> dict[str, Any]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
-    from local_stack import deploy_stack
-    from local_stack.batch_events import job_state_change
+    from emulator import deploy_stack
+    from emulator.batch_events import job_state_change
 
     processes = 10 if quick else 21
     fake_aws_environment()

@@ -81,8 +81,8 @@ def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Any]:
     from moto import mock_aws
 
     from batch_orchestrator.adapters import aws
-    from local_stack import deploy_stack
-    from local_stack.stack import MOTO_CONFIG
+    from emulator import deploy_stack
+    from emulator.stack import MOTO_CONFIG
 
     with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
@@ -94,7 +94,7 @@ def moto_stack(parameters: Mapping[str, str] | None = None) -> Iterator[Any]:
 
 def drain_test_event(stack: Any) -> None:
     """Consume the s3:TestEvent S3 sends when the bucket notification is configured."""
-    from local_stack import deliver_sqs_batch
+    from emulator import deliver_sqs_batch
 
     delivery = deliver_sqs_batch(stack, "SubmitJobsFunction", raise_errors=True)
     assert delivery.failed == (), delivery.result
@@ -106,7 +106,7 @@ def upload(stack: Any, key: str) -> None:
 
 def deliver_all(stack: Any) -> list[Any]:
     """Play the SQS event source mapping until the SubmitQueue has nothing visible; every delivery."""
-    from local_stack import deliver_sqs_batch
+    from emulator import deliver_sqs_batch
 
     deliveries: list[Any] = []
     while True:

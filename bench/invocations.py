@@ -2,7 +2,7 @@
 
 BatchSize, MaximumBatchingWindowInSeconds and ScalingConfig.MaximumConcurrency are read back from
 the event source mapping that the template's stack created in moto. 1,000 files are uploaded (S3 →
-SQS, as configured by the template), then ``local_stack.deliver_sqs_batch`` plays the event source
+SQS, as configured by the template), then ``emulator.deliver_sqs_batch`` plays the event source
 mapping until the queue is empty: each delivery receives up to BatchSize messages and is one
 invocation. This is a burst (everything is queued before the first poll), the case the batch
 settings are for; see ``ASSUMPTION``.

@@ -345,7 +345,7 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         "of each submitted job and checked against the template's EventBridge rule. Retries use "
         "`RetryBaseDelaySeconds=0` so that the delayed retry request is visible at once.",
         "**Invocations**: 1,000 uploads are queued (S3 to SQS, as the template configures it), then "
-        "`local_stack.deliver_sqs_batch` plays the event source mapping with the BatchSize read back from the "
+        "`emulator.deliver_sqs_batch` plays the event source mapping with the BatchSize read back from the "
         f"stack. This is a burst: uploads arriving slower than {invocations['batch_size']} per "
         f"{invocations['maximum_batching_window_seconds']} s batching window make smaller batches (at worst "
         "one invocation per upload).",

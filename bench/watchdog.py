@@ -34,8 +34,8 @@ ACTIVE_RUNS = 10
 def run(quick: bool) -> dict[str, Any]:
     from batch_orchestrator.adapters.attribute_values import serialize
     from batch_orchestrator.timeutil import utcnow
-    from local_stack import invoke_handler
-    from local_stack.fixtures import finished_run_item
+    from emulator import invoke_handler
+    from emulator.fixtures import finished_run_item
 
     finished = 10_000 if quick else 100_000
     with moto_stack() as stack:

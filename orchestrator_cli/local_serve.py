@@ -1,8 +1,8 @@
-"""The local stack `make serve` is running, found the way `python -m local_stack upload` finds it.
+"""The local stack `make serve` is running, found the way `python -m emulator upload` finds it.
 
 ``serve`` writes ``<tmp>/batch-orchestrator-local/<stack name>.json`` (endpoint, region, stack name,
 its process id) while it runs and removes it when it stops. The CLI reads that file rather than
-importing local_stack (which needs moto): the location is repeated here, and a test checks that both
+importing emulator (which needs moto): the location is repeated here, and a test checks that both
 sides agree. The emulator accepts any credentials, so ``--local`` uses fake ones and no profile: a
 command meant for the local stack can never reach an AWS account.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from orchestrator_cli.errors import NotFound
 
-STATE_DIR = Path(tempfile.gettempdir()) / "batch-orchestrator-local"  # = local_stack.demo.STATE_DIR
-LOCAL_STACK_NAME = "batch-orchestrator-local"  # = local_stack.stack.DEFAULT_STACK_NAME
+STATE_DIR = Path(tempfile.gettempdir()) / "batch-orchestrator-local"  # = emulator.demo.STATE_DIR
+LOCAL_STACK_NAME = "batch-orchestrator-local"  # = emulator.stack.DEFAULT_STACK_NAME
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _REMOVED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 

@@ -13,9 +13,9 @@ from orchestrator_cli.aws import Aws
 from orchestrator_cli.errors import NotFound, error_code, error_message, from_aws
 
 DEFAULT_RUN_RETENTION_DAYS = 90  # template.yaml's RunRetentionDays default, for stacks that do not report it
-# Outputs the local stack adds for its own shims (local_stack.template.SHIM_OUTPUT_PREFIX); not the
-# template's, so not shown. The value is repeated here: the CLI does not import local_stack's dependencies.
-LOCAL_SHIM_OUTPUT_PREFIX = "LocalStackShim"
+# Outputs the local stack adds for its own shims (emulator.template.SHIM_OUTPUT_PREFIX); not the
+# template's, so not shown. The value is repeated here: the CLI does not import emulator's dependencies.
+LOCAL_SHIM_OUTPUT_PREFIX = "EmulatorShim"
 
 
 @dataclass(frozen=True)

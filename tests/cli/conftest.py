@@ -16,8 +16,8 @@ import pytest
 
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import S3Source
-from local_stack import LocalStack, deliver_sqs_batch, invoke_handler
-from local_stack.batch_events import attempt_entry, job_state_change
+from emulator import EmulatedStack, deliver_sqs_batch, invoke_handler
+from emulator.batch_events import attempt_entry, job_state_change
 from orchestrator_cli.main import main
 from tests.integration.conftest import aws_env, stack, stack_parameters
 
@@ -44,7 +44,7 @@ CliRunner = Callable[..., CliResult]
 def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
     """``cli("runs", "list", stack=stack)``: runs the CLI against ``stack`` (or with no stack name)."""
 
-    def run(*argv: str, stack: LocalStack | None = None) -> CliResult:
+    def run(*argv: str, stack: EmulatedStack | None = None) -> CliResult:
         capsys.readouterr()  # forget what the test printed before
         prefix = ["--stack-name", stack.name] if stack is not None else []
         code = main([*prefix, *argv])
@@ -55,18 +55,18 @@ def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
 
 
 # ------------------------------------------------------------------------------ playing the pipeline
-def input_bucket(stack: LocalStack) -> str:
+def input_bucket(stack: EmulatedStack) -> str:
     return stack.outputs["InputBucketName"]
 
 
-def upload(stack: LocalStack, key: str, body: bytes = b"a,b\n1,2\n") -> S3Source:
+def upload(stack: EmulatedStack, key: str, body: bytes = b"a,b\n1,2\n") -> S3Source:
     """Put an object in the input bucket; its S3 notification goes to the SubmitQueue (as on AWS)."""
     bucket = input_bucket(stack)
     version_id = stack.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
     return S3Source(bucket=bucket, key=key, version_id=version_id)
 
 
-def drain_submit_queue(stack: LocalStack) -> int:
+def drain_submit_queue(stack: EmulatedStack) -> int:
     """Run the submit function until the SubmitQueue is empty; returns how many messages it handled."""
     handled = 0
     for _ in range(20):
@@ -77,18 +77,18 @@ def drain_submit_queue(stack: LocalStack) -> int:
     raise AssertionError("the SubmitQueue did not drain")
 
 
-def start_run(stack: LocalStack, key: str = "incoming/report.csv") -> str:
+def start_run(stack: EmulatedStack, key: str = "incoming/report.csv") -> str:
     """Upload a file and let the submit function start its run; returns the run id."""
     source = upload(stack, key)
     drain_submit_queue(stack)
     return run_id_for(source)
 
 
-def runs_table(stack: LocalStack) -> str:
+def runs_table(stack: EmulatedStack) -> str:
     return stack.outputs["RunsTableName"]
 
 
-def read_run(stack: LocalStack, run_id: str) -> dict[str, Any]:
+def read_run(stack: EmulatedStack, run_id: str) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeDeserializer
 
     item = stack.client("dynamodb").get_item(
@@ -98,7 +98,7 @@ def read_run(stack: LocalStack, run_id: str) -> dict[str, Any]:
     return {name: deserializer.deserialize(value) for name, value in item.items()}
 
 
-def jobs_of(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
+def jobs_of(stack: EmulatedStack, run_id: str) -> list[dict[str, Any]]:
     """Every Batch job of the run (all attempts), found by the run id that starts its name."""
     response = stack.client("batch").list_jobs(
         jobQueue=stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [f"{run_id}*"]}]
@@ -107,7 +107,7 @@ def jobs_of(stack: LocalStack, run_id: str) -> list[dict[str, Any]]:
 
 
 def finish_attempt(
-    stack: LocalStack,
+    stack: EmulatedStack,
     run_id: str,
     status: str,
     *,
@@ -137,7 +137,7 @@ def finish_attempt(
     return read_run(stack, run_id)
 
 
-def discard_submit_queue(stack: LocalStack) -> int:
+def discard_submit_queue(stack: EmulatedStack) -> int:
     """Delete what is on the SubmitQueue without handling it, as if S3's notifications had been lost."""
     sqs = stack.client("sqs")
     url = stack.outputs["SubmitQueueUrl"]

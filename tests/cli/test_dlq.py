@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import S3Source
 from batch_orchestrator.submit_messages import retry_message
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from orchestrator_cli.aws import Aws
 from orchestrator_cli.commands.dlq import describe_message, redrive_payload
 from orchestrator_cli.commands.submit import notification_body
@@ -26,7 +26,7 @@ BATCH_EVENT = {
 }
 
 
-def _send(stack: LocalStack, output: str, body: str, **attributes: str) -> None:
+def _send(stack: EmulatedStack, output: str, body: str, **attributes: str) -> None:
     stack.client("sqs").send_message(
         QueueUrl=stack.outputs[output],
         MessageBody=body,
@@ -34,14 +34,14 @@ def _send(stack: LocalStack, output: str, body: str, **attributes: str) -> None:
     )
 
 
-def _count(stack: LocalStack, output: str) -> int:
+def _count(stack: EmulatedStack, output: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.outputs[output], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def _lost_upload(stack: LocalStack, key: str) -> tuple[str, str]:
+def _lost_upload(stack: EmulatedStack, key: str) -> tuple[str, str]:
     """An upload whose notification ended in the SubmitDLQ: (its notification body, its run id)."""
     source = upload(stack, key)
     discard_submit_queue(stack)
@@ -54,7 +54,7 @@ def _lost_upload(stack: LocalStack, key: str) -> tuple[str, str]:
     return body, run_id_for(source)
 
 
-def test_dlq_list_counts_and_peeks(stack: LocalStack, cli: CliRunner) -> None:
+def test_dlq_list_counts_and_peeks(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given an S3 notification and a retry request in the SubmitDLQ, and a failed Batch event in the TrackingDLQ
     body, _ = _lost_upload(stack, "incoming/lost.csv")
     _send(stack, "SubmitDLQUrl", body)
@@ -85,7 +85,7 @@ def test_dlq_list_counts_and_peeks(stack: LocalStack, cli: CliRunner) -> None:
     assert _count(stack, "SubmitDLQUrl") == 2
 
 
-def test_redrive_submit_dlq_moves_messages_back_and_the_runs_start(stack: LocalStack, cli: CliRunner) -> None:
+def test_redrive_submit_dlq_moves_messages_back_and_the_runs_start(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given two uploads whose notifications ended in the SubmitDLQ
     lost = [_lost_upload(stack, f"incoming/lost-{n}.csv") for n in range(2)]
     for body, _ in lost:
@@ -106,7 +106,7 @@ def test_redrive_submit_dlq_moves_messages_back_and_the_runs_start(stack: LocalS
     assert {read_run(stack, run_id)["status"] for _, run_id in lost} == {"SUBMITTED"}
 
 
-def test_redrive_with_max_moves_only_that_many(stack: LocalStack, cli: CliRunner) -> None:
+def test_redrive_with_max_moves_only_that_many(stack: EmulatedStack, cli: CliRunner) -> None:
     for n in range(3):
         _send(stack, "SubmitDLQUrl", json.dumps({"Event": "s3:TestEvent", "n": n}))
 
@@ -120,7 +120,7 @@ def test_redrive_with_max_moves_only_that_many(stack: LocalStack, cli: CliRunner
 
 
 def test_redrive_tracking_dlq_invokes_the_function_again(
-    stack: LocalStack, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the TrackingDLQ holding a rule dead letter (the event itself), a Lambda on-failure record
     # (the event inside requestPayload), and something that is no event at all
@@ -177,7 +177,7 @@ def test_describe_and_payload_of_dead_letters() -> None:
     assert describe_message("x" * 300).startswith("raw: x")
 
 
-def test_the_watchdog_dlq_is_listed_but_never_redriven(stack: LocalStack, cli: CliRunner) -> None:
+def test_the_watchdog_dlq_is_listed_but_never_redriven(stack: EmulatedStack, cli: CliRunner) -> None:
     if "WatchdogDLQUrl" not in stack.outputs:
         pytest.skip("this template has no watchdog")
     _send(stack, "WatchdogDLQUrl", json.dumps({"scheduleName": "watchdog"}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from orchestrator_cli.errors import ExitCode
 from tests.cli.conftest import (
     CliRunner,
@@ -21,7 +21,7 @@ UNKNOWN_RUN = "s3-" + "0" * 24
 
 # -------------------------------------------------------------------------------------------- list
 def test_runs_list_shows_active_runs_from_the_index_and_finished_ones_on_request(
-    stack: LocalStack, cli: CliRunner
+    stack: EmulatedStack, cli: CliRunner
 ) -> None:
     # Given one running run and one that failed for good
     running = start_run(stack, "incoming/running.csv")
@@ -50,7 +50,7 @@ def test_runs_list_shows_active_runs_from_the_index_and_finished_ones_on_request
     assert "scanned the whole table" in finished.out
 
 
-def test_runs_list_json_filters_by_status_and_time(stack: LocalStack, cli: CliRunner) -> None:
+def test_runs_list_json_filters_by_status_and_time(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given two runs, one of them succeeded
     running = start_run(stack, "incoming/a.csv")
     succeeded = start_run(stack, "incoming/b.csv")
@@ -78,7 +78,7 @@ def test_runs_list_json_filters_by_status_and_time(stack: LocalStack, cli: CliRu
     assert limited.json()["matched"] == 2
 
 
-def test_runs_list_rejects_an_unknown_status_and_a_bad_since(stack: LocalStack, cli: CliRunner) -> None:
+def test_runs_list_rejects_an_unknown_status_and_a_bad_since(stack: EmulatedStack, cli: CliRunner) -> None:
     bad_status = cli("runs", "list", "--status", "EXPLODED", stack=stack)
     bad_since = cli("runs", "list", "--since", "yesterday", stack=stack)
 
@@ -89,7 +89,7 @@ def test_runs_list_rejects_an_unknown_status_and_a_bad_since(stack: LocalStack, 
 
 
 # -------------------------------------------------------------------------------------------- show
-def test_runs_show_prints_the_attempt_history_with_log_links(stack: LocalStack, cli: CliRunner) -> None:
+def test_runs_show_prints_the_attempt_history_with_log_links(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given a run whose first attempt failed with a retryable code and whose second failed for good
     run_id = start_run(stack, "incoming/history.csv")
     finish_attempt(stack, run_id, "FAILED", exit_code=75, reason="try again")
@@ -125,7 +125,7 @@ def test_runs_show_prints_the_attempt_history_with_log_links(stack: LocalStack, 
     assert document["manualRetries"][0]["attempt"] == 2
 
 
-def test_runs_show_unknown_and_malformed_run_ids(stack: LocalStack, cli: CliRunner) -> None:
+def test_runs_show_unknown_and_malformed_run_ids(stack: EmulatedStack, cli: CliRunner) -> None:
     unknown = cli("runs", "show", UNKNOWN_RUN, stack=stack)
     malformed = cli("runs", "show", "not-a-run", stack=stack)
     unknown_json = cli("--json", "runs", "show", UNKNOWN_RUN, stack=stack)
@@ -144,7 +144,7 @@ def test_runs_show_unknown_and_malformed_run_ids(stack: LocalStack, cli: CliRunn
 
 
 # ------------------------------------------------------------------------------------------- retry
-def test_retry_of_a_failed_run_submits_exactly_one_new_job(stack: LocalStack, cli: CliRunner) -> None:
+def test_retry_of_a_failed_run_submits_exactly_one_new_job(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given a run that failed for good (exit code 2 is not retryable)
     run_id = start_run(stack, "incoming/retry-me.csv")
     failed = finish_attempt(stack, run_id, "FAILED", exit_code=2)
@@ -178,7 +178,7 @@ def test_retry_of_a_failed_run_submits_exactly_one_new_job(stack: LocalStack, cl
     assert "sideEffect" not in submitted
 
 
-def test_retry_of_a_succeeded_run_is_refused_unless_forced(stack: LocalStack, cli: CliRunner) -> None:
+def test_retry_of_a_succeeded_run_is_refused_unless_forced(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given a run that succeeded
     run_id = start_run(stack, "incoming/done.csv")
     finish_attempt(stack, run_id, "SUCCEEDED", exit_code=0)
@@ -204,7 +204,9 @@ def test_retry_of_a_succeeded_run_is_refused_unless_forced(stack: LocalStack, cl
     assert len(jobs_of(stack, run_id)) == 2
 
 
-def test_retry_of_an_in_flight_run_needs_force_and_then_abandons_the_attempt(stack: LocalStack, cli: CliRunner) -> None:
+def test_retry_of_an_in_flight_run_needs_force_and_then_abandons_the_attempt(
+    stack: EmulatedStack, cli: CliRunner
+) -> None:
     # Given a run stuck in RUNNABLE
     run_id = start_run(stack, "incoming/stuck.csv")
     stuck = finish_attempt(stack, run_id, "RUNNABLE")
@@ -233,7 +235,7 @@ def test_retry_of_an_in_flight_run_needs_force_and_then_abandons_the_attempt(sta
 
 
 @pytest.mark.stack_params(MaxAttempts="1")
-def test_a_manual_retry_may_go_one_beyond_max_attempts(stack: LocalStack, cli: CliRunner) -> None:
+def test_a_manual_retry_may_go_one_beyond_max_attempts(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given a run with a single allowed attempt that failed
     run_id = start_run(stack, "incoming/once.csv")
     finish_attempt(stack, run_id, "FAILED", exit_code=75)
@@ -253,7 +255,7 @@ def test_a_manual_retry_may_go_one_beyond_max_attempts(stack: LocalStack, cli: C
 
 
 def test_retry_of_a_run_waiting_for_its_retry_sends_the_request_again_without_a_second_job(
-    stack: LocalStack, cli: CliRunner
+    stack: EmulatedStack, cli: CliRunner
 ) -> None:
     # Given a run whose failed attempt the tracker scheduled for a retry (the request is delayed)
     run_id = start_run(stack, "incoming/waiting.csv")
@@ -273,7 +275,7 @@ def test_retry_of_a_run_waiting_for_its_retry_sends_the_request_again_without_a_
     assert read_run(stack, run_id)["status"] == "SUBMITTED"
 
 
-def test_retry_of_unknown_run_is_not_found(stack: LocalStack, cli: CliRunner) -> None:
+def test_retry_of_unknown_run_is_not_found(stack: EmulatedStack, cli: CliRunner) -> None:
     result = cli("runs", "retry", UNKNOWN_RUN, stack=stack)
     assert result.code == ExitCode.NOT_FOUND
 

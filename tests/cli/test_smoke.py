@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from local_stack import LocalStack, invoke_handler
-from local_stack.smoke_support import stack_functions_invocable
+from emulator import EmulatedStack, invoke_handler
+from emulator.smoke_support import stack_functions_invocable
 from orchestrator_cli.commands import smoke as smoke_command
 from orchestrator_cli.errors import ExitCode
 from orchestrator_cli.smoke_steps import Clock
@@ -42,7 +42,7 @@ class WorldClock(Clock):
 
 
 @pytest.fixture
-def invocable(stack: LocalStack) -> Iterator[None]:
+def invocable(stack: EmulatedStack) -> Iterator[None]:
     """Lambda Invoke of the stack's functions runs their real handler (moto's own answers a canned string)."""
     with stack_functions_invocable(stack, lambda logical_id, event: invoke_handler(stack, logical_id, event)):
         yield
@@ -54,7 +54,7 @@ def use_world(monkeypatch: pytest.MonkeyPatch, world: World | None) -> WorldCloc
     return clock
 
 
-def items(stack: LocalStack) -> list[dict[str, Any]]:
+def items(stack: EmulatedStack) -> list[dict[str, Any]]:
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()
@@ -62,7 +62,7 @@ def items(stack: LocalStack) -> list[dict[str, Any]]:
     return [{name: deserializer.deserialize(value) for name, value in item.items()} for item in raw]
 
 
-def jobs_end(stack: LocalStack, *, failure_canary_succeeds: bool = False) -> World:
+def jobs_end(stack: EmulatedStack, *, failure_canary_succeeds: bool = False) -> World:
     """The pipeline as the canary contract wants it: smoke-fail-exit-N fails with N, everything else succeeds."""
 
     def world() -> None:
@@ -80,7 +80,7 @@ def jobs_end(stack: LocalStack, *, failure_canary_succeeds: bool = False) -> Wor
     return world
 
 
-def leftovers(stack: LocalStack) -> dict[str, Any]:
+def leftovers(stack: EmulatedStack) -> dict[str, Any]:
     """What the smoke test could have left: smoke objects, run items, queues and subscriptions of its own."""
     listing = stack.client("s3").list_object_versions(Bucket=input_bucket(stack))
     keys = [v["Key"] for v in listing.get("Versions", []) + listing.get("DeleteMarkers", [])]
@@ -108,7 +108,7 @@ def report(result: CliResult) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ outcomes
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_every_step_passes_on_a_working_stack_and_nothing_is_left(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a stack whose jobs honour the canary contract and whose schedule is enabled
     use_world(monkeypatch, jobs_end(stack))
@@ -136,7 +136,7 @@ def test_every_step_passes_on_a_working_stack_and_nothing_is_left(
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_a_job_that_succeeds_on_the_failure_canary_leaves_the_alert_path_not_verified(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a job of the user's own that succeeds on every input
     use_world(monkeypatch, jobs_end(stack, failure_canary_succeeds=True))
@@ -158,7 +158,7 @@ def test_a_job_that_succeeds_on_the_failure_canary_leaves_the_alert_path_not_ver
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_an_alarm_in_alarm_fails_step_4_with_its_name_and_reason(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given one alarm of the stack in ALARM
     alarm = f"{stack.name}-SubmitDLQ-not-empty"
@@ -179,7 +179,7 @@ def test_an_alarm_in_alarm_fails_step_4_with_its_name_and_reason(
 
 
 def test_the_schedule_step_is_skipped_with_its_reason_when_the_schedule_is_disabled(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the template's default: the schedule exists but is DISABLED
     use_world(monkeypatch, jobs_end(stack))
@@ -195,7 +195,7 @@ def test_the_schedule_step_is_skipped_with_its_reason_when_the_schedule_is_disab
 
 @pytest.mark.parametrize("stack_parameters", [{**SCHEDULE_ON, "RetryExitCodes": "3-5,75"}], indirect=True)
 def test_the_failure_canary_uses_an_exit_code_the_stack_does_not_retry(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a stack that retries 3, 4 and 5
     use_world(monkeypatch, jobs_end(stack))
@@ -211,7 +211,7 @@ def test_the_failure_canary_uses_an_exit_code_the_stack_does_not_retry(
 # ------------------------------------------------------------------------------- timeouts and cleanup
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_timeouts_say_what_was_expected_what_was_seen_and_where_to_look(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a pipeline where nothing moves: no submit function consumes the uploads, no job ends
     use_world(monkeypatch, None)
@@ -237,7 +237,7 @@ def test_timeouts_say_what_was_expected_what_was_seen_and_where_to_look(
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_ctrl_c_removes_what_was_created_and_exits_130(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a user who presses Ctrl-C while the smoke test waits
     def interrupt() -> None:
@@ -259,7 +259,7 @@ def test_ctrl_c_removes_what_was_created_and_exits_130(
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_an_unexpected_error_midway_still_removes_what_was_created(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a failure nobody foresaw while the smoke test waits
     def crash() -> None:
@@ -278,7 +278,7 @@ def test_an_unexpected_error_midway_still_removes_what_was_created(
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_keep_leaves_everything_for_debugging_and_lists_it(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_world(monkeypatch, jobs_end(stack))
 
@@ -296,7 +296,7 @@ def test_keep_leaves_everything_for_debugging_and_lists_it(
     assert any(line.startswith("queue ") for line in document["leftBehind"])
 
 
-def test_a_run_item_that_is_not_the_smoke_tests_is_never_deleted(stack: LocalStack) -> None:
+def test_a_run_item_that_is_not_the_smoke_tests_is_never_deleted(stack: EmulatedStack) -> None:
     # Given a run item that happens to carry the id of a smoke run but another source
     from orchestrator_cli.aws import Aws
     from orchestrator_cli.smoke_cleanup import Created, OwnedRun, remove_created
@@ -321,7 +321,7 @@ def test_a_run_item_that_is_not_the_smoke_tests_is_never_deleted(stack: LocalSta
 
 # ---------------------------------------------------------------------------------- steps that fail
 def test_a_step_that_cannot_start_fails_and_the_others_still_run(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an alerts topic that is gone (so nothing can subscribe to it)
     stack.client("sns").delete_topic(TopicArn=stack.outputs["AlertsTopicArn"])
@@ -342,7 +342,7 @@ def test_a_step_that_cannot_start_fails_and_the_others_still_run(
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_a_scheduled_function_that_fails_fails_step_3_with_its_error_and_log_group(
-    stack: LocalStack, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a submit_scheduled function that raises on the schedule's payload
     def run(logical_id: str, event: Any) -> Any:
@@ -364,7 +364,7 @@ def test_a_scheduled_function_that_fails_fails_step_3_with_its_error_and_log_gro
     assert leftovers(stack) == NOTHING_LEFT
 
 
-def test_local_and_an_endpoint_url_together_are_refused(stack: LocalStack, cli: CliRunner) -> None:
+def test_local_and_an_endpoint_url_together_are_refused(stack: EmulatedStack, cli: CliRunner) -> None:
     result = cli("--endpoint-url", "http://127.0.0.1:5000", "smoke", "--local")
 
     assert result.code == ExitCode.USAGE
@@ -373,7 +373,7 @@ def test_local_and_an_endpoint_url_together_are_refused(stack: LocalStack, cli: 
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
 def test_a_failure_whose_alert_never_arrives_fails_step_2_and_says_the_alert_was_sent(
-    stack: LocalStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, invocable: None, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an alert that is published but never delivered to the smoke test's queue (its subscription vanishes)
     sns = stack.client("sns")

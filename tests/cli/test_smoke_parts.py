@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from batch_orchestrator.alerts import JSON_SEPARATOR
-from local_stack import LocalStack
-from local_stack.smoke_support import function_name_of, stack_functions_invocable
+from emulator import EmulatedStack
+from emulator.smoke_support import function_name_of, stack_functions_invocable
 from orchestrator_cli import local_serve
 from orchestrator_cli.errors import ExitCode, NotFound, UsageError
 from orchestrator_cli.main import build_parser
@@ -193,7 +193,7 @@ def test_smoke_accepts_stack_as_an_alias_of_stack_name() -> None:
 
 
 def test_the_cli_looks_for_serve_where_serve_writes_its_state() -> None:
-    from local_stack import demo, stack
+    from emulator import demo, stack
 
     assert local_serve.STATE_DIR == demo.STATE_DIR
     assert local_serve.LOCAL_STACK_NAME == stack.DEFAULT_STACK_NAME
@@ -227,7 +227,7 @@ def test_a_function_is_known_by_name_arn_or_partial_arn(identifier: str, name: s
     assert function_name_of(identifier) == name
 
 
-def test_an_invoke_whose_handler_raises_answers_as_lambda_does(stack: LocalStack) -> None:
+def test_an_invoke_whose_handler_raises_answers_as_lambda_does(stack: EmulatedStack) -> None:
     # Given a stack whose function fails, invoked through the Lambda API (the serve shim in place)
     def run(logical_id: str, event: Any) -> Any:
         raise ValueError(f"bad event for {logical_id}")

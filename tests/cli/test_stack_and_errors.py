@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from orchestrator_cli.aws import Aws
 from orchestrator_cli.errors import ExitCode
 from orchestrator_cli.main import main
 from tests.cli.conftest import CliRunner
 
 
-def test_stack_shows_outputs_and_parameters(stack: LocalStack, cli: CliRunner) -> None:
+def test_stack_shows_outputs_and_parameters(stack: EmulatedStack, cli: CliRunner) -> None:
     # When the stack is shown
     result = cli("stack", stack=stack)
 
@@ -30,7 +30,7 @@ def test_stack_shows_outputs_and_parameters(stack: LocalStack, cli: CliRunner) -
 
 
 @pytest.mark.stack_params(MaxAttempts="5")
-def test_stack_json(stack: LocalStack, cli: CliRunner) -> None:
+def test_stack_json(stack: EmulatedStack, cli: CliRunner) -> None:
     result = cli("stack", "--json", stack=stack)
 
     assert result.code == ExitCode.OK, result.err
@@ -42,7 +42,7 @@ def test_stack_json(stack: LocalStack, cli: CliRunner) -> None:
     assert document["parameters"]["MaxAttempts"] == "5"
 
 
-def test_a_missing_stack_is_not_found(stack: LocalStack, cli: CliRunner) -> None:
+def test_a_missing_stack_is_not_found(stack: EmulatedStack, cli: CliRunner) -> None:
     result = cli("--stack-name", "no-such-stack", "runs", "list")
     as_json = cli("--json", "--stack-name", "no-such-stack", "stack")
 
@@ -142,7 +142,7 @@ def test_usage_errors_exit_2(cli: CliRunner, tmp_path: Path, monkeypatch: pytest
 
 
 def test_stack_name_and_region_come_from_samconfig(
-    stack: LocalStack, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a samconfig.toml whose "dev" environment names the stack (deploy over global)
     (tmp_path / "samconfig.toml").write_text(
@@ -167,7 +167,7 @@ def test_stack_name_and_region_come_from_samconfig(
     assert "no environment 'prod'" in unknown_env.err
 
 
-def test_main_leaves_the_environment_as_it_was(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_main_leaves_the_environment_as_it_was(stack: EmulatedStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     before = dict(os.environ)
@@ -175,8 +175,8 @@ def test_main_leaves_the_environment_as_it_was(stack: LocalStack, monkeypatch: p
     assert dict(os.environ) == before
 
 
-def test_the_cli_hides_the_same_shim_outputs_local_stack_adds() -> None:
-    from local_stack.template import SHIM_OUTPUT_PREFIX
+def test_the_cli_hides_the_same_shim_outputs_the_emulator_adds() -> None:
+    from emulator.template import SHIM_OUTPUT_PREFIX
     from orchestrator_cli.stack import LOCAL_SHIM_OUTPUT_PREFIX
 
     assert LOCAL_SHIM_OUTPUT_PREFIX == SHIM_OUTPUT_PREFIX

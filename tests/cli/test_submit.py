@@ -9,7 +9,7 @@ import pytest
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import S3Source
 from batch_orchestrator.submit_messages import parse_submit_message
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from orchestrator_cli.commands.submit import manual_sequencer, notification_body
 from orchestrator_cli.errors import ExitCode
 from tests.cli.conftest import (
@@ -25,7 +25,7 @@ from tests.cli.conftest import (
 KEY = "incoming/my report ü (2026)+final.csv"
 
 
-def test_submit_starts_a_run_for_an_object_whose_notification_was_lost(stack: LocalStack, cli: CliRunner) -> None:
+def test_submit_starts_a_run_for_an_object_whose_notification_was_lost(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given an uploaded object whose S3 notification never reached the submit function
     source = upload(stack, KEY)
     discard_submit_queue(stack)
@@ -49,7 +49,7 @@ def test_submit_starts_a_run_for_an_object_whose_notification_was_lost(stack: Lo
     assert len(jobs_of(stack, run_id)) == 1
 
 
-def test_submit_json_and_a_second_submit_of_the_same_version_is_refused(stack: LocalStack, cli: CliRunner) -> None:
+def test_submit_json_and_a_second_submit_of_the_same_version_is_refused(stack: EmulatedStack, cli: CliRunner) -> None:
     # Given an object whose upload already started its run
     source = upload(stack, "incoming/once.csv")
     drain_submit_queue(stack)
@@ -75,7 +75,7 @@ def test_submit_json_and_a_second_submit_of_the_same_version_is_refused(stack: L
     assert drain_submit_queue(stack) == 1
 
 
-def test_submit_of_a_specific_older_version(stack: LocalStack, cli: CliRunner) -> None:
+def test_submit_of_a_specific_older_version(stack: EmulatedStack, cli: CliRunner) -> None:
     old = upload(stack, "incoming/v.csv", body=b"v1")
     upload(stack, "incoming/v.csv", body=b"v2")
     discard_submit_queue(stack)
@@ -93,7 +93,7 @@ def test_submit_of_a_specific_older_version(stack: LocalStack, cli: CliRunner) -
     assert result.json()["runId"] == run_id_for(old)
 
 
-def test_submit_errors(stack: LocalStack, cli: CliRunner) -> None:
+def test_submit_errors(stack: EmulatedStack, cli: CliRunner) -> None:
     bucket = input_bucket(stack)
     discard_submit_queue(stack)  # S3's test event
 

@@ -1,7 +1,7 @@
 """template.yaml as AWS would deploy it: the SAM-transformed template with every intrinsic resolved.
 
 ``resolve_stack(parameters)`` takes the template after aws-sam-translator (exactly
-``local_stack.prepare_template(parameters).cloudformation``, before any moto shim; a test checks the two
+``emulator.prepare_template(parameters).cloudformation``, before any moto shim; a test checks the two
 agree) and resolves Ref, Fn::GetAtt, Fn::Sub (both forms), Fn::Join, Fn::Select, Fn::Split, Fn::If with
 the Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), Fn::GetAZs, AWS::NoValue and the pseudo
 parameters AWS::AccountId, AWS::Region, AWS::Partition, AWS::StackName, AWS::StackId and AWS::URLSuffix,
@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local_stack.template import (
+from emulator.template import (
     DEFAULT_TEMPLATE,
     check_parameters,
     check_rules,

@@ -32,9 +32,9 @@ from moto import mock_aws
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
 from batch_orchestrator.timeutil import utcnow
-from local_stack import LocalStack, deliver_sqs_batch, deploy_stack, invoke_handler
-from local_stack.batch_events import queue_blocked
-from local_stack.stack import MOTO_CONFIG
+from emulator import EmulatedStack, deliver_sqs_batch, deploy_stack, invoke_handler
+from emulator.batch_events import queue_blocked
+from emulator.stack import MOTO_CONFIG
 from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
 from tests.helpers import load_event
 from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, job_event, track, upload
@@ -145,7 +145,7 @@ def unknown_submit_outcome(marker: str) -> Iterator[None]:
         events.unregister("before-parameter-build.batch.SubmitJob", fail)
 
 
-def set_runnable(stack: LocalStack, job_id: str, reason: str) -> None:
+def set_runnable(stack: EmulatedStack, job_id: str, reason: str) -> None:
     """SIMULATED: moto's Batch (no Docker) ends jobs at once; make DescribeJobs report a waiting job."""
     from moto.batch.models import batch_backends
 
@@ -178,7 +178,7 @@ def recorded() -> Iterator[Recorder]:
         aws.reset_clients()
 
 
-def run_every_flow(stack: LocalStack) -> None:
+def run_every_flow(stack: EmulatedStack) -> None:
     start = utcnow()
     drain_test_event(stack)
     # Uploads: claimed (PutItem) and submitted (SubmitJob, tagged).

@@ -27,7 +27,7 @@ import pytest
 
 from batch_orchestrator import config
 from batch_orchestrator.errors import ConfigError
-from local_stack.template import DEFAULT_TEMPLATE, TemplateError, load_template
+from emulator.template import DEFAULT_TEMPLATE, TemplateError, load_template
 from tests.conformance.resolve import ResolvedStack, resolve_stack, resolve_template, transformed_template
 
 REPO = DEFAULT_TEMPLATE.resolve().parent

@@ -4,7 +4,7 @@ what it does not know.
 Proven: each return-value format the template relies on has the shape of the example on the type's
 CloudFormation page (table below); Fn::If, Conditions, Fn::Sub (both forms), Join/Select/Split, GetAZs
 and AWS::NoValue behave as documented; an unknown intrinsic, pseudo parameter or attribute raises; the
-transformed template is exactly ``local_stack.prepare_template(...).cloudformation``.
+transformed template is exactly ``emulator.prepare_template(...).cloudformation``.
 Not proven: the generated parts of physical names (random suffixes, key ids) match AWS's, only their shape.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local_stack import prepare_template
+from emulator import prepare_template
 from tests.conformance.resolve import (
     ResolvedStack,
     UnresolvableError,
@@ -185,7 +185,7 @@ def test_the_transformed_template_is_prepare_templates() -> None:
     # Given parameters that switch optional parts on
     parameters = {"CancelStuckRunnableAfterMinutes": "60", "AlertEmail": "ops@example.com"}
 
-    # Then the resolver starts from exactly what local_stack hands AWS (before moto's shims)
+    # Then the resolver starts from exactly what emulator hands AWS (before moto's shims)
     assert transformed_template(parameters) == prepare_template(parameters).cloudformation
 
 

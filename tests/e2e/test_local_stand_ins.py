@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from local_stack.runner import (
+from emulator.runner import (
     SAMPLE_JOB_DIR,
     TIMEOUT_STATUS_REASON,
     LocalJobRunner,
@@ -28,8 +28,8 @@ from local_stack.runner import (
     evaluate_on_exit,
     local_command,
 )
-from local_stack.runtime import LocalPipeline, UnsupportedScheduleError, next_fire_time
-from local_stack.template import DEFAULT_TEMPLATE, load_template
+from emulator.runtime import LocalPipeline, UnsupportedScheduleError, next_fire_time
+from emulator.template import DEFAULT_TEMPLATE, load_template
 
 # ------------------------------------------------------------------------------ Batch retryStrategy
 

@@ -15,8 +15,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from local_stack.batch_events import job_state_change
-from local_stack.runtime import LocalPipeline
+from emulator.batch_events import job_state_change
+from emulator.runtime import LocalPipeline
 from tests.e2e.conftest import IDLE_TIMEOUT, RUN_TIMEOUT, job_environment, result_object, wait_for_status
 
 BATCH_LIFE = ["SUBMITTED", "RUNNABLE", "STARTING", "RUNNING"]

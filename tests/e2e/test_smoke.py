@@ -1,7 +1,7 @@
 """`orchestrator smoke`, the real command in its own process, against the local pipeline as `serve` runs it.
 
 The pipeline runs in this process with the Lambda Invoke shim `serve` installs (SIMULATED Lambda and
-Batch: see local_stack.smoke_support and local_stack.runtime); the CLI reaches it only through its
+Batch: see emulator.smoke_support and emulator.runtime); the CLI reaches it only through its
 endpoint, found with `--local` and used with fake credentials, exactly as `make smoke` does.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from local_stack import demo
-from local_stack.runtime import LocalPipeline
-from local_stack.smoke_support import stack_functions_invocable
+from emulator import demo
+from emulator.runtime import LocalPipeline
+from emulator.smoke_support import stack_functions_invocable
 
 SCHEDULE_ON = {"ScheduleEnabled": "true", "ScheduleExpression": "rate(1 day)"}
 
@@ -33,7 +33,7 @@ def serving() -> Iterator[LocalPipeline]:
         pipeline.stop()
 
 
-def test_the_smoke_test_passes_against_the_local_stack_and_leaves_nothing(
+def test_the_smoke_test_passes_against_the_emulator_and_leaves_nothing(
     serving: LocalPipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given the local stack with its schedule enabled, its state recorded as `serve` records it (under a

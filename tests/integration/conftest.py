@@ -9,8 +9,8 @@
     @pytest.mark.parametrize("stack_parameters", [{"ScheduleEnabled": "true"}], indirect=True)
     def test_schedule(stack): ...                                # the same, via parametrize
 
-``stack`` is a ``local_stack.LocalStack``: outputs, resources, function_environment(...), and
-``local_stack.invoke_handler`` / ``deliver_sqs_batch`` run the handlers against it.
+``stack`` is a ``emulator.EmulatedStack``: outputs, resources, function_environment(...), and
+``emulator.invoke_handler`` / ``deliver_sqs_batch`` run the handlers against it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from local_stack import LocalStack, deploy_stack
-from local_stack.stack import MOTO_CONFIG
+from emulator import EmulatedStack, deploy_stack
+from emulator.stack import MOTO_CONFIG
 
 REGION = "us-east-1"
 
@@ -54,7 +54,7 @@ def stack_parameters(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def stack(aws_env: dict[str, str], stack_parameters: dict[str, str]) -> Iterator[LocalStack]:
+def stack(aws_env: dict[str, str], stack_parameters: dict[str, str]) -> Iterator[EmulatedStack]:
     """template.yaml created in a fresh in-process moto (Batch and Lambda without Docker)."""
     with mock_aws(config=MOTO_CONFIG):
         _reset_shared_clients()

@@ -14,23 +14,23 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batch_orchestrator.adapters import aws
-from local_stack import LocalStack, deliver_sqs_batch, invoke_handler
-from local_stack.batch_events import job_state_change
+from emulator import EmulatedStack, deliver_sqs_batch, invoke_handler
+from emulator.batch_events import job_state_change
 
 BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 
-def upload(stack: LocalStack, key: str, body: bytes = b"a,b\n1,2\n") -> None:
+def upload(stack: EmulatedStack, key: str, body: bytes = b"a,b\n1,2\n") -> None:
     stack.client("s3").put_object(Bucket=stack.outputs["InputBucketName"], Key=key, Body=body)
 
 
-def drain_test_event(stack: LocalStack) -> None:
+def drain_test_event(stack: EmulatedStack) -> None:
     """Consume the s3:TestEvent S3 sends when the notification is configured."""
     delivery = deliver_sqs_batch(stack, "SubmitJobsFunction", raise_errors=True)
     assert delivery.failed == (), delivery.result
 
 
-def deliver_all(stack: LocalStack, *, max_rounds: int = 50) -> list[Any]:
+def deliver_all(stack: EmulatedStack, *, max_rounds: int = 50) -> list[Any]:
     """Run submit_jobs until the SubmitQueue has nothing visible; return each batch's response."""
     results = []
     for _ in range(max_rounds):
@@ -41,7 +41,7 @@ def deliver_all(stack: LocalStack, *, max_rounds: int = 50) -> list[Any]:
     raise AssertionError("SubmitQueue did not drain")
 
 
-def all_jobs(stack: LocalStack) -> list[dict[str, Any]]:
+def all_jobs(stack: EmulatedStack) -> list[dict[str, Any]]:
     """Every job in the stack's queue, whatever its status (full DescribeJobs entries)."""
     batch = stack.client("batch")
     queue = stack.outputs["JobQueueArn"]
@@ -64,7 +64,7 @@ def job_environment(job: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in job["container"].get("environment", [])}
 
 
-def get_run(stack: LocalStack, run_id: str) -> dict[str, Any] | None:
+def get_run(stack: EmulatedStack, run_id: str) -> dict[str, Any] | None:
     table = stack.client("dynamodb")
     item = table.get_item(TableName=stack.outputs["RunsTableName"], Key={"runId": {"S": run_id}}, ConsistentRead=True)
     if "Item" not in item:
@@ -75,19 +75,19 @@ def get_run(stack: LocalStack, run_id: str) -> dict[str, Any] | None:
     return {name: deserializer.deserialize(value) for name, value in item["Item"].items()}
 
 
-def job_event(stack: LocalStack, job: dict[str, Any], status: str, **details: Any) -> dict[str, Any]:
+def job_event(stack: EmulatedStack, job: dict[str, Any], status: str, **details: Any) -> dict[str, Any]:
     """The state-change event Batch would emit for ``job``; asserts the template's rule admits it."""
     event = job_state_change(job, status, region=stack.region, account=stack.account_id, **details)
     assert stack.rules_matching(event), "the template's EventBridge rule would not deliver this event"
     return event
 
 
-def track(stack: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+def track(stack: EmulatedStack, event: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = invoke_handler(stack, "TrackJobsFunction", event)
     return result
 
 
-def subscribe_alerts(stack: LocalStack) -> str:
+def subscribe_alerts(stack: EmulatedStack) -> str:
     """An SQS queue subscribed to the alerts topic: what an SNS subscriber would receive."""
     sqs = stack.client("sqs")
     url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
@@ -96,7 +96,7 @@ def subscribe_alerts(stack: LocalStack) -> str:
     return str(url)
 
 
-def received_alerts(stack: LocalStack, inbox_url: str) -> list[dict[str, Any]]:
+def received_alerts(stack: EmulatedStack, inbox_url: str) -> list[dict[str, Any]]:
     """Every SNS notification in the inbox (the SNS envelope: Subject, Message, MessageAttributes)."""
     sqs = stack.client("sqs")
     alerts = []
@@ -109,7 +109,7 @@ def received_alerts(stack: LocalStack, inbox_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def queue_depth(stack: LocalStack, output_name: str) -> int:
+def queue_depth(stack: EmulatedStack, output_name: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.outputs[output_name],
         AttributeNames=[
@@ -168,7 +168,7 @@ class SubmitJobThrottle:
             )
 
 
-def iter_runs(stack: LocalStack) -> Iterator[dict[str, Any]]:
+def iter_runs(stack: EmulatedStack) -> Iterator[dict[str, Any]]:
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()

@@ -23,8 +23,8 @@ from batch_orchestrator.ids import job_name_for, run_id_for
 from batch_orchestrator.models import S3Source, Source, SubmitRequest
 from batch_orchestrator.submit import SubmitSettings, submit_run
 from batch_orchestrator.tracking import apply_job_event
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry, job_state_change
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry, job_state_change
 from tests.integration.pipeline import get_run
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ class Recorder:
         self.alerts.append(subject)
 
 
-def _lifecycle(stack: LocalStack, job: dict[str, Any], final: str) -> list[dict[str, Any]]:
+def _lifecycle(stack: EmulatedStack, job: dict[str, Any], final: str) -> list[dict[str, Any]]:
     """One orchestrator attempt whose first Batch attempt was lost to the infrastructure (native retry)."""
     status, exit_code = FINALS[final]
     lost = attempt_entry(
@@ -88,7 +88,7 @@ def _lifecycle(stack: LocalStack, job: dict[str, Any], final: str) -> list[dict[
     ]
 
 
-def _new_run(stack: LocalStack, runs: RunsTable) -> tuple[str, dict[str, Any]]:
+def _new_run(stack: EmulatedStack, runs: RunsTable) -> tuple[str, dict[str, Any]]:
     env = stack.function_environment("SubmitJobsFunction")
     source = S3Source(bucket=stack.outputs["InputBucketName"], key=f"incoming/p-{next(_keys)}.csv", sequencer="01")
     request = SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
@@ -115,7 +115,7 @@ def _comparable(run: dict[str, Any]) -> dict[str, Any]:
     return comparable
 
 
-def _apply(stack: LocalStack, runs: RunsTable, events: list[dict[str, Any]], recorder: Recorder) -> None:
+def _apply(stack: EmulatedStack, runs: RunsTable, events: list[dict[str, Any]], recorder: Recorder) -> None:
     config = TrackConfig.from_env({**stack.function_environment("TrackJobsFunction"), "AWS_REGION": stack.region})
     for event in events:
         observation = parse_job_state_change(event)
@@ -136,7 +136,9 @@ def deliveries(draw: st.DrawFn) -> tuple[str, list[int]]:
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="3", RetryBaseDelaySeconds="0")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=deliveries())
-def test_any_order_with_duplicates_ends_like_in_order_delivery(stack: LocalStack, case: tuple[str, list[int]]) -> None:
+def test_any_order_with_duplicates_ends_like_in_order_delivery(
+    stack: EmulatedStack, case: tuple[str, list[int]]
+) -> None:
     final, order = case
     runs = RunsTable(stack.outputs["RunsTableName"], retention_days=90)
 

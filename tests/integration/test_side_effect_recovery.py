@@ -20,8 +20,8 @@ from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.models import Source
 from batch_orchestrator.timeutil import utcnow
 from batch_orchestrator.tracking import TrackOutcome, apply_job_event
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry
 from tests.integration.pipeline import (
     all_jobs,
     deliver_all,
@@ -60,7 +60,7 @@ class CrashingOnce:
             raise Crash
 
 
-def _failed_event(stack: LocalStack, exit_code: int) -> dict[str, Any]:
+def _failed_event(stack: EmulatedStack, exit_code: int) -> dict[str, Any]:
     drain_test_event(stack)
     upload(stack, "incoming/crash.csv")
     deliver_all(stack)
@@ -68,7 +68,7 @@ def _failed_event(stack: LocalStack, exit_code: int) -> dict[str, Any]:
     return job_event(stack, job, "FAILED", exit_code=exit_code, attempts=[attempt_entry(exit_code=exit_code)])
 
 
-def _track(stack: LocalStack, event: dict[str, Any], *, sink: Any, minutes_later: int = 0) -> TrackOutcome:
+def _track(stack: EmulatedStack, event: dict[str, Any], *, sink: Any, minutes_later: int = 0) -> TrackOutcome:
     config = TrackConfig.from_env({**stack.function_environment("TrackJobsFunction"), "AWS_REGION": stack.region})
     observation = parse_job_state_change(event)
     assert observation is not None
@@ -83,7 +83,7 @@ def _track(stack: LocalStack, event: dict[str, Any], *, sink: Any, minutes_later
 
 
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="3", RetryBaseDelaySeconds="0")
-def test_alert_lost_to_a_crash_is_published_once_by_a_later_delivery(stack: LocalStack) -> None:
+def test_alert_lost_to_a_crash_is_published_once_by_a_later_delivery(stack: EmulatedStack) -> None:
     # Given a final failure whose tracker crashes right before publishing the alert
     inbox = subscribe_alerts(stack)
     event = _failed_event(stack, exit_code=1)
@@ -107,7 +107,7 @@ def test_alert_lost_to_a_crash_is_published_once_by_a_later_delivery(stack: Loca
 
 
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="3", RetryBaseDelaySeconds="0")
-def test_retry_lost_to_a_crash_is_enqueued_by_a_later_delivery(stack: LocalStack) -> None:
+def test_retry_lost_to_a_crash_is_enqueued_by_a_later_delivery(stack: EmulatedStack) -> None:
     # Given a retryable failure whose tracker crashes right before enqueueing the retry
     event = _failed_event(stack, exit_code=3)
     sink = CrashingOnce(SubmitQueue(stack.outputs["SubmitQueueUrl"]))

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_stack import LocalStack, StackCreationError, deliver_sqs_batch, deploy_stack, invoke_handler
-from local_stack.invoke import is_s3_test_event
-from local_stack.stack import MOTO_CONFIG
-from local_stack.template import NO_OP_TYPES, TemplateError, prepare_template
+from emulator import EmulatedStack, StackCreationError, deliver_sqs_batch, deploy_stack, invoke_handler
+from emulator.invoke import is_s3_test_event
+from emulator.stack import MOTO_CONFIG
+from emulator.template import NO_OP_TYPES, TemplateError, prepare_template
 
 UPLOAD_KEY = "incoming/my report ü 2026.csv"
 
@@ -30,7 +30,7 @@ def _only(resources: dict[str, Any]) -> tuple[str, Any]:
     return next(iter(resources.items()))
 
 
-def _queue_messages(stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
+def _queue_messages(stack: EmulatedStack, queue_url: str) -> list[dict[str, Any]]:
     response = stack.client("sqs").receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
     )
@@ -38,7 +38,7 @@ def _queue_messages(stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------ template.yaml in moto
-def test_every_resource_of_the_template_is_created(stack: LocalStack) -> None:
+def test_every_resource_of_the_template_is_created(stack: EmulatedStack) -> None:
     # Given the stack of template.yaml with its default parameters (the fixture)
     cloudformation = stack.template.cloudformation
 
@@ -58,7 +58,7 @@ def test_every_resource_of_the_template_is_created(stack: LocalStack) -> None:
     assert all(stack.outputs.values())
 
 
-def test_runs_table_has_the_key_index_and_ttl_of_the_template(stack: LocalStack) -> None:
+def test_runs_table_has_the_key_index_and_ttl_of_the_template(stack: EmulatedStack) -> None:
     # Given the table as template.yaml declares it
     logical_id, declared = _only(stack.template.resources_of_type("AWS::DynamoDB::Table"))
     properties = declared["Properties"]
@@ -118,7 +118,7 @@ def test_deleting_the_stack_succeeds_and_keeps_the_uploads_and_the_runs(aws_env:
         assert stack.outputs["SubmitQueueUrl"] not in stack.client("sqs").list_queues().get("QueueUrls", [])
 
 
-def test_upload_reaches_the_submit_queue_as_a_url_encoded_s3_notification(stack: LocalStack) -> None:
+def test_upload_reaches_the_submit_queue_as_a_url_encoded_s3_notification(stack: EmulatedStack) -> None:
     # Given the input bucket and the queue its notification configuration targets
     bucket_id, _ = _only(stack.template.resources_of_type("AWS::S3::Bucket"))
     bucket = stack.resources[bucket_id]
@@ -149,7 +149,7 @@ def test_upload_reaches_the_submit_queue_as_a_url_encoded_s3_notification(stack:
     assert record["s3"]["object"]["sequencer"]
 
 
-def test_functions_see_the_real_table_name(stack: LocalStack) -> None:
+def test_functions_see_the_real_table_name(stack: EmulatedStack) -> None:
     # Given the runs table moto created
     table_id, _ = _only(stack.template.resources_of_type("AWS::DynamoDB::Table"))
     table_name = stack.resources[table_id]
@@ -169,7 +169,7 @@ def test_functions_see_the_real_table_name(stack: LocalStack) -> None:
 
 
 @pytest.mark.stack_params(MaxAttempts="5", RetryExitCodes="3,137-143")
-def test_parameter_overrides_reach_the_functions(stack: LocalStack) -> None:
+def test_parameter_overrides_reach_the_functions(stack: EmulatedStack) -> None:
     # Given parameters passed through the stack_params mark
     # Then the environment Lambda holds carries them, as strings
     track_jobs = next(
@@ -182,7 +182,7 @@ def test_parameter_overrides_reach_the_functions(stack: LocalStack) -> None:
     assert environment["RETRY_EXIT_CODES"] == "3,137-143"
 
 
-def test_wiring_is_read_back_from_moto(stack: LocalStack) -> None:
+def test_wiring_is_read_back_from_moto(stack: EmulatedStack) -> None:
     # Then the SQS mapping, the Batch events rule and the schedule are there with the template's settings
     (mapping,) = stack.event_source_mappings.values()
     assert mapping.event_source_arn == stack.outputs["SubmitQueueArn"]
@@ -212,7 +212,7 @@ def test_wiring_is_read_back_from_moto(stack: LocalStack) -> None:
 
 
 def test_template_rules_refuse_bad_parameters() -> None:
-    # moto ignores the Rules section; local_stack checks it like CloudFormation does
+    # moto ignores the Rules section; emulator checks it like CloudFormation does
     with pytest.raises(TemplateError, match="FargateSpotIsX86"):
         prepare_template({"UseFargateSpot": "true", "JobCpuArchitecture": "ARM64"})
     with pytest.raises(TemplateError, match="MaxAttempts"):
@@ -287,7 +287,7 @@ def echo_stack(tmp_path: Path, aws_env: dict[str, str]) -> Any:
 
 
 def test_invoke_handler_runs_a_fresh_module_with_the_function_environment(
-    echo_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    echo_stack: EmulatedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a variable the test process has and the function does not
     monkeypatch.setenv("GREETING", "from-the-test")
@@ -313,7 +313,7 @@ def test_invoke_handler_runs_a_fresh_module_with_the_function_environment(
     assert os.environ["GREETING"] == "from-the-test"
 
 
-def test_sqs_delivery_deletes_only_what_the_handler_did_not_report(echo_stack: LocalStack) -> None:
+def test_sqs_delivery_deletes_only_what_the_handler_did_not_report(echo_stack: EmulatedStack) -> None:
     # Given three messages on the mapped queue, one of which the handler fails
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue_url = echo_stack.resources["WorkQueue"]
@@ -341,7 +341,7 @@ def test_sqs_delivery_deletes_only_what_the_handler_did_not_report(echo_stack: L
     assert delivery.failed == (left["MessageId"],)
 
 
-def test_an_invalid_batch_item_failure_fails_the_whole_batch(echo_stack: LocalStack) -> None:
+def test_an_invalid_batch_item_failure_fails_the_whole_batch(echo_stack: EmulatedStack) -> None:
     # Given a batch the handler answers with an itemIdentifier that is not in it
     queue_url = echo_stack.resources["WorkQueue"]
     for body in ("ok", "bogus-report"):

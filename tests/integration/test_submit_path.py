@@ -13,7 +13,7 @@ from batch_orchestrator.ids import job_name_for, run_id_for
 from batch_orchestrator.models import S3Source, SubmitRequest
 from batch_orchestrator.submit import SubmitOutcome, SubmitSettings, submit_run
 from batch_orchestrator.timeutil import utcnow
-from local_stack import LocalStack, deliver_sqs_batch, invoke_handler
+from emulator import EmulatedStack, deliver_sqs_batch, invoke_handler
 from tests.helpers import load_event
 from tests.integration.pipeline import (
     CallCounter,
@@ -30,11 +30,11 @@ from tests.integration.pipeline import (
 UNICODE_KEY = "incoming/my report ü 2026.csv"
 
 
-def _send(stack: LocalStack, body: str) -> None:
+def _send(stack: EmulatedStack, body: str) -> None:
     stack.client("sqs").send_message(QueueUrl=stack.outputs["SubmitQueueUrl"], MessageBody=body)
 
 
-def _settings(stack: LocalStack) -> SubmitSettings:
+def _settings(stack: EmulatedStack) -> SubmitSettings:
     env = stack.function_environment("SubmitJobsFunction")
     return SubmitSettings(
         job_queue=env["JOB_QUEUE_ARN"],
@@ -44,11 +44,11 @@ def _settings(stack: LocalStack) -> SubmitSettings:
     )
 
 
-def _runs(stack: LocalStack) -> RunsTable:
+def _runs(stack: EmulatedStack) -> RunsTable:
     return RunsTable(stack.outputs["RunsTableName"], retention_days=90)
 
 
-def _request(stack: LocalStack, key: str) -> SubmitRequest:
+def _request(stack: EmulatedStack, key: str) -> SubmitRequest:
     source = S3Source(bucket=stack.outputs["InputBucketName"], key=key, sequencer="01")
     return SubmitRequest(run_id=run_id_for(source), attempt=1, source=source)
 
@@ -67,7 +67,7 @@ def _claim_only(runs: RunsTable, settings: SubmitSettings, request: SubmitReques
     )
 
 
-def test_upload_starts_one_job_whose_environment_holds_the_exact_key(stack: LocalStack) -> None:
+def test_upload_starts_one_job_whose_environment_holds_the_exact_key(stack: EmulatedStack) -> None:
     # Given the stack, with S3's test event consumed
     drain_test_event(stack)
 
@@ -93,7 +93,7 @@ def test_upload_starts_one_job_whose_environment_holds_the_exact_key(stack: Loca
     assert run["jobQueue"] == stack.outputs["JobQueueArn"]
 
 
-def test_happy_path_costs_two_aws_calls_per_uploaded_file(stack: LocalStack) -> None:
+def test_happy_path_costs_two_aws_calls_per_uploaded_file(stack: EmulatedStack) -> None:
     # Given one notification waiting, and the shared clients instrumented
     drain_test_event(stack)
     upload(stack, "incoming/one.csv")
@@ -106,7 +106,7 @@ def test_happy_path_costs_two_aws_calls_per_uploaded_file(stack: LocalStack) -> 
     assert counter.calls == ["dynamodb:PutItem", "batch:SubmitJob"]
 
 
-def test_the_same_notification_delivered_twice_starts_one_job(stack: LocalStack) -> None:
+def test_the_same_notification_delivered_twice_starts_one_job(stack: EmulatedStack) -> None:
     # Given one upload, and its notification delivered a second time (S3 delivers at least once)
     drain_test_event(stack)
     upload(stack, UNICODE_KEY)
@@ -124,7 +124,7 @@ def test_the_same_notification_delivered_twice_starts_one_job(stack: LocalStack)
     assert all(result["batchItemFailures"] == [] for result in results)
 
 
-def test_test_event_placeholders_and_keys_outside_the_prefix_start_nothing(stack: LocalStack) -> None:
+def test_test_event_placeholders_and_keys_outside_the_prefix_start_nothing(stack: EmulatedStack) -> None:
     # Given the sample batch: a real file, a folder placeholder and a key outside the prefix
     event = load_event("sqs_s3_batch.json")
     bucket = stack.outputs["InputBucketName"]
@@ -143,7 +143,7 @@ def test_test_event_placeholders_and_keys_outside_the_prefix_start_nothing(stack
     assert all(result["batchItemFailures"] == [] for result in results)
 
 
-def test_a_malformed_message_fails_alone(stack: LocalStack) -> None:
+def test_a_malformed_message_fails_alone(stack: EmulatedStack) -> None:
     # Given a batch with a malformed body between two good uploads
     drain_test_event(stack)
     upload(stack, "incoming/a.csv")
@@ -159,7 +159,7 @@ def test_a_malformed_message_fails_alone(stack: LocalStack) -> None:
     assert sorted(job_environment(job)["INPUT_KEY"] for job in all_jobs(stack)) == ["incoming/a.csv", "incoming/b.csv"]
 
 
-def test_a_throttled_submit_fails_only_its_record_and_is_submitted_on_redelivery(stack: LocalStack) -> None:
+def test_a_throttled_submit_fails_only_its_record_and_is_submitted_on_redelivery(stack: EmulatedStack) -> None:
     # Given ten uploads, and SubmitJob throttled for one of them however often it is retried
     drain_test_event(stack)
     for index in range(10):
@@ -188,7 +188,7 @@ def test_a_throttled_submit_fails_only_its_record_and_is_submitted_on_redelivery
     assert len({job["jobName"] for job in jobs}) == 10
 
 
-def test_throttled_run_is_released_for_an_immediate_resubmission(stack: LocalStack) -> None:
+def test_throttled_run_is_released_for_an_immediate_resubmission(stack: EmulatedStack) -> None:
     # Given a run whose SubmitJob was throttled
     drain_test_event(stack)
     upload(stack, "incoming/slow.csv")
@@ -211,7 +211,7 @@ def test_throttled_run_is_released_for_an_immediate_resubmission(stack: LocalSta
     assert run["claimedUntil"] == 0
 
 
-def test_a_claim_abandoned_before_submit_job_is_recovered_without_a_second_job(stack: LocalStack) -> None:
+def test_a_claim_abandoned_before_submit_job_is_recovered_without_a_second_job(stack: EmulatedStack) -> None:
     # Given a run claimed by a delivery that crashed before calling SubmitJob (its lease has expired)
     runs, settings = _runs(stack), _settings(stack)
     request = _request(stack, "incoming/crash.csv")
@@ -227,7 +227,7 @@ def test_a_claim_abandoned_before_submit_job_is_recovered_without_a_second_job(s
     assert len(all_jobs(stack)) == 1
 
 
-def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: LocalStack) -> None:
+def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: EmulatedStack) -> None:
     # Given a delivery that submitted the job and then crashed (so the run never learned the job id)
     runs, settings = _runs(stack), _settings(stack)
     request = _request(stack, "incoming/crash-late.csv")
@@ -244,7 +244,7 @@ def test_a_claim_abandoned_after_submit_job_adopts_the_job(stack: LocalStack) ->
     assert len(all_jobs(stack)) == 1
 
 
-def _redeploy_job_definition(stack: LocalStack, settings: SubmitSettings) -> SubmitSettings:
+def _redeploy_job_definition(stack: EmulatedStack, settings: SubmitSettings) -> SubmitSettings:
     """What `sam deploy` does to a changed job definition: a new revision, the old one deregistered,
     and the functions' JOB_DEFINITION_ARN pointing at the new one."""
     batch = stack.client("batch")
@@ -264,7 +264,7 @@ def _redeploy_job_definition(stack: LocalStack, settings: SubmitSettings) -> Sub
     )
 
 
-def test_a_claim_taken_over_after_a_deploy_submits_the_current_job_definition(stack: LocalStack) -> None:
+def test_a_claim_taken_over_after_a_deploy_submits_the_current_job_definition(stack: EmulatedStack) -> None:
     # Given a claim abandoned before SubmitJob, written with the job definition revision of the time,
     runs, settings = _runs(stack), _settings(stack)
     request = _request(stack, "incoming/across-a-deploy.csv")
@@ -285,7 +285,7 @@ def test_a_claim_taken_over_after_a_deploy_submits_the_current_job_definition(st
     assert run["jobDefinition"] == current.job_definition
 
 
-def test_a_retry_after_a_deploy_records_the_job_definition_it_was_submitted_with(stack: LocalStack) -> None:
+def test_a_retry_after_a_deploy_records_the_job_definition_it_was_submitted_with(stack: EmulatedStack) -> None:
     # Given a run whose attempt 1 was submitted before a deploy replaced the job definition
     runs, settings = _runs(stack), _settings(stack)
     request = _request(stack, "incoming/retry-across-a-deploy.csv")
@@ -310,7 +310,7 @@ def test_a_retry_after_a_deploy_records_the_job_definition_it_was_submitted_with
     assert run["jobDefinition"] == current.job_definition
 
 
-def test_a_claim_in_progress_elsewhere_is_a_duplicate(stack: LocalStack) -> None:
+def test_a_claim_in_progress_elsewhere_is_a_duplicate(stack: EmulatedStack) -> None:
     # Given a run claimed a moment ago by a concurrent delivery that has not submitted yet
     runs, settings = _runs(stack), _settings(stack)
     request = _request(stack, "incoming/race.csv")
@@ -324,7 +324,7 @@ def test_a_claim_in_progress_elsewhere_is_a_duplicate(stack: LocalStack) -> None
     assert all_jobs(stack) == []
 
 
-def test_a_schedule_firing_starts_one_run_even_when_delivered_twice(stack: LocalStack) -> None:
+def test_a_schedule_firing_starts_one_run_even_when_delivered_twice(stack: EmulatedStack) -> None:
     # Given the firing the template's schedule sends, with this stack's schedule name
     event = load_event("schedule_firing.json")
     event["scheduleName"] = stack.outputs["ScheduleName"]
@@ -345,7 +345,7 @@ def test_a_schedule_firing_starts_one_run_even_when_delivered_twice(stack: Local
     assert env["RUN_ID"] == first["runId"]
 
 
-def test_a_malformed_schedule_event_raises_for_the_on_failure_destination(stack: LocalStack) -> None:
+def test_a_malformed_schedule_event_raises_for_the_on_failure_destination(stack: EmulatedStack) -> None:
     with pytest.raises(Exception, match="no scheduled time"):
         invoke_handler(stack, "SubmitScheduledFunction", {"scheduleName": "x"})
     assert all_jobs(stack) == []

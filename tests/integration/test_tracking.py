@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry, queue_blocked
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry, queue_blocked
 from tests.helpers import load_event
 from tests.integration.pipeline import (
     all_jobs,
@@ -34,7 +34,7 @@ RETRY_ON_3 = {"RetryExitCodes": "3", "MaxAttempts": "3", "RetryBaseDelaySeconds"
 LOG_STREAM = "batch-orchestrator/default/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
-def _start(stack: LocalStack, key: str = "incoming/data.csv") -> tuple[str, str]:
+def _start(stack: EmulatedStack, key: str = "incoming/data.csv") -> tuple[str, str]:
     """Upload one file and run the submit path; returns (run id, inbox url)."""
     inbox = subscribe_alerts(stack)
     drain_test_event(stack)
@@ -44,12 +44,12 @@ def _start(stack: LocalStack, key: str = "incoming/data.csv") -> tuple[str, str]
     return job_environment(job)["RUN_ID"], inbox
 
 
-def _latest_job(stack: LocalStack, run_id: str) -> dict[str, Any]:
+def _latest_job(stack: EmulatedStack, run_id: str) -> dict[str, Any]:
     jobs = [job for job in all_jobs(stack) if job_environment(job)["RUN_ID"] == run_id]
     return max(jobs, key=lambda job: int(job_environment(job)["RUN_ATTEMPT"]))
 
 
-def _fail(stack: LocalStack, job: dict[str, Any], exit_code: int | None, **details: Any) -> dict[str, Any]:
+def _fail(stack: EmulatedStack, job: dict[str, Any], exit_code: int | None, **details: Any) -> dict[str, Any]:
     attempt = attempt_entry(exit_code=exit_code, reason=details.get("container_reason"), log_stream_name=LOG_STREAM)
     return track(
         stack,
@@ -66,7 +66,7 @@ def _fail(stack: LocalStack, job: dict[str, Any], exit_code: int | None, **detai
     )
 
 
-def _succeed(stack: LocalStack, job: dict[str, Any]) -> dict[str, Any]:
+def _succeed(stack: EmulatedStack, job: dict[str, Any]) -> dict[str, Any]:
     attempt = attempt_entry(exit_code=0, log_stream_name=LOG_STREAM)
     return track(
         stack,
@@ -82,13 +82,13 @@ def _succeed(stack: LocalStack, job: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _lifecycle(stack: LocalStack, job: dict[str, Any]) -> None:
+def _lifecycle(stack: EmulatedStack, job: dict[str, Any]) -> None:
     for status in ("RUNNABLE", "STARTING", "RUNNING"):
         track(stack, job_event(stack, job, status, log_stream_name=LOG_STREAM))
 
 
 @pytest.mark.stack_params(**RETRY_ON_3)
-def test_exit_code_3_is_retried_until_attempts_run_out_then_alerts_once(stack: LocalStack) -> None:
+def test_exit_code_3_is_retried_until_attempts_run_out_then_alerts_once(stack: EmulatedStack) -> None:
     # Given RetryExitCodes=3 and MaxAttempts=3, and an uploaded file
     run_id, inbox = _start(stack)
 
@@ -131,7 +131,7 @@ def test_exit_code_3_is_retried_until_attempts_run_out_then_alerts_once(stack: L
 
 
 @pytest.mark.stack_params(**RETRY_ON_3)
-def test_exit_code_1_alerts_once_without_retry(stack: LocalStack) -> None:
+def test_exit_code_1_alerts_once_without_retry(stack: EmulatedStack) -> None:
     # Given a run whose first job fails with a code that is not retried
     run_id, inbox = _start(stack)
     job = _latest_job(stack, run_id)
@@ -150,7 +150,7 @@ def test_exit_code_1_alerts_once_without_retry(stack: LocalStack) -> None:
 
 
 @pytest.mark.stack_params(**RETRY_ON_3)
-def test_success_after_one_retry_sends_no_alert(stack: LocalStack) -> None:
+def test_success_after_one_retry_sends_no_alert(stack: EmulatedStack) -> None:
     # Given a run whose first attempt fails with a retryable code
     run_id, inbox = _start(stack)
     _fail(stack, _latest_job(stack, run_id), 3)
@@ -173,7 +173,7 @@ def test_success_after_one_retry_sends_no_alert(stack: LocalStack) -> None:
 
 
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="2", RetryBaseDelaySeconds="0")
-def test_a_retry_message_delivered_twice_submits_the_next_attempt_once(stack: LocalStack) -> None:
+def test_a_retry_message_delivered_twice_submits_the_next_attempt_once(stack: EmulatedStack) -> None:
     # Given a retry request on the SubmitQueue, duplicated
     run_id, _ = _start(stack)
     _fail(stack, _latest_job(stack, run_id), 3)
@@ -197,7 +197,7 @@ def test_a_retry_message_delivered_twice_submits_the_next_attempt_once(stack: Lo
 
 
 @pytest.mark.stack_params(**RETRY_ON_3)
-def test_spot_reclaim_without_exit_code_is_not_retried_by_default(stack: LocalStack) -> None:
+def test_spot_reclaim_without_exit_code_is_not_retried_by_default(stack: EmulatedStack) -> None:
     # Given RetryOnNoExitCode at its default (false)
     run_id, inbox = _start(stack)
 
@@ -216,7 +216,7 @@ def test_spot_reclaim_without_exit_code_is_not_retried_by_default(stack: LocalSt
     assert "Host EC2 (instance i-0123456789abcdef0) terminated." in alert["Message"]
 
 
-def test_events_of_jobs_this_stack_did_not_submit_are_ignored(stack: LocalStack) -> None:
+def test_events_of_jobs_this_stack_did_not_submit_are_ignored(stack: EmulatedStack) -> None:
     # Given a job in our queue that the orchestrator did not submit
     batch = stack.client("batch")
     batch.submit_job(
@@ -234,7 +234,7 @@ def test_events_of_jobs_this_stack_did_not_submit_are_ignored(stack: LocalStack)
     assert stack.client("dynamodb").scan(TableName=stack.outputs["RunsTableName"])["Count"] == 0
 
 
-def test_a_blocked_queue_alerts_once_per_blocking_job(stack: LocalStack) -> None:
+def test_a_blocked_queue_alerts_once_per_blocking_job(stack: EmulatedStack) -> None:
     # Given a run whose job is stuck RUNNABLE in a blocked queue
     run_id, inbox = _start(stack)
     job = _latest_job(stack, run_id)
@@ -256,7 +256,7 @@ def test_a_blocked_queue_alerts_once_per_blocking_job(stack: LocalStack) -> None
     assert "JOB_RESOURCE_REQUIREMENT" in alert["Message"]
 
 
-def _foreign_blocking_job(stack: LocalStack) -> dict[str, Any]:
+def _foreign_blocking_job(stack: EmulatedStack) -> dict[str, Any]:
     """A "Batch Job Queue Blocked" event, as AWS documents it, for a job this stack did not submit."""
     event = load_event("batch_queue_blocked.json")
     detail = event["detail"]
@@ -269,7 +269,7 @@ def _foreign_blocking_job(stack: LocalStack) -> dict[str, Any]:
 
 
 def test_a_job_the_stack_did_not_submit_blocking_the_queue_alerts_once_however_often_delivered(
-    stack: LocalStack,
+    stack: EmulatedStack,
 ) -> None:
     # Given the queue blocked by a job without the orchestrator's tags, and EventBridge's at-least-once delivery
     inbox = subscribe_alerts(stack)
@@ -292,7 +292,7 @@ def test_a_job_the_stack_did_not_submit_blocking_the_queue_alerts_once_however_o
 
 
 def test_a_blocked_queue_alert_whose_sender_died_before_confirming_is_sent_by_a_later_delivery(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a delivery that took the alert of a blocking job and died before publishing it
     from batch_orchestrator.adapters.runs_table import RunsTable
@@ -319,7 +319,7 @@ def test_a_blocked_queue_alert_whose_sender_died_before_confirming_is_sent_by_a_
     assert track(stack, event)["alerted"] is False
 
 
-def test_a_malformed_batch_event_raises_so_lambda_keeps_it(stack: LocalStack) -> None:
+def test_a_malformed_batch_event_raises_so_lambda_keeps_it(stack: EmulatedStack) -> None:
     # Given an event that claims to be a Batch state change but has no job id
     event = {"source": "aws.batch", "detail-type": "Batch Job State Change", "detail": {"status": "RUNNING"}}
 

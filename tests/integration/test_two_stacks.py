@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from batch_orchestrator.adapters import aws
-from local_stack import LocalStack, deploy_stack
-from local_stack.stack import MOTO_CONFIG
+from emulator import EmulatedStack, deploy_stack
+from emulator.stack import MOTO_CONFIG
 from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, queue_depth, upload
 
 DEV, PROD = "batch-orchestrator-dev", "batch-orchestrator-prod"
@@ -26,19 +26,19 @@ PARAMETER_ECHOES = {"InputPrefix", "OutputPrefix"}
 
 
 @pytest.fixture
-def stacks(aws_env: dict[str, str]) -> Iterator[tuple[LocalStack, LocalStack]]:
+def stacks(aws_env: dict[str, str]) -> Iterator[tuple[EmulatedStack, EmulatedStack]]:
     with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
         yield deploy_stack(stack_name=DEV), deploy_stack(stack_name=PROD)
         aws.reset_clients()
 
 
-def _alarms(stack: LocalStack) -> list[dict[str, Any]]:
+def _alarms(stack: EmulatedStack) -> list[dict[str, Any]]:
     pages = stack.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{stack.name}-")
     return [alarm for page in pages for alarm in page["MetricAlarms"]]
 
 
-def _physical(stack: LocalStack) -> set[str]:
+def _physical(stack: EmulatedStack) -> set[str]:
     """Every physical name or id the stack created (deferred resources included)."""
     return {value for value in stack.resources.values() if value}
 
@@ -47,7 +47,7 @@ def _emf(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if '"_aws"' in line]
 
 
-def test_two_stacks_share_no_name_and_no_output(stacks: tuple[LocalStack, LocalStack]) -> None:
+def test_two_stacks_share_no_name_and_no_output(stacks: tuple[EmulatedStack, EmulatedStack]) -> None:
     dev, prod = stacks
 
     # Then no physical resource name or id of one stack is the other's
@@ -59,7 +59,7 @@ def test_two_stacks_share_no_name_and_no_output(stacks: tuple[LocalStack, LocalS
     assert dev.outputs["ScheduleName"] != prod.outputs["ScheduleName"]
 
 
-def test_each_stacks_metrics_and_alarms_are_its_own(stacks: tuple[LocalStack, LocalStack]) -> None:
+def test_each_stacks_metrics_and_alarms_are_its_own(stacks: tuple[EmulatedStack, EmulatedStack]) -> None:
     dev, prod = stacks
     for stack, other in ((dev, prod), (prod, dev)):
         # Then every function reports its metrics under its own stack's name
@@ -85,7 +85,7 @@ def test_each_stacks_metrics_and_alarms_are_its_own(stacks: tuple[LocalStack, Lo
 
 
 def test_an_upload_to_one_stack_starts_nothing_in_the_other(
-    stacks: tuple[LocalStack, LocalStack], capsys: pytest.CaptureFixture[str]
+    stacks: tuple[EmulatedStack, EmulatedStack], capsys: pytest.CaptureFixture[str]
 ) -> None:
     dev, prod = stacks
     drain_test_event(dev)

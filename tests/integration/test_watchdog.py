@@ -33,8 +33,8 @@ from batch_orchestrator.ids import RUN_ID_TAG, job_name_for, run_id_for
 from batch_orchestrator.models import S3Source, source_from_dict
 from batch_orchestrator.timeutil import epoch_seconds, iso, utcnow
 from batch_orchestrator.watchdog import WATCHED_STATUSES
-from local_stack import LocalStack, invoke_handler
-from local_stack.fixtures import finished_run_item
+from emulator import EmulatedStack, invoke_handler
+from emulator.fixtures import finished_run_item
 from tests.helpers import load_event
 from tests.integration.pipeline import (
     all_jobs,
@@ -64,7 +64,7 @@ def clock(at: datetime | None) -> Iterator[None]:
         yield
 
 
-def sweep(stack: LocalStack, *, at: datetime | None = None) -> dict[str, Any]:
+def sweep(stack: EmulatedStack, *, at: datetime | None = None) -> dict[str, Any]:
     """One invocation of the watchdog as its schedule makes it; raises if the sweep had errors."""
     with clock(at):
         result: dict[str, Any] = invoke_handler(stack, "WatchdogFunction", load_event("watchdog_schedule.json"))
@@ -72,7 +72,7 @@ def sweep(stack: LocalStack, *, at: datetime | None = None) -> dict[str, Any]:
 
 
 def set_moto_job(
-    stack: LocalStack,
+    stack: EmulatedStack,
     job_id: str,
     status: str,
     *,
@@ -100,7 +100,7 @@ def set_moto_job(
             job.attempts[-1]["container"]["exitCode"] = exit_code
 
 
-def submitted_job(stack: LocalStack, key: str) -> dict[str, Any]:
+def submitted_job(stack: EmulatedStack, key: str) -> dict[str, Any]:
     """Upload ``key`` and let submit_jobs submit it; the run's only job (a DescribeJobs entry)."""
     upload(stack, key)
     deliver_all(stack)
@@ -108,12 +108,12 @@ def submitted_job(stack: LocalStack, key: str) -> dict[str, Any]:
     return job
 
 
-def describe(stack: LocalStack, job_id: str) -> dict[str, Any]:
+def describe(stack: EmulatedStack, job_id: str) -> dict[str, Any]:
     (job,) = stack.client("batch").describe_jobs(jobs=[job_id])["jobs"]
     return dict(job)
 
 
-def visible_messages(stack: LocalStack) -> list[dict[str, Any]]:
+def visible_messages(stack: EmulatedStack) -> list[dict[str, Any]]:
     """The SubmitQueue's messages, left visible for the submit function."""
     response = stack.client("sqs").receive_message(
         QueueUrl=stack.outputs["SubmitQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=0
@@ -133,13 +133,13 @@ class DynamoCalls:
 
 
 @pytest.fixture
-def start(stack: LocalStack) -> datetime:
+def start(stack: EmulatedStack) -> datetime:
     drain_test_event(stack)
     return utcnow()
 
 
 # ------------------------------------------------------------------------------------ lost events
-def test_a_lost_succeeded_event_is_recovered(stack: LocalStack, start: datetime) -> None:
+def test_a_lost_succeeded_event_is_recovered(stack: EmulatedStack, start: datetime) -> None:
     # Given a run whose RUNNING event arrived but whose SUCCEEDED event was lost
     job = submitted_job(stack, "incoming/lost-success.csv")
     run_id = job["tags"][RUN_ID_TAG]
@@ -159,7 +159,7 @@ def test_a_lost_succeeded_event_is_recovered(stack: LocalStack, start: datetime)
 
 
 @pytest.mark.stack_params(RetryExitCodes="75", MaxAttempts="3", RetryBaseDelaySeconds="0")
-def test_a_lost_failed_event_with_a_retryable_exit_code_is_retried(stack: LocalStack, start: datetime) -> None:
+def test_a_lost_failed_event_with_a_retryable_exit_code_is_retried(stack: EmulatedStack, start: datetime) -> None:
     # Given a running run whose job then failed with exit code 75, and the FAILED event was lost
     job = submitted_job(stack, "incoming/lost-failure.csv")
     run_id = job["tags"][RUN_ID_TAG]
@@ -183,7 +183,7 @@ def test_a_lost_failed_event_with_a_retryable_exit_code_is_retried(stack: LocalS
 
 
 # ------------------------------------------------------------------------------------ stuck runs
-def test_a_run_stuck_in_runnable_is_alerted_exactly_once(stack: LocalStack, start: datetime) -> None:
+def test_a_run_stuck_in_runnable_is_alerted_exactly_once(stack: EmulatedStack, start: datetime) -> None:
     # Given a subscriber to the alerts topic, and a job Batch keeps RUNNABLE for lack of capacity
     inbox = subscribe_alerts(stack)
     job = submitted_job(stack, "incoming/stuck.csv")
@@ -207,7 +207,7 @@ def test_a_run_stuck_in_runnable_is_alerted_exactly_once(stack: LocalStack, star
 
 
 @pytest.mark.stack_params(CancelStuckRunnableAfterMinutes="60", WatchdogIntervalMinutes="1")
-def test_a_job_stuck_in_runnable_past_the_limit_is_terminated_once(stack: LocalStack, start: datetime) -> None:
+def test_a_job_stuck_in_runnable_past_the_limit_is_terminated_once(stack: EmulatedStack, start: datetime) -> None:
     job = submitted_job(stack, "incoming/cancel-me.csv")
     set_moto_job(stack, job["jobId"], "RUNNABLE", status_reason=CAPACITY)
     track(stack, job_event(stack, describe(stack, job["jobId"]), "RUNNABLE", status_reason=CAPACITY))
@@ -225,7 +225,7 @@ def test_a_job_stuck_in_runnable_past_the_limit_is_terminated_once(stack: LocalS
 
 # ------------------------------------------------------------------------------------ stale claims
 def test_a_claim_whose_submission_never_happened_is_resubmitted_exactly_once(
-    stack: LocalStack, start: datetime
+    stack: EmulatedStack, start: datetime
 ) -> None:
     # Given a claim a submit wrote 20 minutes ago before crashing (its lease long expired, no job)
     env = stack.function_environment("SubmitJobsFunction")
@@ -263,7 +263,7 @@ def test_a_claim_whose_submission_never_happened_is_resubmitted_exactly_once(
 FINISHED_RUNS = 10_000
 
 
-def _write_finished_runs(stack: LocalStack, count: int, *, at: datetime) -> None:
+def _write_finished_runs(stack: EmulatedStack, count: int, *, at: datetime) -> None:
     """``count`` runs shaped like finished ones (terminal status, history, no activeStatus), written directly."""
     env = stack.function_environment("SubmitJobsFunction")
     serializer = TypeSerializer()
@@ -284,7 +284,7 @@ def _write_finished_runs(stack: LocalStack, count: int, *, at: datetime) -> None
 
 
 def test_items_read_per_sweep_grow_with_active_runs_not_with_the_table(
-    stack: LocalStack, start: datetime, capsys: pytest.CaptureFixture[str]
+    stack: EmulatedStack, start: datetime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given 10,000 finished runs and 5 active ones (claimed, their events lost), all long untouched
     _write_finished_runs(stack, FINISHED_RUNS, at=start - timedelta(days=1))
@@ -312,7 +312,7 @@ def test_items_read_per_sweep_grow_with_active_runs_not_with_the_table(
 
 
 # ------------------------------------------------------------------------- template: what it adds
-def _watchdog_actions(stack: LocalStack) -> set[str]:
+def _watchdog_actions(stack: EmulatedStack) -> set[str]:
     iam = stack.client("iam")
     role = stack.function_configuration("WatchdogFunction")["Role"].rsplit("/", 1)[-1]
     actions: set[str] = set()
@@ -328,12 +328,12 @@ def _watchdog_actions(stack: LocalStack) -> set[str]:
     return actions
 
 
-def _watchdog_schedule(stack: LocalStack) -> Any:
+def _watchdog_schedule(stack: EmulatedStack) -> Any:
     (schedule,) = [s for s in stack.schedules.values() if s.function_logical_id == "WatchdogFunction"]
     return schedule
 
 
-def test_the_watchdog_runs_on_its_schedule_with_a_dead_letter_queue(stack: LocalStack) -> None:
+def test_the_watchdog_runs_on_its_schedule_with_a_dead_letter_queue(stack: EmulatedStack) -> None:
     schedule = _watchdog_schedule(stack)
     assert schedule.name == stack.outputs["WatchdogScheduleName"]
     assert schedule.expression == "rate(5 minutes)"
@@ -349,15 +349,15 @@ def test_the_watchdog_runs_on_its_schedule_with_a_dead_letter_queue(stack: Local
     assert described["retentionInDays"] == int(stack.template.sam["Parameters"]["LogRetentionDays"]["Default"])
 
 
-def test_the_watchdog_role_reads_the_index_and_cannot_terminate_jobs_by_default(stack: LocalStack) -> None:
+def test_the_watchdog_role_reads_the_index_and_cannot_terminate_jobs_by_default(stack: EmulatedStack) -> None:
     actions = _watchdog_actions(stack)
     assert {"dynamodb:Query", "dynamodb:UpdateItem", "batch:DescribeJobs", "batch:ListJobs", "sqs:SendMessage",
             "sns:Publish"} <= actions  # fmt: skip
     assert not {"dynamodb:Scan", "dynamodb:PutItem", "dynamodb:DeleteItem", "batch:TerminateJob"} & actions
 
 
-def test_alarms_cover_every_dead_letter_queue_function_and_stuck_runs(stack: LocalStack) -> None:
-    # Given the alarms (created through local_stack's shim: moto's CloudFormation skips the type)
+def test_alarms_cover_every_dead_letter_queue_function_and_stuck_runs(stack: EmulatedStack) -> None:
+    # Given the alarms (created through emulator's shim: moto's CloudFormation skips the type)
     alarms = stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{stack.name}-")["MetricAlarms"]
     topic = stack.outputs["AlertsTopicArn"]
 
@@ -382,7 +382,7 @@ def test_alarms_cover_every_dead_letter_queue_function_and_stuck_runs(stack: Loc
     assert len(alarms) == len(DLQS) + 2 * len(FUNCTIONS) + 1
 
 
-def test_the_alerts_topic_uses_a_customer_managed_key_cloudwatch_may_use(stack: LocalStack) -> None:
+def test_the_alerts_topic_uses_a_customer_managed_key_cloudwatch_may_use(stack: EmulatedStack) -> None:
     topic = stack.outputs["AlertsTopicArn"]
     key_arn = stack.outputs["AlertsKeyArn"]
     attributes = stack.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
@@ -413,7 +413,7 @@ def test_the_alerts_topic_uses_a_customer_managed_key_cloudwatch_may_use(stack: 
         assert kms_statement["Resource"] == {"Fn::GetAtt": ["AlertsKey", "Arn"]}
 
 
-def test_the_dashboard_shows_runs_dead_letter_queues_functions_and_stuck_runs(stack: LocalStack) -> None:
+def test_the_dashboard_shows_runs_dead_letter_queues_functions_and_stuck_runs(stack: EmulatedStack) -> None:
     body = stack.client("cloudwatch").get_dashboard(DashboardName=stack.outputs["DashboardName"])["DashboardBody"]
     text = json.dumps(json.loads(body))
 
@@ -426,7 +426,7 @@ def test_the_dashboard_shows_runs_dead_letter_queues_functions_and_stuck_runs(st
     assert stack.outputs["DashboardUrl"].endswith(f"#dashboards/dashboard/{stack.outputs['DashboardName']}")
 
 
-def test_unreadable_items_in_the_index_fail_the_sweep_loudly(stack: LocalStack, start: datetime) -> None:
+def test_unreadable_items_in_the_index_fail_the_sweep_loudly(stack: EmulatedStack, start: datetime) -> None:
     # Given one old item per watched status in the index that is not a run (written directly)
     serializer = TypeSerializer()
     old = iso(start - timedelta(hours=3))

@@ -33,9 +33,9 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from batch_orchestrator.adapters import aws
-from local_stack import LocalStack, deploy_stack, sqs_event_from_messages
-from local_stack.invoke import handler_environment, lambda_context, load_handler_module, patched_environ
-from local_stack.stack import MOTO_CONFIG
+from emulator import EmulatedStack, deploy_stack, sqs_event_from_messages
+from emulator.invoke import handler_environment, lambda_context, load_handler_module, patched_environ
+from emulator.stack import MOTO_CONFIG
 
 FIXED_START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -67,7 +67,7 @@ def stack_parameters_of(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def stack(_hermetic_aws: None, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+def stack(_hermetic_aws: None, request: pytest.FixtureRequest) -> Iterator[EmulatedStack]:
     """template.yaml created in a fresh in-process moto; ``@pytest.mark.stack_params`` overrides parameters."""
     with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
@@ -165,7 +165,7 @@ class Function:
 
     def __init__(
         self,
-        stack: LocalStack,
+        stack: EmulatedStack,
         logical_id: str,
         *,
         clock: VirtualClock | None = None,
@@ -208,7 +208,7 @@ class SubmitQueuePoller:
     clock. moto moves a message to the DLQ when it is received more than maxReceiveCount times.
     """
 
-    def __init__(self, stack: LocalStack, function: Function, clock: VirtualClock) -> None:
+    def __init__(self, stack: EmulatedStack, function: Function, clock: VirtualClock) -> None:
         self._stack = stack
         self._function = function
         self._clock = clock
@@ -310,7 +310,7 @@ class SubmitQueuePoller:
         raise AssertionError("messages kept failing")
 
 
-def send_bodies(stack: LocalStack, bodies: Sequence[str]) -> None:
+def send_bodies(stack: EmulatedStack, bodies: Sequence[str]) -> None:
     sqs = stack.client("sqs")
     for start in range(0, len(bodies), 10):
         chunk = bodies[start : start + 10]
@@ -320,7 +320,7 @@ def send_bodies(stack: LocalStack, bodies: Sequence[str]) -> None:
         )
 
 
-def upload_and_take_notifications(stack: LocalStack, keys: Sequence[str], *, chunk: int = 20) -> list[str]:
+def upload_and_take_notifications(stack: EmulatedStack, keys: Sequence[str], *, chunk: int = 20) -> list[str]:
     """Upload ``keys`` to the input bucket and take the S3 notifications S3 sent for them off the queue."""
     s3 = stack.client("s3")
     bucket = stack.outputs["InputBucketName"]
@@ -332,7 +332,7 @@ def upload_and_take_notifications(stack: LocalStack, keys: Sequence[str], *, chu
     return bodies
 
 
-def take_all_bodies(stack: LocalStack, queue_output: str = "SubmitQueueUrl") -> list[str]:
+def take_all_bodies(stack: EmulatedStack, queue_output: str = "SubmitQueueUrl") -> list[str]:
     """Receive and delete every visible message of a queue; their bodies, in the order received."""
     sqs = stack.client("sqs")
     url = stack.outputs[queue_output]
@@ -348,7 +348,7 @@ def take_all_bodies(stack: LocalStack, queue_output: str = "SubmitQueueUrl") -> 
         )
 
 
-def visible_messages(stack: LocalStack, queue_output: str) -> int:
+def visible_messages(stack: EmulatedStack, queue_output: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.outputs[queue_output],
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

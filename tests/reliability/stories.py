@@ -23,8 +23,8 @@ from typing import Any
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.alerts import JSON_SEPARATOR
 from batch_orchestrator.errors import SweepIncomplete
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry
 from tests.helpers import load_event
 from tests.integration.pipeline import all_jobs, get_run, job_event, received_alerts
 from tests.reliability.harness import (
@@ -77,7 +77,7 @@ class Simulation:
 
     def __init__(
         self,
-        stack: LocalStack,
+        stack: EmulatedStack,
         story: Story,
         inbox: str,
         *,

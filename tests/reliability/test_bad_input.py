@@ -42,8 +42,8 @@ from batch_orchestrator.schedule import parse_schedule_firing
 from batch_orchestrator.submit import SubmitSettings, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import iso
-from local_stack import LocalStack, sqs_event_from_messages
-from local_stack.batch_events import attempt_entry, job_state_change
+from emulator import EmulatedStack, sqs_event_from_messages
+from emulator.batch_events import attempt_entry, job_state_change
 from tests.helpers import load_event
 from tests.integration.pipeline import iter_runs
 from tests.reliability.harness import FIXED_START, Function, LogCapture, VirtualClock, figure, take_all_bodies
@@ -90,7 +90,7 @@ def assert_run_intact(item: dict[str, Any]) -> None:
         assert 1 <= entry.attempt <= run.attempt
 
 
-def assert_no_run_corrupted(stack: LocalStack) -> int:
+def assert_no_run_corrupted(stack: EmulatedStack) -> int:
     """Every item of the runs table is an intact run; how many there are."""
     count = 0
     for item in iter_runs(stack):
@@ -104,7 +104,7 @@ def _warnings_for(logs: LogCapture, key: str, value: str) -> list[dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------- submit_jobs
-def _notification_template(stack: LocalStack) -> dict[str, Any]:
+def _notification_template(stack: EmulatedStack) -> dict[str, Any]:
     event = load_event("sqs_s3_object_created.json")
     body: dict[str, Any] = json.loads(event["Records"][0]["body"])
     body["Records"][0]["s3"]["bucket"]["name"] = stack.outputs["InputBucketName"]
@@ -192,14 +192,14 @@ def _sqs_messages(bodies: list[str]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def submit_function(stack: LocalStack) -> Iterator[Function]:
+def submit_function(stack: EmulatedStack) -> Iterator[Function]:
     function = Function(stack, "SubmitJobsFunction", clock=VirtualClock())
     yield function
     function.close()
 
 
 def test_submit_jobs_fails_each_bad_record_alone_and_submits_the_good_ones(
-    stack: LocalStack, submit_function: Function, logs: LogCapture
+    stack: EmulatedStack, submit_function: Function, logs: LogCapture
 ) -> None:
     template = _notification_template(stack)
     bucket = stack.outputs["InputBucketName"]
@@ -282,7 +282,7 @@ schedule_events = st.one_of(
 
 
 def test_submit_scheduled_raises_on_each_bad_firing_and_submits_the_good_ones(
-    stack: LocalStack, logs: LogCapture
+    stack: EmulatedStack, logs: LogCapture
 ) -> None:
     function = Function(stack, "SubmitScheduledFunction", clock=VirtualClock())
 
@@ -375,7 +375,7 @@ def mutated_batch_events(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any
     return event
 
 
-def _submitted_job(stack: LocalStack, key: str) -> dict[str, Any]:
+def _submitted_job(stack: EmulatedStack, key: str) -> dict[str, Any]:
     env = stack.function_environment("SubmitJobsFunction")
     source = S3Source(bucket=stack.outputs["InputBucketName"], key=key, sequencer="01")
     result = submit_run(
@@ -389,14 +389,14 @@ def _submitted_job(stack: LocalStack, key: str) -> dict[str, Any]:
     return dict(job)
 
 
-def _runs_table(stack: LocalStack) -> Any:
+def _runs_table(stack: EmulatedStack) -> Any:
     from batch_orchestrator.adapters.runs_table import RunsTable
 
     return RunsTable(stack.outputs["RunsTableName"], retention_days=90)
 
 
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="3")
-def test_track_jobs_raises_on_each_bad_event_and_never_corrupts_a_run(stack: LocalStack, logs: LogCapture) -> None:
+def test_track_jobs_raises_on_each_bad_event_and_never_corrupts_a_run(stack: EmulatedStack, logs: LogCapture) -> None:
     function = Function(stack, "TrackJobsFunction", clock=VirtualClock(FIXED_START + timedelta(minutes=1)))
     runs = _runs_table(stack)
 
@@ -513,7 +513,7 @@ def corrupted_items(draw: st.DrawFn, template: dict[str, Any]) -> dict[str, Any]
 
 
 def test_the_watchdog_survives_any_event_and_unreadable_items_and_still_repairs_the_others(
-    stack: LocalStack, logs: LogCapture
+    stack: EmulatedStack, logs: LogCapture
 ) -> None:
     clock = VirtualClock(FIXED_START + timedelta(days=3))
     function = Function(stack, "WatchdogFunction", clock=clock)

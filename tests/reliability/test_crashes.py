@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import pytest
 
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from tests.integration.pipeline import subscribe_alerts
 from tests.reliability.harness import figure, take_all_bodies
 from tests.reliability.stories import (
@@ -40,7 +40,7 @@ CRASH_TESTED_PARAMS = {"MaxAttempts": "2", "RetryExitCodes": "3", "RetryBaseDela
 
 
 def _replay_with_every_crash(
-    stack: LocalStack, story: Story, check: Callable[[Outcome], list[str]]
+    stack: EmulatedStack, story: Story, check: Callable[[Outcome], list[str]]
 ) -> tuple[list[str], dict[str, list[str]], Counter[str]]:
     """Play the story once without faults, then once per call with a crash right after it."""
     inbox = subscribe_alerts(stack)
@@ -68,7 +68,7 @@ def _report(story: str, calls: list[str], problems: dict[str, list[str]], alerts
 
 
 @pytest.mark.stack_params(**CRASH_TESTED_PARAMS)
-def test_a_crash_after_any_call_of_the_submit_and_track_paths_is_recovered(stack: LocalStack) -> None:
+def test_a_crash_after_any_call_of_the_submit_and_track_paths_is_recovered(stack: EmulatedStack) -> None:
     # Given attempt 1 failing with retryable exit 3, attempt 2 failing again (MaxAttempts 2): a retry, then an alert
     story = Story("submit-track", exit_codes={1: 3, 2: 3})
 
@@ -83,7 +83,7 @@ def test_a_crash_after_any_call_of_the_submit_and_track_paths_is_recovered(stack
 
 
 @pytest.mark.stack_params(**CRASH_TESTED_PARAMS)
-def test_a_crash_after_any_call_of_the_watchdog_repairing_lost_events_is_recovered(stack: LocalStack) -> None:
+def test_a_crash_after_any_call_of_the_watchdog_repairing_lost_events_is_recovered(stack: EmulatedStack) -> None:
     # Given the same story, but both final FAILED events lost: only the watchdog's DescribeJobs sees them
     story = Story("watchdog-repair", exit_codes={1: 3, 2: 3}, lost_final_events=frozenset({1, 2}))
 
@@ -95,7 +95,7 @@ def test_a_crash_after_any_call_of_the_watchdog_repairing_lost_events_is_recover
     _report("watchdog repairing lost events", calls, problems, alerts)
 
 
-def test_a_crash_after_any_call_of_the_watchdog_resubmitting_a_lost_claim_is_recovered(stack: LocalStack) -> None:
+def test_a_crash_after_any_call_of_the_watchdog_resubmitting_a_lost_claim_is_recovered(stack: EmulatedStack) -> None:
     # Given an upload whose claim was written, whose SubmitJob never happened, and whose message is gone
     story = Story("watchdog-resubmit", exit_codes={1: 0}, message_lost_after_claim=True)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from tests.integration.pipeline import all_jobs, iter_runs, job_environment
 from tests.reliability.harness import (
     Function,
@@ -44,7 +44,7 @@ def _keys(count: int) -> list[str]:
 
 
 def test_each_notification_delivered_one_to_three_times_in_random_order_starts_one_job(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given 1,000 uploads, and their S3 notifications taken off the queue (the s3:TestEvent dropped)
     rng = random.Random(SEED)
@@ -106,7 +106,7 @@ def _multi_record_body(bodies: list[str]) -> str:
     return json.dumps({"Records": records})
 
 
-def test_a_notification_with_several_records_is_one_run_per_record_even_when_redelivered(stack: LocalStack) -> None:
+def test_a_notification_with_several_records_is_one_run_per_record_even_when_redelivered(stack: EmulatedStack) -> None:
     # Given three uploads whose records arrive in one message, twice, plus each record alone
     take_all_bodies(stack)
     notifications = upload_and_take_notifications(stack, _keys(3))

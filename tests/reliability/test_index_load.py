@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from batch_orchestrator.limits import BATCH_SUBMIT_JOB_RATE
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry
 from tests.conformance.limit_checks import item_size
 from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, job_event, track, upload
 from tests.reliability.harness import figure
@@ -38,7 +38,7 @@ LIFECYCLE = ("PENDING", "RUNNABLE", "STARTING", "RUNNING")
 class IndexLedger:
     """Index writes per partition, from the item as it is after each write of one run."""
 
-    def __init__(self, stack: LocalStack, run_id: str) -> None:
+    def __init__(self, stack: EmulatedStack, run_id: str) -> None:
         self._stack = stack
         self._run_id = run_id
         self.writes: Counter[str] = Counter()
@@ -62,7 +62,7 @@ class IndexLedger:
         return dict(response["Item"])
 
 
-def _play(stack: LocalStack, key: str, finals: list[tuple[str, int]]) -> IndexLedger:
+def _play(stack: EmulatedStack, key: str, finals: list[tuple[str, int]]) -> IndexLedger:
     """Upload ``key`` and play each attempt's events; ``finals`` holds each attempt's end (status, exit code)."""
     upload(stack, key)
     deliver_all(stack)
@@ -87,7 +87,7 @@ def _play(stack: LocalStack, key: str, finals: list[tuple[str, int]]) -> IndexLe
 
 
 @pytest.mark.stack_params(RetryExitCodes="75", MaxAttempts="3", RetryBaseDelaySeconds="0")
-def test_index_writes_per_run_bound_each_partitions_load_at_the_submit_job_limit(stack: LocalStack) -> None:
+def test_index_writes_per_run_bound_each_partitions_load_at_the_submit_job_limit(stack: EmulatedStack) -> None:
     # Given the stack, and three lives of a run: a success, a retry then a success, three failures
     drain_test_event(stack)
 

@@ -24,7 +24,7 @@ from collections import Counter
 import pytest
 
 from batch_orchestrator.adapters import aws
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from tests.integration.pipeline import subscribe_alerts
 from tests.reliability.harness import LOST_ANSWER_KINDS, LostAnswer, Sleeps, figure, take_all_bodies
 from tests.reliability.stories import Outcome, Simulation, Story, alert_identity, check_failed_twice
@@ -35,7 +35,7 @@ RECOVERED_BY_THE_CLAIM_PROTOCOL = "SubmitJob"  # not retried by botocore: adopte
 DELIVERED_TWICE = "Publish"  # retried by botocore: at least once
 
 
-def _simulate(stack: LocalStack, story: Story, inbox: str, key: str, fault: LostAnswer) -> Outcome:
+def _simulate(stack: EmulatedStack, story: Story, inbox: str, key: str, fault: LostAnswer) -> Outcome:
     simulation = Simulation(
         stack,
         story,
@@ -67,7 +67,7 @@ def _check(outcome: Outcome, lost: str | None, reference: Outcome) -> list[str]:
 
 @pytest.mark.stack_params(**LOST_ANSWER_PARAMS)
 def test_a_write_whose_answer_was_lost_is_counted_as_applied(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the story without faults, and every write it makes
     monkeypatch.setattr(time, "sleep", Sleeps())  # botocore's retry backoff, recorded not slept

@@ -30,8 +30,8 @@ from batch_orchestrator.ids import job_name_for, run_id_for
 from batch_orchestrator.models import S3Source, Source
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.tracking import TrackSettings, apply_job_event
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry, job_state_change
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry, job_state_change
 from tests.integration.pipeline import get_run
 from tests.reliability.harness import figure
 
@@ -148,7 +148,7 @@ class Recorder:
         self.alerts.append(subject)
 
 
-def _new_run(stack: LocalStack, runs: RunsTable) -> dict[str, Any]:
+def _new_run(stack: EmulatedStack, runs: RunsTable) -> dict[str, Any]:
     """A claimed run and the DescribeJobs entry of its (simulated) job."""
     env = stack.function_environment("SubmitJobsFunction")
     source = S3Source(bucket=stack.outputs["InputBucketName"], key=f"incoming/race-{next(_keys)}.csv", sequencer="01")
@@ -178,7 +178,7 @@ def _new_run(stack: LocalStack, runs: RunsTable) -> dict[str, Any]:
     }
 
 
-def _events(stack: LocalStack, job: dict[str, Any], final: str) -> list[dict[str, Any]]:
+def _events(stack: EmulatedStack, job: dict[str, Any], final: str) -> list[dict[str, Any]]:
     status, exit_code = FINALS[final]
 
     def event(state: str, **extra: Any) -> dict[str, Any]:
@@ -218,7 +218,7 @@ def _apply(events: list[dict[str, Any]], *, runs: Any, sink: Any, settings: Trac
 @pytest.mark.stack_params(RetryExitCodes="3", MaxAttempts="3", RetryBaseDelaySeconds="0")
 @pytest.mark.parametrize("final", sorted(FINALS))
 def test_two_trackers_racing_on_one_run_end_like_sequential_delivery_in_every_interleaving(
-    stack: LocalStack, final: str
+    stack: EmulatedStack, final: str
 ) -> None:
     runs = RunsTable(stack.outputs["RunsTableName"], retention_days=90)
     config = TrackConfig.from_env({**stack.function_environment("TrackJobsFunction"), "AWS_REGION": stack.region})

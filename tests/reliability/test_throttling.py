@@ -21,7 +21,7 @@ import pytest
 
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.batch import BatchJobs
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from tests.integration.pipeline import all_jobs, iter_runs, job_environment
 from tests.reliability.harness import (
     BATCH_THROTTLE,
@@ -46,7 +46,7 @@ RUNS_TABLE_THROTTLED = 0.10
 
 
 def test_throttled_submit_job_and_runs_table_end_with_every_upload_submitted_once(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    stack: EmulatedStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given 1,000 uploads waiting on the SubmitQueue
     quiet_botocore()

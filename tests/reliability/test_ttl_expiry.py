@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from batch_orchestrator.timeutil import epoch_seconds
-from local_stack import LocalStack
-from local_stack.batch_events import attempt_entry
+from emulator import EmulatedStack
+from emulator.batch_events import attempt_entry
 from tests.integration.pipeline import (
     all_jobs,
     get_run,
@@ -43,7 +43,7 @@ TTL_PARAMS = {
 }
 
 
-def expire_items(stack: LocalStack, clock: VirtualClock) -> list[str]:
+def expire_items(stack: EmulatedStack, clock: VirtualClock) -> list[str]:
     """What DynamoDB's TTL may do at any moment: delete every item whose expiresAt has passed."""
     dynamodb = stack.client("dynamodb")
     table = stack.outputs["RunsTableName"]
@@ -56,13 +56,13 @@ def expire_items(stack: LocalStack, clock: VirtualClock) -> list[str]:
     return deleted
 
 
-def _latest_job(stack: LocalStack, run_id: str) -> dict[str, Any]:
+def _latest_job(stack: EmulatedStack, run_id: str) -> dict[str, Any]:
     jobs = [job for job in all_jobs(stack) if job["tags"]["batch-orchestrator:run-id"] == run_id]
     return max(jobs, key=lambda job: int(job["tags"]["batch-orchestrator:attempt"]))
 
 
 @pytest.mark.stack_params(**TTL_PARAMS)
-def test_runs_in_flight_never_expire_and_finished_runs_expire_after_the_retention(stack: LocalStack) -> None:
+def test_runs_in_flight_never_expire_and_finished_runs_expire_after_the_retention(stack: EmulatedStack) -> None:
     # Given an upload whose every attempt runs for two days, with runs kept one day after they finish
     clock = VirtualClock()
     submit = Function(stack, "SubmitJobsFunction", clock=clock)
@@ -116,7 +116,7 @@ def test_runs_in_flight_never_expire_and_finished_runs_expire_after_the_retentio
 
 
 @pytest.mark.stack_params(**TTL_PARAMS)
-def test_a_succeeded_run_expires_and_a_run_waiting_for_its_retry_does_not(stack: LocalStack) -> None:
+def test_a_succeeded_run_expires_and_a_run_waiting_for_its_retry_does_not(stack: EmulatedStack) -> None:
     # Given two uploads: one succeeds, the other fails with a retryable code whose retry is delayed
     clock = VirtualClock()
     submit = Function(stack, "SubmitJobsFunction", clock=clock)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch_orchestrator.adapters import aws
-from local_stack import LocalStack, prepare_template
+from emulator import EmulatedStack, prepare_template
 from tests.reliability.harness import figure
 
 SECURE_TRANSPORT_DENY = {"Bool": {"aws:SecureTransport": "false"}}
@@ -78,7 +78,7 @@ def test_every_store_and_queue_is_encrypted_at_rest_and_refuses_plain_http() -> 
     )
 
 
-def test_the_functions_talk_to_aws_over_https_only(stack: LocalStack) -> None:
+def test_the_functions_talk_to_aws_over_https_only(stack: EmulatedStack) -> None:
     # Given the clients the shared package creates (the local stack points them at moto in-process)
     clients = [aws.client(service) for service in ("dynamodb", "sqs", "sns", "batch")] + [aws.submit_client()]
 

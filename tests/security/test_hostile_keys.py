@@ -26,7 +26,7 @@ from batch_orchestrator.ids import job_name_for
 from batch_orchestrator.models import SubmitRequest
 from batch_orchestrator.submit import job_environment
 from batch_orchestrator.submit_messages import parse_submit_message
-from local_stack import LocalStack
+from emulator import EmulatedStack
 from tests.integration.pipeline import all_jobs
 from tests.integration.pipeline import job_environment as environment_of
 from tests.reliability.harness import (
@@ -57,7 +57,7 @@ HOSTILE_KEYS = [
 ]
 
 
-def test_hostile_keys_reach_the_job_only_as_environment_data(stack: LocalStack) -> None:
+def test_hostile_keys_reach_the_job_only_as_environment_data(stack: EmulatedStack) -> None:
     # Given the hostile keys uploaded to the input bucket, and every SubmitJob request recorded
     take_all_bodies(stack)
     assert all(len(key.encode()) <= 1024 for key in HOSTILE_KEYS)

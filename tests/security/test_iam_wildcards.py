@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from local_stack import prepare_template
+from emulator import prepare_template
 from tests.reliability.harness import figure
 
 NO_RESOURCE_LEVEL = "the action supports no resource-level permissions: the API requires Resource '*'"

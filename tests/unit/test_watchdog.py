@@ -31,7 +31,7 @@ from batch_orchestrator.submit_messages import parse_submit_message, resubmit_me
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.tracking import TrackSettings
 from batch_orchestrator.watchdog import DESCRIBE_JOBS_LIMIT, WATCHED_STATUSES, WatchdogSettings, episode_of, sweep
-from local_stack.template import DEFAULT_TEMPLATE, load_template
+from emulator.template import DEFAULT_TEMPLATE, load_template
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local_stack.stack import LocalStack
+    from emulator.stack import EmulatedStack
 
 FUNCTION = "AWS::Lambda::Function"
 Run = Callable[[str, Any], Any]  # (function logical id, event) → the handler's result
@@ -41,7 +41,7 @@ def function_name_of(identifier: str) -> str:
 
 
 @contextmanager
-def stack_functions_invocable(stack: LocalStack, run: Run, run_async: RunAsync | None = None) -> Iterator[None]:
+def stack_functions_invocable(stack: EmulatedStack, run: Run, run_async: RunAsync | None = None) -> Iterator[None]:
     """SIMULATED Lambda Invoke of the stack's functions (see the module docstring)."""
     from moto.awslambda.models import LambdaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend  # the backend moto uses without Docker

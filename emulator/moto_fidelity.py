@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 _sequence = itertools.count(time.time_ns())
-_ORIGINAL_ATTRIBUTE = "_local_stack_original"
+_ORIGINAL_ATTRIBUTE = "_emulator_original"
 
 
 def apply() -> None:

@@ -1,9 +1,9 @@
-"""``python -m local_stack``: the whole pipeline on this machine (moto + in-process functions + local jobs).
+"""``python -m emulator``: the whole pipeline on this machine (moto + in-process functions + local jobs).
 
-python -m local_stack demo            upload sample files, show their runs, check the outcome (exit 1 if off)
-python -m local_stack serve           keep the stack running for your own files until Ctrl-C
-python -m local_stack upload FILE...  put files into the input bucket of a running `serve`
-python -m local_stack wait-serve --pid PID / stop-serve --pid PID   for `make smoke`: a background serve
+python -m emulator demo            upload sample files, show their runs, check the outcome (exit 1 if off)
+python -m emulator serve           keep the stack running for your own files until Ctrl-C
+python -m emulator upload FILE...  put files into the input bucket of a running `serve`
+python -m emulator wait-serve --pid PID / stop-serve --pid PID   for `make smoke`: a background serve
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from local_stack.demo import read_state, run_demo, run_serve, run_upload
-from local_stack.smoke_support import stop_serving, wait_until_serving
+from emulator.demo import read_state, run_demo, run_serve, run_upload
+from emulator.smoke_support import stop_serving, wait_until_serving
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local_stack",
+        prog="python -m emulator",
         description="Run Batch Orchestrator locally: template.yaml in a moto server, the functions in-process, "
         "jobs as local processes. Nothing talks to AWS.",
     )

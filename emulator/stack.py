@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from botocore.config import Config
 
-from local_stack import moto_fidelity
-from local_stack.template import (
+from emulator import moto_fidelity
+from emulator.template import (
     BUCKET_SETTINGS,
     DEFAULT_TEMPLATE,
     SETTINGS_SUFFIX,
@@ -49,8 +49,8 @@ CREATE_TIMEOUT_SECONDS = 120
 MOTO_CONFIG: DefaultConfig = {"batch": {"use_docker": False}, "lambda": {"use_docker": False}}
 
 PLACEHOLDER_README = (
-    "Placeholder created by local_stack: moto stores this zip as the function's code, but the\n"
-    "handler runs in-process from the source directory (see local_stack/invoke.py).\n"
+    "Placeholder created by emulator: moto stores this zip as the function's code, but the\n"
+    "handler runs in-process from the source directory (see emulator/invoke.py).\n"
 )
 
 
@@ -129,7 +129,7 @@ class Schedule:
 
 
 @dataclass
-class LocalStack:
+class EmulatedStack:
     """The created stack. Build it with ``deploy_stack``."""
 
     name: str
@@ -400,7 +400,7 @@ def deploy_stack(
     *,
     stack_name: str = DEFAULT_STACK_NAME,
     template_path: Path = DEFAULT_TEMPLATE,
-) -> LocalStack:
+) -> EmulatedStack:
     """Create the stack of ``template_path`` (template.yaml) in moto and return what it made."""
     started = time.perf_counter()
     parameters = {name: str(value) for name, value in (parameters or {}).items()}
@@ -435,7 +435,7 @@ def deploy_stack(
     all_outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in description.get("Outputs", [])}
     conditions = {k: bool(v) for k, v in json.loads(all_outputs.get(CONDITIONS_OUTPUT, "{}")).items()}
     resources = _stack_resources(cloudformation, stack_name)
-    stack = LocalStack(
+    stack = EmulatedStack(
         name=stack_name,
         stack_id=stack_id,
         region=region,
@@ -459,7 +459,7 @@ def deploy_stack(
     stack.skipped = _skipped_resources(prepared, resources, conditions)
     if stack.skipped:
         warnings.warn(
-            f"moto's CloudFormation did not create {stack.skipped}; no local_stack shim covers them", stacklevel=2
+            f"moto's CloudFormation did not create {stack.skipped}; no emulator shim covers them", stacklevel=2
         )
     stack.creation_seconds = time.perf_counter() - started
     return stack
@@ -497,7 +497,7 @@ def _publish_layers(
         if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
             name = substitute_refs(name, pseudo)["Fn::Sub"]
         if not isinstance(name, str) or "${" in name:
-            raise TemplateError(f"layer {logical_id}: local_stack cannot resolve LayerName {name!r}")
+            raise TemplateError(f"layer {logical_id}: emulator cannot resolve LayerName {name!r}")
         optional = ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo")
         response = lambda_client.publish_layer_version(
             LayerName=name,
@@ -508,7 +508,7 @@ def _publish_layers(
     return arns
 
 
-def _attach_layers(stack: LocalStack, deployable: dict[str, Any]) -> None:
+def _attach_layers(stack: EmulatedStack, deployable: dict[str, Any]) -> None:
     """Part of template.publish_layers_separately: moto's CloudFormation ignores a function's
     Layers, so set them with UpdateFunctionConfiguration (when they are plain ARNs by now)."""
     for logical_id, resource in deployable["Resources"].items():
@@ -668,7 +668,7 @@ def _in_apply_order(items: list[Deferred]) -> list[Deferred]:
     return sorted(items, key=lambda item: order.get(item.kind, 2))
 
 
-def _apply_schedule(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_schedule(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     keys = (
         "Description",
         "EndDate",
@@ -687,13 +687,13 @@ def _apply_schedule(stack: LocalStack, deferred: Deferred, properties: dict[str,
     return str(name)
 
 
-def _apply_event_invoke_config(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_event_invoke_config(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     keys = ("FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
     stack.client("lambda").put_function_event_invoke_config(**{k: properties[k] for k in keys if k in properties})
     return f"{properties['FunctionName']}:{properties.get('Qualifier', '$LATEST')}"
 
 
-def _apply_subscription(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_subscription(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     attribute_names = ("DeliveryPolicy", "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy")
     attributes = {
         name: value if isinstance(value, str) else json.dumps(value)
@@ -710,21 +710,21 @@ def _apply_subscription(stack: LocalStack, deferred: Deferred, properties: dict[
     return str(response["SubscriptionArn"])
 
 
-def _apply_queue_policy(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_queue_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     policy = json.dumps(properties["PolicyDocument"])
     for queue_url in properties["Queues"]:
         stack.client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
     return f"{stack.name}-{deferred.logical_id}"
 
 
-def _apply_topic_policy(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_topic_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     policy = json.dumps(properties["PolicyDocument"])
     for topic_arn in properties["Topics"]:
         stack.client("sns").set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=policy)
     return f"{stack.name}-{deferred.logical_id}"
 
 
-def _record_bucket_policy(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _record_bucket_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     """Not applied: moto 5.2 evaluates bucket policies on object requests, but it denies on any
     statement whose Condition it cannot match, whatever its Effect. A TLS-only policy (Deny when
     aws:SecureTransport is false) would then refuse every upload. The resolved policy is kept in
@@ -733,7 +733,7 @@ def _record_bucket_policy(stack: LocalStack, deferred: Deferred, properties: dic
     return str(properties["Bucket"])
 
 
-def _apply_bucket_settings(stack: LocalStack, deferred: Deferred, settings: dict[str, Any]) -> str:
+def _apply_bucket_settings(stack: EmulatedStack, deferred: Deferred, settings: dict[str, Any]) -> str:
     s3 = stack.client("s3")
     bucket = stack.resources[deferred.logical_id]
     if "VersioningConfiguration" in settings:
@@ -752,7 +752,7 @@ def _apply_bucket_settings(stack: LocalStack, deferred: Deferred, settings: dict
     return bucket
 
 
-def _apply_table_settings(stack: LocalStack, deferred: Deferred, settings: dict[str, Any]) -> str:
+def _apply_table_settings(stack: EmulatedStack, deferred: Deferred, settings: dict[str, Any]) -> str:
     dynamodb = stack.client("dynamodb")
     table = stack.resources[deferred.logical_id]
     ttl = settings.get("TimeToLiveSpecification")
@@ -799,7 +799,7 @@ def notification_configuration_for_api(cfn: Mapping[str, Any]) -> dict[str, Any]
     return api
 
 
-def _apply_alarm(stack: LocalStack, deferred: Deferred, properties: dict[str, Any]) -> str:
+def _apply_alarm(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
     """AWS::CloudWatch::Alarm → PutMetricAlarm (the template's single-metric alarms; same property names)."""
     keys = (
         "AlarmDescription",
@@ -833,7 +833,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-DEFERRED_APPLIERS: dict[str, Callable[[LocalStack, Deferred, dict[str, Any]], str]] = {
+DEFERRED_APPLIERS: dict[str, Callable[[EmulatedStack, Deferred, dict[str, Any]], str]] = {
     "AWS::Scheduler::Schedule": _apply_schedule,
     "AWS::Lambda::EventInvokeConfig": _apply_event_invoke_config,
     "AWS::SNS::Subscription": _apply_subscription,

@@ -29,7 +29,7 @@ from samtranslator.translator.transform import transform
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
-SHIM_OUTPUT_PREFIX = "LocalStackShim"
+SHIM_OUTPUT_PREFIX = "EmulatorShim"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 
 # Resource types moto 5.2's CloudFormation skips (it logs "No Moto CloudFormation support")
@@ -180,7 +180,7 @@ def transform_sam(sam_template: dict[str, Any], parameters: Mapping[str, str], r
     names = transforms if isinstance(transforms, list) else [transforms]
     unsupported = [name for name in names if name not in (None, SAM_TRANSFORM)]
     if unsupported:
-        raise TemplateError(f"local_stack applies only {SAM_TRANSFORM}; the template also asks for {unsupported}")
+        raise TemplateError(f"emulator applies only {SAM_TRANSFORM}; the template also asks for {unsupported}")
     if transforms is None:
         return copy.deepcopy(sam_template)
     partition = ArnGenerator.get_partition_name(region)
@@ -360,7 +360,7 @@ def add_batch_service_role(template: dict[str, Any], report: ShimReport) -> bool
     ]
     if not environments:
         return False
-    role_id = "LocalStackBatchServiceRole"
+    role_id = "EmulatorBatchServiceRole"
     template["Resources"][role_id] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -560,7 +560,7 @@ def publish_layers_separately(template: dict[str, Any], report: ShimReport) -> b
     for logical_id in [k for k, r in template["Resources"].items() if r.get("Type") == "AWS::Lambda::LayerVersion"]:
         resource = template["Resources"].pop(logical_id)
         if resource.get("Condition"):
-            raise TemplateError(f"layer {logical_id} has a Condition; local_stack publishes layers unconditionally")
+            raise TemplateError(f"layer {logical_id} has a Condition; emulator publishes layers unconditionally")
         report.layers[logical_id] = resource.get("Properties", {})
     return bool(report.layers)
 
@@ -626,7 +626,7 @@ def _refuse_references_to(template: dict[str, Any], removed: set[str]) -> None:
         if hit:
             raise TemplateError(
                 f"{section}.{name} references {hit}, which moto's CloudFormation cannot create; "
-                "local_stack creates them after the stack and cannot resolve that reference"
+                "emulator creates them after the stack and cannot resolve that reference"
             )
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from local_stack.stack import environment_variables
+from emulator.stack import environment_variables
 
 if TYPE_CHECKING:
-    from local_stack.stack import LocalStack
+    from emulator.stack import EmulatedStack
 
 HANDLER_FILE = "app.py"
 HANDLER_NAME = "handler"
@@ -58,7 +58,9 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def lambda_context(stack: LocalStack, logical_id: str, configuration: Mapping[str, Any] | None = None) -> LambdaContext:
+def lambda_context(
+    stack: EmulatedStack, logical_id: str, configuration: Mapping[str, Any] | None = None
+) -> LambdaContext:
     """A context for one invocation of the function (GetFunctionConfiguration read unless given)."""
     configuration = configuration or stack.function_configuration(logical_id)
     return LambdaContext(
@@ -71,7 +73,7 @@ def lambda_context(stack: LocalStack, logical_id: str, configuration: Mapping[st
 
 
 def handler_environment(
-    stack: LocalStack, logical_id: str, configuration: Mapping[str, Any] | None = None
+    stack: EmulatedStack, logical_id: str, configuration: Mapping[str, Any] | None = None
 ) -> dict[str, str]:
     """What Lambda would put in os.environ for this function (the parts handlers can notice)."""
     configuration = configuration or stack.function_configuration(logical_id)
@@ -107,13 +109,13 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def load_handler_module(stack: LocalStack, logical_id: str) -> ModuleType:
+def load_handler_module(stack: EmulatedStack, logical_id: str) -> ModuleType:
     """Execute functions/<dir>/app.py as a new module; the caller sets the environment first."""
     path = stack.function_dir(logical_id) / HANDLER_FILE
     for layer_dir in reversed(stack.layer_dirs(logical_id)):
         if str(layer_dir) not in sys.path:  # Lambda puts layers on /opt/python; outside pytest we must
             sys.path.insert(0, str(layer_dir))
-    module_name = f"local_stack_handler_{logical_id}_{next(_module_numbers)}"
+    module_name = f"emulated_handler_{logical_id}_{next(_module_numbers)}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -128,7 +130,7 @@ def load_handler_module(stack: LocalStack, logical_id: str) -> ModuleType:
 
 
 def invoke_handler(
-    stack: LocalStack,
+    stack: EmulatedStack,
     logical_id: str,
     event: Any,
     *,
@@ -221,7 +223,7 @@ class SqsDelivery:
 
 
 def deliver_sqs_batch(
-    stack: LocalStack,
+    stack: EmulatedStack,
     logical_id: str,
     *,
     max_messages: int | None = None,

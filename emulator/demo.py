@@ -1,6 +1,6 @@
-"""The local pipeline for people: ``python -m local_stack demo | serve | upload``.
+"""The local pipeline for people: ``python -m emulator demo | serve | upload``.
 
-``demo`` starts the local pipeline (``local_stack.runtime``), uploads a few files chosen to show
+``demo`` starts the local pipeline (``emulator.runtime``), uploads a few files chosen to show
 every path (success, a retried temporary failure, a permanent failure with its alert, a key with
 spaces and non-ASCII characters), prints the runs' progress, a summary and the alerts SNS
 delivered, checks the outcome against what the pipeline must do, stops everything and exits 1 if
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from local_stack.runner import IMAGE_PATHS
-from local_stack.runtime import LOCAL_PARAMETERS, REGION, Alert, LocalPipeline, StatusChange, client_for
-from local_stack.smoke_support import process_alive, stack_functions_invocable
-from local_stack.stack import DEFAULT_STACK_NAME
+from emulator.runner import IMAGE_PATHS
+from emulator.runtime import LOCAL_PARAMETERS, REGION, Alert, LocalPipeline, StatusChange, client_for
+from emulator.smoke_support import process_alive, stack_functions_invocable
+from emulator.stack import DEFAULT_STACK_NAME
 
 if TYPE_CHECKING:
     from batch_orchestrator.models import Run
@@ -40,7 +40,7 @@ RESULT_NAME = "result.json"  # jobs/sample/job.py writes OUTPUT_PREFIX + RUN_ID 
 
 STAND_INS = (
     ("AWS APIs", "moto {moto} server at {endpoint} (in this process; nothing reaches AWS)"),
-    ("the stack", "template.yaml created in moto, with the documented shims of local_stack/template.py"),
+    ("the stack", "template.yaml created in moto, with the documented shims of emulator/template.py"),
     ("Lambda", "the handlers of functions/ run in this process, one invocation at a time"),
     ("SQS -> Lambda", "a local poller plays the event source mapping (batch size, window, partial failures)"),
     ("EventBridge", "the stack's own rule patterns route the Batch events to track_jobs"),
@@ -309,7 +309,7 @@ def _print_serve_help(pipeline: LocalPipeline, console: Console) -> None:
             f"  runs table     {outputs['RunsTableName']}",
             "",
             "  Drop a file in (another terminal, from the repository):",
-            "    .venv/bin/python -m local_stack upload path/to/file.csv",
+            "    .venv/bin/python -m emulator upload path/to/file.csv",
             "",
             "  or with the AWS CLI (fake credentials; the emulator accepts any):",
             "    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=" + REGION,

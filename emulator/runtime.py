@@ -1,11 +1,11 @@
 """The whole pipeline of template.yaml, running locally: ``LocalPipeline``.
 
 One object starts and stops everything: a moto server on a free loopback port (in this process),
-the stack of template.yaml created in it (``local_stack.stack``), the functions run in-process
-with the environment the stack gives them (``local_stack.invoke``), and the event delivery that
+the stack of template.yaml created in it (``emulator.stack``), the functions run in-process
+with the environment the stack gives them (``emulator.invoke``), and the event delivery that
 AWS would do between them. Every part that stands in for an AWS service is marked SIMULATED:
 
-* AWS APIs — moto 5.2, as a ``ThreadedMotoServer`` in this process, so ``local_stack.moto_fidelity``
+* AWS APIs — moto 5.2, as a ``ThreadedMotoServer`` in this process, so ``emulator.moto_fidelity``
   and the runner's access to moto's Batch backend keep working, and other processes (the AWS CLI,
   the job processes) reach it at ``endpoint_url``.
 * Lambda — handlers run in this process, ONE AT A TIME (``_INVOKE_LOCK``: os.environ is per
@@ -19,7 +19,7 @@ AWS would do between them. Every part that stands in for an AWS service is marke
   maxReceiveCount (checked against moto 5.2.5, so not emulated here). One poller per mapping, so
   ScalingConfig.MaximumConcurrency is honoured as an upper bound (concurrency is 1).
 * EventBridge — moto cannot invoke Lambda targets, so ``put_events`` routes an event with the
-  stack's own rules (patterns read back from EventBridge, ``LocalStack.rules_matching``) to their
+  stack's own rules (patterns read back from EventBridge, ``EmulatedStack.rules_matching``) to their
   function targets. Targets never fail to receive here, so a rule's RetryPolicy/DeadLetterConfig
   (which cover delivery failures) never come into play.
 * Lambda asynchronous invocation — ``_AsyncInvoker``: a function error is retried
@@ -29,7 +29,7 @@ AWS would do between them. Every part that stands in for an AWS service is marke
 * EventBridge Scheduler — ``fire_schedule`` fires a schedule of the stack on demand, with the
   scheduler's context placeholders filled in; with ``run_schedules`` an ENABLED schedule also
   fires on its cron()/rate()/at() expression in its time zone (``next_fire_time``).
-* AWS Batch / Fargate — ``local_stack.runner.LocalJobRunner``: jobs are local processes.
+* AWS Batch / Fargate — ``emulator.runner.LocalJobRunner``: jobs are local processes.
 * SNS subscribers — an SQS queue subscribed to the alerts topic is the inbox ``alerts()`` reads.
 """
 
@@ -57,15 +57,15 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
-from local_stack.invoke import (
+from emulator.invoke import (
     handler_environment,
     invoke_handler,
     patched_environ,
     settle_batch,
     sqs_event_from_messages,
 )
-from local_stack.runner import DEFAULT_CAPACITY, FAKE_CREDENTIALS, LocalJobRunner
-from local_stack.stack import DEFAULT_STACK_NAME, MOTO_CONFIG, EventSourceMapping, LocalStack, Schedule, deploy_stack
+from emulator.runner import DEFAULT_CAPACITY, FAKE_CREDENTIALS, LocalJobRunner
+from emulator.stack import DEFAULT_STACK_NAME, MOTO_CONFIG, EmulatedStack, EventSourceMapping, Schedule, deploy_stack
 
 if TYPE_CHECKING:
     from batch_orchestrator.models import Run
@@ -192,7 +192,7 @@ class LocalPipeline:
         self._echo_job_output = echo_job_output
 
         self.endpoint_url = ""
-        self._stack: LocalStack | None = None
+        self._stack: EmulatedStack | None = None
         self._runner: LocalJobRunner | None = None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
@@ -226,7 +226,7 @@ class LocalPipeline:
         self.stop()
 
     @property
-    def stack(self) -> LocalStack:
+    def stack(self) -> EmulatedStack:
         if self._stack is None:
             raise RuntimeError("the local pipeline is not started")
         return self._stack
@@ -901,7 +901,7 @@ class _FunctionLogs(io.TextIOBase):
     was created with, so its handler is pointed here while the pipeline runs.
     """
 
-    def __init__(self, stack: LocalStack, *, echo: Echo | None) -> None:
+    def __init__(self, stack: EmulatedStack, *, echo: Echo | None) -> None:
         super().__init__()
         self._stack = stack
         self._echo = echo

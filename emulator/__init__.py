@@ -5,29 +5,29 @@ create (with small documented shims), ``stack`` creates it and reads back what i
 ``invoke`` runs a function's handler in-process with the environment the stack gives it.
 """
 
-from local_stack.invoke import (
+from emulator.invoke import (
     LambdaContext,
     SqsDelivery,
     deliver_sqs_batch,
     invoke_handler,
     sqs_event_from_messages,
 )
-from local_stack.stack import (
+from emulator.stack import (
+    EmulatedStack,
     EventRule,
     EventSourceMapping,
-    LocalStack,
     Schedule,
     StackCreationError,
     configure_moto,
     deploy_stack,
 )
-from local_stack.template import PreparedTemplate, load_template, prepare_template
+from emulator.template import PreparedTemplate, load_template, prepare_template
 
 __all__ = [
+    "EmulatedStack",
     "EventRule",
     "EventSourceMapping",
     "LambdaContext",
-    "LocalStack",
     "PreparedTemplate",
     "Schedule",
     "SqsDelivery",

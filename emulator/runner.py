@@ -7,7 +7,7 @@ and Fargate for that job:
 
 * it moves the job RUNNABLE → STARTING → RUNNING → SUCCEEDED | FAILED, emitting a
   "Batch Job State Change" event in the documented shape for each (built from the job's
-  DescribeJobs entry by ``local_stack.batch_events``), with the real exit code and ``attempts[]``;
+  DescribeJobs entry by ``emulator.batch_events``), with the real exit code and ``attempts[]``;
 * it runs the job definition's command as a local process with the job's environment (job
   definition environment + SubmitJob overrides + the variables Batch adds) plus AWS_ENDPOINT_URL
   and fake credentials, so the job talks to the emulator and never to AWS;
@@ -51,8 +51,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local_stack.batch_events import TERMINAL, attempt_entry, job_state_change
-from local_stack.template import REPO_ROOT
+from emulator.batch_events import TERMINAL, attempt_entry, job_state_change
+from emulator.template import REPO_ROOT
 
 SAMPLE_JOB_DIR = REPO_ROOT / "jobs" / "sample"
 # Container image path → local directory (the sample image copies job.py to its WORKDIR /app).
@@ -218,7 +218,7 @@ def _patch_container_details(job: Any) -> None:
 # ------------------------------------------------------------------------- taking jobs from moto
 _HOOK_LOCK = threading.Lock()
 _RUNNERS: dict[str, LocalJobRunner] = {}  # job queue ARN → the runner that runs its jobs
-_ORIGINAL_ATTRIBUTE = "_local_stack_original"
+_ORIGINAL_ATTRIBUTE = "_emulator_original"
 _MOTO_JOB_MODEL = "batch::job"
 # moto moves a job's status along SUBMITTED → ... → RUNNING by itself when it is read; "manual"
 # with an unreachable count keeps the status the runner set.
