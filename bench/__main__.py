@@ -1,8 +1,8 @@
 """`make bench` = ``python -m bench``: run every measurement, check the targets, write the results.
 
-    python -m bench              # everything; writes bench/results.json (what the README shows)
+    python -m bench              # everything; writes bench/results.json (what docs/performance.md shows)
     python -m bench --quick      # CI size: 10,000 finished runs, fewer repetitions; writes a temp file
-    python -m bench --readme     # print the README's "Performance" section from bench/results.json
+    python -m bench --readme     # print docs/performance.md from bench/results.json (> docs/performance.md)
 
 Each measurement runs in its own process (``python -m bench.<name>``), so one's emulator state,
 imports and memory never leak into the next. Exits 1 when a target is missed.
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO
-from bench.report import checks, machine_line, readme_section, submit_rate_model, table
+from bench.report import PERFORMANCE_PAGE, machine_line, readme_section, table
+from bench.targets import checks, submit_rate_model
 
 RESULTS = REPO / "bench" / "results.json"
 SECTIONS = ("sizes", "calls", "invocations", "handler_work", "cold_start", "watchdog")
@@ -34,7 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-size run (written to a temporary file)")
     parser.add_argument("--output", type=Path, help=f"where to write the results (default {RESULTS.name})")
-    parser.add_argument("--readme", action="store_true", help="print the README section from the results file")
+    parser.add_argument("--readme", action="store_true", help=f"print {PERFORMANCE_PAGE} from the results file")
     args = parser.parse_args()
     if args.readme:
         print(readme_section(json.loads((args.output or RESULTS).read_text(encoding="utf-8")), COMMAND), end="")

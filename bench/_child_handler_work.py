@@ -70,7 +70,7 @@ def main() -> None:
     request_path, result_path = sys.argv[1:3]
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
-    import app  # the function's handler module, from the task root
+    import app  # type: ignore[import-not-found]  # the function's handler module, from the task root (sys.path)
 
     from batch_orchestrator.adapters import aws
 

@@ -35,7 +35,7 @@ LOG_STREAM = "batch-orchestrator/default/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 def run(quick: bool) -> dict[str, Any]:
     from emulator import invoke_handler
-    from emulator.batch_events import attempt_entry, job_state_change
+    from emulator.batch_event_builder import attempt_entry, job_state_change
 
     runs = 6 if quick else 20
     with moto_stack(PARAMETERS) as stack:

@@ -69,7 +69,7 @@ def run(quick: bool) -> dict[str, Any]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
     from emulator import deploy_stack
-    from emulator.batch_events import job_state_change
+    from emulator.batch_event_builder import job_state_change
 
     processes = 10 if quick else 21
     fake_aws_environment()

@@ -95,7 +95,7 @@ def run(quick: bool) -> dict[str, Any]:
 
 def _inputs_from_the_stack() -> dict[str, Any]:
     """Environments, event shapes and canned responses, from one real upload on the stack in moto."""
-    from emulator.batch_events import attempt_entry, job_state_change
+    from emulator.batch_event_builder import attempt_entry, job_state_change
 
     with moto_stack() as stack:
         drain_test_event(stack)

@@ -1,157 +1,27 @@
-"""Targets, the submission-rate model, and the table of results (console and README)."""
+"""The results table and docs/performance.md, both rendered from bench/results.json.
+
+Owns the wording and layout of the figures, on the console and on the performance page; the targets
+and checks they report are bench/targets.py's. Invariant: the page is a pure function of the results
+and the bench command (`python -m bench --readme` reproduces the committed page byte for byte).
+"""
 
 from __future__ import annotations
 
+import posixpath
 import textwrap
 from typing import Any
 
-COLD_START_RATIO_TARGET = 1.3
-INVOCATIONS_PER_1000_TARGET = 100
-SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND = 50
+from bench.targets import (
+    COLD_START_RATIO_TARGET,
+    DUPLICATE_SCENARIOS,
+    FUNCTION_LABELS,
+    INVOCATIONS_PER_1000_TARGET,
+    RATE_CHECK,
+    SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
+)
 
-# The submission-rate model's assumptions (no AWS account is involved in the bench).
-RATE_ASSUMPTIONS = {
-    "put_item_latency_ms": 5.0,  # a conditional PutItem in the same region: single-digit milliseconds
-    "submit_job_latency_ms": 50.0,  # the fast end of SubmitJob's usual 50-80 ms: the rate's upper bound
-    "invocation_overhead_ms": 0.0,  # poller and invoke overhead ignored: again an upper bound
-    "lambda_mb_per_vcpu": 1769,  # Lambda gives a function one vCPU at 1,769 MB, in proportion below
-}
-FUNCTION_LABELS = ("submit_jobs", "submit_scheduled", "track_jobs", "watchdog")
-RATE_CHECK = "peak SubmitJob rate at the template's concurrency"
-
-
-# ------------------------------------------------------------------------------------ rate model
-def submit_rate_model(results: dict[str, Any]) -> dict[str, Any]:
-    """Peak SubmitJob calls per second the template's settings allow.
-
-    One submit_jobs invocation handles its batch one record after the other, so each concurrent
-    invocation submits 1 / (time per record) jobs per second and the peak is
-    ``concurrency x batch size / time per invocation`` = ``concurrency / time per record``, where a
-    record costs the measured handler work (scaled to the function's CPU share) plus a PutItem and a
-    SubmitJob round trip (assumed latencies).
-    """
-    invocations = results["invocations"]
-    work_us = results["handler_work"]["per_upload"]["median_us"]
-    memory = invocations["memory_mb"]
-    cpu_share = min(1.0, memory / RATE_ASSUMPTIONS["lambda_mb_per_vcpu"])
-    handler_ms = work_us / 1000 / cpu_share
-    record_ms = handler_ms + RATE_ASSUMPTIONS["put_item_latency_ms"] + RATE_ASSUMPTIONS["submit_job_latency_ms"]
-    batch = invocations["batch_size"]
-    invocation_ms: float = batch * record_ms + RATE_ASSUMPTIONS["invocation_overhead_ms"]
-    concurrency = invocations["maximum_concurrency"]
-
-    def rate(workers: int) -> float:
-        per_second: float = workers * batch / (invocation_ms / 1000)
-        return round(per_second, 1)
-
-    limit = SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND
-    return {
-        "model": "peak = MaximumConcurrency x BatchSize / time per invocation; "
-        "time per invocation = BatchSize x (handler work / CPU share + PutItem + SubmitJob latency)",
-        "assumptions": RATE_ASSUMPTIONS,
-        "memory_mb": memory,
-        "cpu_share_of_a_vcpu": round(cpu_share, 3),
-        "handler_ms_per_upload_on_lambda": round(handler_ms, 2),
-        "ms_per_upload": round(record_ms, 2),
-        "ms_per_invocation": round(invocation_ms, 1),
-        "batch_size": batch,
-        "maximum_concurrency": concurrency,
-        "peak_submit_jobs_per_second": rate(concurrency),
-        "by_concurrency": {str(workers): rate(workers) for workers in range(2, 6)},
-        "account_limit_per_second": limit,
-        # Below this SubmitJob latency the template's default concurrency would exceed the limit
-        # (throttled calls are retried in-process, then by SQS: slower, never lost).
-        "submit_job_latency_ms_reaching_limit": round(
-            concurrency * 1000 / limit - handler_ms - RATE_ASSUMPTIONS["put_item_latency_ms"], 1
-        ),
-    }
-
-
-# ----------------------------------------------------------------------------------------- checks
-def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target of issue 7 against the figures: name, measured, target, ok."""
-    calls = results["calls"]
-    out: list[dict[str, Any]] = []
-
-    def check(name: str, measured: Any, target: str, ok: bool) -> None:
-        out.append({"name": name, "measured": measured, "target": target, "ok": bool(ok)})
-
-    upload = calls["upload"]
-    check(
-        "AWS calls per uploaded file",
-        upload["by_operation"],
-        "2: one PutItem, one SubmitJob",
-        upload["by_operation"] == {"batch:SubmitJob": 1.0, "dynamodb:PutItem": 1.0} and upload["http_requests"] == 2,
-    )
-    event = calls["state_change_event"]
-    check(
-        "AWS calls per state-change event",
-        event["by_operation"],
-        "1 write",
-        event["by_operation"] == {"dynamodb:UpdateItem": 1.0} and event["failed_conditional_writes"] == 0,
-    )
-    for scenario in (
-        "duplicate_event",
-        "late_event",
-        "late_event_after_terminal",
-        "duplicate_failed_event",
-        "duplicate_final_failure",
-    ):
-        figures = calls[scenario]
-        check(
-            f"AWS calls per {scenario.replace('_', ' ')}",
-            figures["by_operation"],
-            "1 failed conditional write, nothing else",
-            figures["calls"] == 1 and figures["failed_conditional_writes"] == 1 and figures["http_requests"] == 1,
-        )
-    invocations = results["invocations"]
-    check(
-        "Lambda invocations per 1,000 uploads",
-        invocations["invocations_per_1000_uploads"],
-        f"<= {INVOCATIONS_PER_1000_TARGET}",
-        invocations["invocations_per_1000_uploads"] <= INVOCATIONS_PER_1000_TARGET,
-    )
-    cold = results["cold_start"]
-    for label in FUNCTION_LABELS:
-        figures = cold["functions"][label]
-        check(
-            f"cold start ratio, {label}",
-            figures["ratio"],
-            f"<= {COLD_START_RATIO_TARGET}",
-            figures["ratio"] <= COLD_START_RATIO_TARGET and figures["ours"]["processes"] >= 10,
-        )
-    check(
-        "X-Ray tracing active during the cold starts",
-        cold["xray_segments_received"],
-        "> 0",
-        cold["xray_segments_received"] > 0,
-    )
-    sizes = results["sizes"]
-    check(
-        "runtime-provided packages in the build output",
-        sizes["runtime_packages_found"],
-        "none",
-        sizes["runtime_packages_found"] == [],
-    )
-    watchdog = results["watchdog"]
-    check(
-        "watchdog items read per sweep",
-        {
-            "items_read": watchdog["items_read"],
-            "active": watchdog["active_runs"],
-            "finished": watchdog["finished_runs"],
-        },
-        "= active runs, no Scan",
-        watchdog["items_read"] == watchdog["active_runs"] and watchdog["scans"] == 0,
-    )
-    rate = results["submit_rate"]
-    check(
-        RATE_CHECK,
-        rate["peak_submit_jobs_per_second"],
-        f"<= {SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND}/s",
-        rate["peak_submit_jobs_per_second"] <= SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
-    )
-    return out
+# The page `python -m bench --readme` generates, from the repository's root; its links are relative to it.
+PERFORMANCE_PAGE = "docs/performance.md"
 
 
 # ------------------------------------------------------------------------------------------ table
@@ -184,7 +54,7 @@ def _kb(size: int) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The results as a Markdown table (the README's, and what `make bench` prints)."""
+    """The results as a Markdown table (docs/performance.md's, and what `make bench` prints)."""
     calls = results["calls"]
     invocations = results["invocations"]
     work = results["handler_work"]
@@ -213,16 +83,7 @@ def table(results: dict[str, Any]) -> str:
         ),
         (
             "AWS calls per duplicate or late event",
-            _failed_writes(
-                calls,
-                (
-                    "duplicate_event",
-                    "late_event",
-                    "late_event_after_terminal",
-                    "duplicate_failed_event",
-                    "duplicate_final_failure",
-                ),
-            ),
+            _failed_writes(calls, DUPLICATE_SCENARIOS),
             f"1 failed conditional write, nothing else, {met(*duplicate_names)}",
         ),
         ("AWS calls per duplicate delivery of an upload", _failed_writes(calls, ("duplicate_upload",)), "-"),
@@ -331,8 +192,13 @@ def _fill(text: str, indent: str = "", bullet: str = "") -> str:
     )
 
 
+def _link(path: str) -> str:
+    """A repository path as a link target from the performance page."""
+    return posixpath.relpath(path, posixpath.dirname(PERFORMANCE_PAGE)) + ("/" if path.endswith("/") else "")
+
+
 def readme_section(results: dict[str, Any], command: str) -> str:
-    """The README's "Performance" section, generated from the results so that the two cannot disagree."""
+    """The whole of docs/performance.md, generated from the results so that the two cannot disagree."""
     cold = results["cold_start"]
     rate = results["submit_rate"]
     assumptions = rate["assumptions"]
@@ -359,7 +225,7 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         f"daemon socket, which received {cold['xray_segments_received']} segments), imports the handler and "
         f"serves its first event against a moto server on loopback. Median of {cold['processes_per_kind']} "
         "processes per kind, all kinds interleaved in a shuffled order. The baseline, "
-        "[`bench/baseline/`](bench/baseline/), is the plain-boto3 handler samples show (module-level "
+        "[`bench/baseline/`](" + _link("bench/baseline/") + "), is the plain-boto3 handler samples show (module-level "
         "clients) making the same AWS calls. CPU time is shown beside wall time because it is less sensitive "
         "to other load on the machine.",
         "**Sizes**: the `.aws-sam/build` directories zipped as SAM zips them; the bench fails if boto3, "
@@ -382,7 +248,7 @@ def readme_section(results: dict[str, Any], command: str) -> str:
     intro = _fill(
         f"`{command}` runs `sam build`, then measures AWS calls, Lambda invocations, handler work, cold start, "
         "package sizes and the watchdog's reads; it prints this table and writes the same figures to "
-        "[`bench/results.json`](bench/results.json), from which this section is generated "
+        "[`bench/results.json`](" + _link("bench/results.json") + "), from which this section is generated "
         "(`python -m bench --readme`). A run takes a few minutes; `make bench ARGS=--quick` is the CI-size "
         "variant (10,000 finished runs, fewer repetitions). `tests/unit/test_bench_results.py` checks the "
         "committed figures against the targets."
@@ -394,7 +260,7 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         "batches from a trickle of uploads."
     )
     return (
-        f"## Performance\n\n{intro}\n\n{table(results)}\n\n"
+        f"# Performance\n\n{intro}\n\n{table(results)}\n\n"
         f"Measured on {machine_line(results)}, {results['measured_at']} ({results['seconds']} s).\n\n"
         f"How each figure is obtained:\n\n{bullets}\n\n{caveats}\n"
     )

@@ -3,6 +3,10 @@
 Not deployed to Lambda. ``template`` turns the SAM template into what moto's CloudFormation can
 create (with small documented shims), ``stack`` creates it and reads back what it made, and
 ``invoke`` runs a function's handler in-process with the environment the stack gives it.
+
+``emulator.pipeline.LocalPipeline`` runs the whole stack locally (moto server, event delivery,
+local Batch jobs) for ``python -m emulator`` and the end-to-end tests; it is not imported here,
+so importing the package stays as light as the stack alone.
 """
 
 from emulator.invoke import (

@@ -12,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from emulator.demo import read_state, run_demo, run_serve, run_upload
+from emulator.demo import run_demo
+from emulator.serve import run_serve, run_upload
+from emulator.serve_state import read_state
 from emulator.smoke_support import stop_serving, wait_until_serving
 
 

@@ -19,7 +19,9 @@ import time
 from typing import Any
 
 _sequence = itertools.count(time.time_ns())
-_ORIGINAL_ATTRIBUTE = "_emulator_original"
+# Where a patched moto function keeps the original it wraps: a function that has it is not patched again,
+# and the original can be put back (the local job runner's patches use it too, see moto_batch_patches).
+ORIGINAL_ATTRIBUTE = "_emulator_original"
 
 
 def apply() -> None:
@@ -35,7 +37,7 @@ def _refuse_inactive_job_definitions() -> None:
     except ImportError:  # pragma: no cover - moto is a dev dependency
         return
     current = BatchBackend.submit_job
-    if hasattr(current, _ORIGINAL_ATTRIBUTE):
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
         return
 
     def submit_job_of_an_active_definition(self: Any, job_name: str, job_def_id: str, *args: Any, **kwargs: Any) -> Any:
@@ -44,7 +46,7 @@ def _refuse_inactive_job_definitions() -> None:
             raise ClientException(f"Job definition {definition.arn} is {definition.status}, not ACTIVE")
         return current(self, job_name, job_def_id, *args, **kwargs)
 
-    setattr(submit_job_of_an_active_definition, _ORIGINAL_ATTRIBUTE, current)
+    setattr(submit_job_of_an_active_definition, ORIGINAL_ATTRIBUTE, current)
     BatchBackend.submit_job = submit_job_of_an_active_definition  # type: ignore[method-assign]
 
 
@@ -54,7 +56,7 @@ def _add_version_and_sequencer_to_s3_events() -> None:
     except ImportError:  # pragma: no cover - moto is a dev dependency
         return
     current = notifications._get_s3_event
-    if hasattr(current, _ORIGINAL_ATTRIBUTE):
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
         return
 
     def s3_event_with_version_and_sequencer(
@@ -71,5 +73,5 @@ def _add_version_and_sequencer_to_s3_events() -> None:
             s3_object["sequencer"] = f"{next(_sequence):020X}"
         return event
 
-    setattr(s3_event_with_version_and_sequencer, _ORIGINAL_ATTRIBUTE, current)
+    setattr(s3_event_with_version_and_sequencer, ORIGINAL_ATTRIBUTE, current)
     notifications._get_s3_event = s3_event_with_version_and_sequencer

@@ -2,12 +2,12 @@
 
 moto's Batch without Docker marks every job SUCCEEDED the moment it is submitted, runs nothing,
 and emits no events. While a ``LocalJobRunner`` is started, a job submitted to one of its job
-queues is handed to it instead (``_install_submit_hook``), and the runner plays the part of Batch
-and Fargate for that job:
+queues is handed to it instead (``moto_batch_patches.route_submitted_jobs``), and the runner plays
+the part of Batch and Fargate for that job:
 
 * it moves the job RUNNABLE → STARTING → RUNNING → SUCCEEDED | FAILED, emitting a
   "Batch Job State Change" event in the documented shape for each (built from the job's
-  DescribeJobs entry by ``emulator.batch_events``), with the real exit code and ``attempts[]``;
+  DescribeJobs entry by ``emulator.batch_event_builder``), with the real exit code and ``attempts[]``;
 * it runs the job definition's command as a local process with the job's environment (job
   definition environment + SubmitJob overrides + the variables Batch adds) plus AWS_ENDPOINT_URL
   and fake credentials, so the job talks to the emulator and never to AWS;
@@ -19,18 +19,27 @@ and Fargate for that job:
   was exceeded, and such a failure is never retried natively;
 * it honours TerminateJob/CancelJob (which moto only records, ``termination_requested``): a job
   not yet running fails with the given reason, a running task is stopped (SIGTERM, SIGKILL);
-* it applies the job definition's native ``retryStrategy`` (``attempts`` and ``evaluateOnExit``;
-  no rule matching means RETRY, as documented): a failed attempt that is retried goes back to
-  RUNNABLE with a longer ``attempts[]``;
+* it applies the job definition's native ``retryStrategy`` (``attempts`` and ``evaluateOnExit``,
+  judged by ``exit_codes``; no rule matching means RETRY, as documented): a failed attempt that is
+  retried goes back to RUNNABLE with a longer ``attempts[]``;
 * it writes the job's output to the job definition's awslogs group in moto's CloudWatch Logs,
   under the stream name Batch would use (``<prefix>/default/<task id>``);
-* it makes moto's own record of the job agree with all of this (``record_job_state_in_moto``),
-  so DescribeJobs, which the watchdog reads, reports the same status, exit code and attempts.
+* it makes moto's own record of the job agree with all of this
+  (``moto_batch_patches.record_job_state_in_moto``), so DescribeJobs, which the watchdog reads,
+  reports the same status, exit code and attempts.
 
 Not simulated: image pulls, vCPU/memory limits and placement (``capacity`` processes run at
 once, the others wait in RUNNABLE), the job role's permissions (moto does not enforce IAM),
 array and multi-node jobs (left to moto, which marks them SUCCEEDED), PENDING (jobs have no
 dependencies), and the ECS task metadata endpoint.
+
+This module owns the runner itself: taking a job over, its attempts as local processes, and the
+events and records of each transition. The invariant: every status the runner emits in an event is
+first recorded in moto's job, so DescribeJobs never lags behind the events.
+
+Over 400 lines because ``LocalJobRunner`` is one state machine (dispatch, attempts, processes,
+events) whose parts share its lock, its process table and its stop flag; the moto internals it
+relies on are in ``moto_batch_patches`` and the exit-code rules in ``exit_codes``.
 """
 
 from __future__ import annotations
@@ -47,11 +56,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from emulator.batch_events import TERMINAL, attempt_entry, job_state_change
+from batch_orchestrator.ids import RUN_ID_TAG
+from batch_orchestrator.job_outcome import TIMEOUT_STATUS_REASON
+from emulator.batch_event_builder import TERMINAL, attempt_entry, job_state_change
+from emulator.exit_codes import container_exit_code, evaluate_on_exit
+from emulator.moto_batch_patches import (
+    record_job_state_in_moto,
+    route_submitted_jobs,
+    stop_routing_submitted_jobs,
+    termination_requested,
+)
 from emulator.template import REPO_ROOT
 
 SAMPLE_JOB_DIR = REPO_ROOT / "jobs" / "sample"
@@ -61,9 +78,9 @@ IMAGE_WORKDIR = "/app"
 # The image's interpreter names; they run as this environment's python (it has boto3, as the image does).
 IMAGE_PYTHONS = frozenset({"python", "python3", "python3.13"})
 
-# Batch's statusReason / container reason texts for the cases the runner produces.
+# Batch's statusReason / container reason texts for the cases the runner produces (the timeout's is
+# TIMEOUT_STATUS_REASON, defined once in the layer, which recognises it).
 EXITED_STATUS_REASON = "Essential container in task exited"
-TIMEOUT_STATUS_REASON = "Job attempt duration exceeded timeout"
 START_FAILED_STATUS_REASON = "Task failed to start"
 START_FAILED_REASON = "CannotStartContainerError"
 CONTAINER_NAME = "default"  # the name Batch gives a single-container job's container
@@ -116,7 +133,7 @@ class LocalJob:
 
     @property
     def run_id(self) -> str | None:
-        return self.tags.get("batch-orchestrator:run-id")
+        return self.tags.get(RUN_ID_TAG)
 
     @property
     def exit_code(self) -> int | None:
@@ -136,132 +153,6 @@ class LocalJob:
             for a in self.attempts
             if a.stopped_at is not None
         ]
-
-
-# ------------------------------------------------------------------------ moto's record of the job
-def record_job_state_in_moto(
-    job_id: str,
-    *,
-    account_id: str,
-    region: str,
-    status: str,
-    attempts: Sequence[Mapping[str, Any]],
-    started_at: int | None = None,
-    stopped_at: int | None = None,
-    status_reason: str | None = None,
-    exit_code: int | None = None,
-    container_reason: str | None = None,
-    log_stream_name: str | None = None,
-) -> None:
-    """SIMULATED — the one place that edits moto's record of a Batch job (moto 5.2 internals).
-
-    Sets the status, timestamps, status reason, exit code, log stream and ``attempts[]`` on
-    moto's ``Job`` so that DescribeJobs (and ListJobs by status) report what the local runner
-    did, as AWS Batch would. Two moto gaps are covered on the job itself: moto's DescribeJobs
-    never shows ``container.exitCode``/``container.reason`` (its ``describe`` replaces them with
-    the container properties), and it appends ``AWS_BATCH_JOB_ID`` to the job's environment
-    again on every call. Only this process's moto is reachable (in-process or ThreadedMotoServer).
-    """
-    from moto.batch.models import batch_backends
-
-    job: Any = batch_backends[account_id][region].get_job_by_id(job_id)
-    if job is None:
-        raise LookupError(f"moto has no Batch job {job_id}")
-    _patch_container_details(job)
-    job.attempts = [dict(entry) for entry in attempts]
-    job.log_stream_name = log_stream_name
-    if started_at is not None:
-        job.job_started_at = datetime.fromtimestamp(started_at / 1000)
-    terminal = status in TERMINAL
-    job.job_stopped = terminal
-    if terminal or not job.stop:  # keep the reason TerminateJob/CancelJob recorded until the runner acts
-        job.job_stopped_reason = status_reason
-    job.exit_code = exit_code if terminal else None
-    job._local_runner_container = {"exitCode": exit_code, "reason": container_reason} if terminal else {}
-    if terminal:
-        job.job_stopped_at = datetime.fromtimestamp((stopped_at or _now_ms()) / 1000)
-    job.status = status  # last: DescribeJobs reads the other fields once the status says so
-
-
-def termination_requested(job_id: str, *, account_id: str, region: str) -> str | None:
-    """SIMULATED (moto 5.2 internals): the reason of a TerminateJob/CancelJob call on the job, if any.
-
-    moto only flags the job (``stop``) and keeps the reason; the runner reads it and does what
-    Batch does: a job not yet running fails with that reason, a running task is stopped.
-    """
-    from moto.batch.models import batch_backends
-
-    job: Any = batch_backends[account_id][region].get_job_by_id(job_id)
-    if job is None or not job.stop:
-        return None
-    return str(job.job_stopped_reason or "Terminated by TerminateJob")
-
-
-def _patch_container_details(job: Any) -> None:
-    """Part of record_job_state_in_moto: the job's ``container`` as AWS shows it (see there)."""
-    if "_container_details" in vars(job):
-        return
-    original = job._container_details
-
-    def container_details() -> dict[str, Any]:
-        details: dict[str, Any] = original()
-        environment = {item["name"]: item["value"] for item in details.get("environment", [])}
-        details["environment"] = [{"name": name, "value": value} for name, value in environment.items()]
-        for key, value in getattr(job, "_local_runner_container", {}).items():
-            if value is not None:
-                details[key] = value
-        return details
-
-    job._container_details = container_details
-
-
-# ------------------------------------------------------------------------- taking jobs from moto
-_HOOK_LOCK = threading.Lock()
-_RUNNERS: dict[str, LocalJobRunner] = {}  # job queue ARN → the runner that runs its jobs
-_ORIGINAL_ATTRIBUTE = "_emulator_original"
-_MOTO_JOB_MODEL = "batch::job"
-# moto moves a job's status along SUBMITTED → ... → RUNNING by itself when it is read; "manual"
-# with an unreachable count keeps the status the runner set.
-_FROZEN_TRANSITIONS = {"progression": "manual", "times": 2**31}
-
-
-def _install_submit_hook() -> None:
-    """SIMULATED (moto 5.2 internals): jobs submitted to a runner's queue go to the runner.
-
-    moto's Batch without Docker ends SubmitJob with ``_mark_job_as_finished`` (status SUCCEEDED
-    at once). While a runner is registered for the job's queue, that step instead stores the job
-    as SUBMITTED and hands its id to the runner; other queues and array jobs keep moto's behaviour.
-    """
-    from moto.batch_simple.models import BatchSimpleBackend
-    from moto.moto_api import state_manager
-
-    current = BatchSimpleBackend._mark_job_as_finished
-    if hasattr(current, _ORIGINAL_ATTRIBUTE):
-        return
-
-    def hand_job_to_local_runner(self: Any, include_start_attempt: bool, job: Any) -> None:
-        runner = _RUNNERS.get(job.job_queue.arn)
-        if runner is None or job.array_properties:
-            current(self, include_start_attempt, job)
-            return
-        self.backend._jobs[job.job_id] = job
-        job.status = "SUBMITTED"
-        runner._accept(job.job_id)
-
-    setattr(hand_job_to_local_runner, _ORIGINAL_ATTRIBUTE, current)
-    BatchSimpleBackend._mark_job_as_finished = hand_job_to_local_runner  # type: ignore[method-assign]
-    state_manager.set_transition(_MOTO_JOB_MODEL, _FROZEN_TRANSITIONS)
-
-
-def _remove_submit_hook() -> None:
-    from moto.batch_simple.models import BatchSimpleBackend
-    from moto.moto_api import state_manager
-
-    current = BatchSimpleBackend._mark_job_as_finished
-    original = getattr(current, _ORIGINAL_ATTRIBUTE, None)
-    if original is not None:
-        BatchSimpleBackend._mark_job_as_finished = original  # type: ignore[method-assign]
-    state_manager.unset_transition(_MOTO_JOB_MODEL)
 
 
 # ------------------------------------------------------------------------------------ the runner
@@ -321,13 +212,7 @@ class LocalJobRunner:
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalJobRunner:
-        with _HOOK_LOCK:
-            for arn in self._queues:
-                if arn in _RUNNERS:
-                    raise RuntimeError(f"job queue {arn} already has a local runner")
-            for arn in self._queues:
-                _RUNNERS[arn] = self
-            _install_submit_hook()
+        route_submitted_jobs(self._queues, self)
         self._pool = ThreadPoolExecutor(max_workers=self._capacity, thread_name_prefix="local-batch-job")
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="local-batch-dispatcher", daemon=True)
         self._dispatcher.start()
@@ -336,12 +221,7 @@ class LocalJobRunner:
     def stop(self) -> None:
         """Stop taking jobs, kill the running processes, emit nothing more."""
         self._stopping.set()
-        with _HOOK_LOCK:
-            for arn in self._queues:
-                if _RUNNERS.get(arn) is self:
-                    del _RUNNERS[arn]
-            if not _RUNNERS:
-                _remove_submit_hook()
+        stop_routing_submitted_jobs(self._queues, self)
         self._intake.put(None)
         with self._lock:
             processes = list(self._processes.values())
@@ -368,8 +248,8 @@ class LocalJobRunner:
             return self._jobs.get(job_id)
 
     # ------------------------------------------------------------------------------ dispatch
-    def _accept(self, job_id: str) -> None:
-        """Called by the submit hook, in moto's request thread: only queue the job."""
+    def accept_submitted_job(self, job_id: str) -> None:
+        """Called by the submit hook (``moto_batch_patches``), in moto's request thread: only queue the job."""
         with self._lock:
             self._unfinished += 1
         self._intake.put(job_id)
@@ -663,39 +543,6 @@ def _local_path(argument: str, image_paths: Mapping[str, Path]) -> str:
         if argument == image_path or argument.startswith(image_path.rstrip("/") + "/"):
             return str(local) + argument[len(image_path.rstrip("/")) :]
     return argument
-
-
-def container_exit_code(return_code: int) -> int:
-    """A process's return code as Docker reports a container's: 128 + N when killed by signal N."""
-    return 128 - return_code if return_code < 0 else return_code
-
-
-def evaluate_on_exit(
-    rules: Sequence[Mapping[str, Any]], *, exit_code: int | None, reason: str | None, status_reason: str | None
-) -> str:
-    """Batch's ``retryStrategy.evaluateOnExit``: the action of the first rule whose conditions all
-    match, else RETRY (documented: "If none of the EvaluateOnExit conditions match, the job is
-    retried"). A pattern is exact, or a prefix when it ends with ``*``. ASSUMPTION (undocumented):
-    a missing value is matched as an empty string, so ``*`` matches a failure without a reason."""
-    values = {
-        "onExitCode": "" if exit_code is None else str(exit_code),
-        "onReason": reason or "",
-        "onStatusReason": status_reason or "",
-    }
-    for rule in rules:
-        keys = {_lower_first(key): value for key, value in rule.items()}
-        conditions = {key: str(keys[key]) for key in values if key in keys}
-        if all(_glob_matches(pattern, values[key]) for key, pattern in conditions.items()):
-            return str(keys.get("action", "RETRY")).upper()
-    return "RETRY"
-
-
-def _glob_matches(pattern: str, value: str) -> bool:
-    return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -77,7 +77,10 @@ def stack_functions_invocable(stack: EmulatedStack, run: Run, run_async: RunAsyn
         ) -> str | bytes | None:
             logical_id = functions.get(function_name_of(function_name))
             if logical_id is None:
-                return original(backend, function_name, qualifier, body, headers, response_headers)
+                answered: str | bytes | None = original(
+                    backend, function_name, qualifier, body, headers, response_headers
+                )
+                return answered
             return answer(logical_id, body, headers, response_headers)
 
         return invoke

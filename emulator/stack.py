@@ -1,21 +1,27 @@
-"""Create the stack of template.yaml inside moto and read back what it made.
+"""Create the stack of template.yaml inside moto (``deploy_stack``) and read back what it made (``EmulatedStack``).
 
 Works against in-process moto (inside ``moto.mock_aws()``) and against a moto server
 (``AWS_ENDPOINT_URL`` set). Every read goes through the AWS APIs, so tests see what the
-template actually produced, not what we think it should produce.
+template actually produced, not what we think it should produce: that is the invariant this
+module keeps, and why ``EmulatedStack`` holds ids and reads everything else on demand.
+
+``deploy_stack`` drives the creation; the steps around moto's CreateStack live apart:
+``code_and_layers`` (placeholder code, layers published before the stack), ``deferred_resources``
+(what moto's CloudFormation cannot create, made through the service APIs after it) and
+``create_diagnostics`` (what to say when moto fails or skips a resource).
+
+Over 400 lines because ``EmulatedStack`` is most of it (one read-back per kind of wiring the tests
+inspect) and stays with ``deploy_stack``, its only constructor, where every importer finds both.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import time
 import urllib.request
 import warnings
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,19 +30,13 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from botocore.config import Config
 
+from batch_orchestrator.limits import NAME_RULES
 from emulator import moto_fidelity
-from emulator.template import (
-    BUCKET_SETTINGS,
-    DEFAULT_TEMPLATE,
-    SETTINGS_SUFFIX,
-    SHIM_OUTPUT_PREFIX,
-    TABLE_SETTINGS,
-    Deferred,
-    PreparedTemplate,
-    TemplateError,
-    prepare_template,
-    substitute_refs,
-)
+from emulator.code_and_layers import attach_layers, publish_layers, upload_placeholders
+from emulator.create_diagnostics import describe_create_failure, failed_resources, skipped_resources
+from emulator.deferred_resources import apply_deferred_resources
+from emulator.template import DEFAULT_TEMPLATE, PreparedTemplate, prepare_template
+from emulator.template_shims import SHIM_OUTPUT_PREFIX, substitute_refs
 
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
@@ -44,14 +44,10 @@ if TYPE_CHECKING:
 DEFAULT_STACK_NAME = "batch-orchestrator-local"
 CONDITIONS_OUTPUT = f"{SHIM_OUTPUT_PREFIX}Conditions"
 CREATE_TIMEOUT_SECONDS = 120
+BUCKET_NAME_MAX_LENGTH = NAME_RULES[("AWS::S3::Bucket", "BucketName")].max_length
 
 # Without this, moto runs Batch jobs and Lambda functions in Docker containers.
 MOTO_CONFIG: DefaultConfig = {"batch": {"use_docker": False}, "lambda": {"use_docker": False}}
-
-PLACEHOLDER_README = (
-    "Placeholder created by emulator: moto stores this zip as the function's code, but the\n"
-    "handler runs in-process from the source directory (see emulator/invoke.py).\n"
-)
 
 
 class StackCreationError(Exception):
@@ -71,7 +67,7 @@ class EventSourceMapping:
     maximum_batching_window_seconds: int
     function_response_types: tuple[str, ...]
     maximum_concurrency: int | None
-    enabled_in_template: bool  # moto's copy is disabled (see template.disable_sqs_event_source_mappings)
+    enabled_in_template: bool  # moto's copy is disabled (see template_shims.disable_sqs_event_source_mappings)
 
     @property
     def reports_batch_item_failures(self) -> bool:
@@ -151,7 +147,7 @@ class EmulatedStack:
     def client(self, service: str) -> Any:
         """A boto3 client in the stack's region (honours AWS_ENDPOINT_URL for a moto server)."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            self._clients[service] = boto3.client(service, region_name=self.region)
         return self._clients[service]
 
     # ---------------------------------------------------------------- functions
@@ -387,13 +383,6 @@ def configure_moto(endpoint_url: str | None = None) -> None:
     default_user_config["lambda"] = MOTO_CONFIG["lambda"].copy()
 
 
-def _placeholder_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("LOCAL_STACK_PLACEHOLDER.txt", PLACEHOLDER_README)
-    return buffer.getvalue()
-
-
 # ---------------------------------------------------------------------------------------- deploy
 def deploy_stack(
     parameters: Mapping[str, str] | None = None,
@@ -411,10 +400,10 @@ def deploy_stack(
     region = session.region_name or "us-east-1"
     account_id = session.client("sts", region_name=region).get_caller_identity()["Account"]
 
-    code_bucket = f"{stack_name.lower()}-code-{account_id}"[:63]
+    code_bucket = f"{stack_name.lower()}-code-{account_id}"[:BUCKET_NAME_MAX_LENGTH]
     prepared = prepare_template(parameters, template_path=template_path, code_bucket=code_bucket, region=region)
-    _upload_placeholders(session, region, code_bucket, prepared)
-    layer_arns = _publish_layers(session, region, stack_name, account_id, prepared)
+    upload_placeholders(session, region, code_bucket, prepared)
+    layer_arns = publish_layers(session, region, stack_name, account_id, prepared)
     deployable = _with_conditions_output(substitute_refs(prepared.deployable, layer_arns))
 
     cloudformation = session.client("cloudformation", region_name=region, config=Config(retries={"max_attempts": 1}))
@@ -429,7 +418,7 @@ def deploy_stack(
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )["StackId"]
     except Exception as exc:
-        raise StackCreationError(_describe_create_failure(exc, prepared, stack_name, account_id, region)) from exc
+        raise StackCreationError(describe_create_failure(exc, prepared, stack_name, account_id, region)) from exc
     description = _wait_for_create(cloudformation, stack_name)
 
     all_outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in description.get("Outputs", [])}
@@ -448,77 +437,15 @@ def deploy_stack(
         skipped=[],
         creation_seconds=0.0,
     )
-    for deferred in _in_apply_order(prepared.shims.deferred):
-        if deferred.output_key not in all_outputs:
-            continue  # its Condition is false: AWS would not create it either
-        properties = json.loads(all_outputs[deferred.output_key])
-        physical_id = DEFERRED_APPLIERS[deferred.kind](stack, deferred, properties)
-        if not deferred.kind.endswith(SETTINGS_SUFFIX):
-            stack.resources[deferred.logical_id] = physical_id
-    _attach_layers(stack, deployable)
-    stack.skipped = _skipped_resources(prepared, resources, conditions)
+    apply_deferred_resources(stack, prepared.shims.deferred, all_outputs)
+    attach_layers(stack, deployable)
+    stack.skipped = skipped_resources(prepared, resources, conditions)
     if stack.skipped:
         warnings.warn(
             f"moto's CloudFormation did not create {stack.skipped}; no emulator shim covers them", stacklevel=2
         )
     stack.creation_seconds = time.perf_counter() - started
     return stack
-
-
-def _upload_placeholders(session: boto3.session.Session, region: str, bucket: str, prepared: PreparedTemplate) -> None:
-    s3 = session.client("s3", region_name=region)
-    try:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    body = _placeholder_zip()
-    keys = {
-        location["S3Key"]
-        for resource in prepared.cloudformation["Resources"].values()
-        for location in (resource.get("Properties", {}).get("Code"), resource.get("Properties", {}).get("Content"))
-        if isinstance(location, dict) and location.get("S3Bucket") == bucket
-    }
-    for key in sorted(keys):
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-
-
-def _publish_layers(
-    session: boto3.session.Session, region: str, stack_name: str, account_id: str, prepared: PreparedTemplate
-) -> dict[str, str]:
-    """Part of template.publish_layers_separately: publish each layer, return logical id → LayerVersionArn."""
-    lambda_client = session.client("lambda", region_name=region)
-    pseudo = {"AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account_id}
-    arns = {}
-    for logical_id, properties in prepared.shims.layers.items():
-        name = properties.get("LayerName", logical_id)
-        if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
-            name = substitute_refs(name, pseudo)["Fn::Sub"]
-        if not isinstance(name, str) or "${" in name:
-            raise TemplateError(f"layer {logical_id}: emulator cannot resolve LayerName {name!r}")
-        optional = ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo")
-        response = lambda_client.publish_layer_version(
-            LayerName=name,
-            Content={"S3Bucket": properties["Content"]["S3Bucket"], "S3Key": properties["Content"]["S3Key"]},
-            **{key: properties[key] for key in optional if key in properties},
-        )
-        arns[logical_id] = response["LayerVersionArn"]
-    return arns
-
-
-def _attach_layers(stack: EmulatedStack, deployable: dict[str, Any]) -> None:
-    """Part of template.publish_layers_separately: moto's CloudFormation ignores a function's
-    Layers, so set them with UpdateFunctionConfiguration (when they are plain ARNs by now)."""
-    for logical_id, resource in deployable["Resources"].items():
-        layers = resource.get("Properties", {}).get("Layers")
-        if resource.get("Type") != "AWS::Lambda::Function" or not layers or logical_id not in stack.resources:
-            continue
-        if all(isinstance(layer, str) for layer in layers):
-            stack.client("lambda").update_function_configuration(
-                FunctionName=stack.resources[logical_id], Layers=layers
-            )
 
 
 def _with_conditions_output(template: dict[str, Any]) -> dict[str, Any]:
@@ -562,11 +489,7 @@ def _wait_for_create(cloudformation: Any, stack_name: str) -> dict[str, Any]:
             raise StackCreationError(f"stack {stack_name} still {status} after {CREATE_TIMEOUT_SECONDS}s")
         time.sleep(0.2)
     if status != "CREATE_COMPLETE":
-        failed = [
-            f"{event['LogicalResourceId']} ({event.get('ResourceType')}): {event.get('ResourceStatusReason', '')}"
-            for event in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
-            if event.get("ResourceStatus", "").endswith("_FAILED")
-        ]
+        failed = failed_resources(cloudformation, stack_name)
         raise StackCreationError(f"stack {stack_name} ended {status}; failed resources: {failed or 'none reported'}")
     return dict(description)
 
@@ -578,269 +501,3 @@ def _stack_resources(cloudformation: Any, stack_name: str) -> dict[str, str]:
         if logical_id:  # moto lists resources it skipped with no id
             resources[logical_id] = item.get("PhysicalResourceId") or ""
     return resources
-
-
-def _describe_create_failure(
-    exc: Exception, prepared: PreparedTemplate, stack_name: str, account_id: str, region: str
-) -> str:
-    """A message naming what moto was creating when CreateStack failed.
-
-    moto creates resources synchronously, one after another, and lazily (a Ref creates its
-    target first). In-process, the traceback shows the chain of resources being created when
-    an error escaped; an error moto turned into an API error leaves no such trace, so the
-    resources it had not created yet are listed instead (read from moto's backend).
-    """
-    types = {k: r.get("Type") for k, r in prepared.deployable["Resources"].items()}
-    chain: list[str] = []
-    traceback = exc.__traceback__
-    while traceback is not None:
-        frame = traceback.tb_frame
-        if frame.f_code.co_name == "parse_and_create_resource":
-            logical_id = frame.f_locals.get("logical_id")
-            if isinstance(logical_id, str) and logical_id not in chain:
-                chain.append(logical_id)
-        traceback = traceback.tb_next
-    message = f"moto could not create stack {stack_name}: {_error_text(exc)}"
-    if chain:
-        where = " → ".join(f"{name} ({types.get(name)})" for name in chain)
-        return f"{message}\nfailed resource: {chain[-1]} ({types.get(chain[-1])}); creation chain: {where}"
-    progress = _moto_progress(stack_name, account_id, region)
-    if progress is not None:
-        created, conditions = progress
-        missing = [
-            f"{name} ({kind})"
-            for name, kind in types.items()
-            if name not in created and conditions.get(prepared.deployable["Resources"][name].get("Condition"), True)
-        ]
-        if missing:
-            return (
-                f"{message}\nfirst resource not created (the failed one, or one that needs it): {missing[0]}; "
-                f"{len(missing) - 1} more not created: {missing[1:]}"
-            )
-    return message
-
-
-_EMBEDDED_JSON_ERROR = re.compile(r'"__type": "([^"]*)", "message": "((?:[^"\\]|\\.)*)"')
-
-
-def _error_text(exc: Exception) -> str:
-    """moto answers some CreateStack errors in JSON where botocore expects XML; show just the error."""
-    found = _EMBEDDED_JSON_ERROR.search(str(exc))
-    return f"{found.group(1)}: {found.group(2)}" if found else f"{type(exc).__name__}: {exc}"
-
-
-def _moto_progress(stack_name: str, account_id: str, region: str) -> tuple[set[str], dict[str, bool]] | None:
-    """In-process only: the logical ids moto created for the stack, and its Conditions' values."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return None
-    try:
-        from moto.cloudformation.models import cloudformation_backends
-
-        stacks = cloudformation_backends[account_id][region].stacks.values()
-        resource_map = next(stack for stack in stacks if stack.name == stack_name).resource_map
-        created = {name for name, value in resource_map._parsed_resources.items() if not isinstance(value, str)}
-        return created, {name: bool(resource_map.lazy_condition_map[name]) for name in resource_map.lazy_condition_map}
-    except (ImportError, StopIteration, AttributeError, KeyError):
-        return None
-
-
-def _skipped_resources(
-    prepared: PreparedTemplate, created: Mapping[str, str], conditions: Mapping[str, bool]
-) -> list[str]:
-    skipped = []
-    for logical_id, resource in prepared.deployable["Resources"].items():
-        condition = resource.get("Condition")
-        if logical_id not in created and (condition is None or conditions.get(condition, True)):
-            skipped.append(logical_id)
-    return skipped
-
-
-# ------------------------------------------------------------------- deferred resources (shims)
-def _in_apply_order(items: list[Deferred]) -> list[Deferred]:
-    """Policies first, bucket settings next (their test event needs the queue policy on AWS), the rest after."""
-    order = {
-        "AWS::SQS::QueuePolicy": 0,
-        "AWS::SNS::TopicPolicy": 0,
-        "AWS::S3::BucketPolicy": 0,
-        BUCKET_SETTINGS: 1,
-        TABLE_SETTINGS: 1,
-    }
-    return sorted(items, key=lambda item: order.get(item.kind, 2))
-
-
-def _apply_schedule(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    keys = (
-        "Description",
-        "EndDate",
-        "FlexibleTimeWindow",
-        "GroupName",
-        "KmsKeyArn",
-        "ScheduleExpression",
-        "ScheduleExpressionTimezone",
-        "StartDate",
-        "State",
-        "Target",
-    )
-    name = properties.get("Name") or f"{stack.name}-{deferred.logical_id}"[:64]
-    arguments = {key: properties[key] for key in keys if key in properties}
-    stack.client("scheduler").create_schedule(Name=name, **arguments)
-    return str(name)
-
-
-def _apply_event_invoke_config(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    keys = ("FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
-    stack.client("lambda").put_function_event_invoke_config(**{k: properties[k] for k in keys if k in properties})
-    return f"{properties['FunctionName']}:{properties.get('Qualifier', '$LATEST')}"
-
-
-def _apply_subscription(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    attribute_names = ("DeliveryPolicy", "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy")
-    attributes = {
-        name: value if isinstance(value, str) else json.dumps(value)
-        for name in attribute_names
-        if (value := properties.get(name)) is not None
-    }
-    response = stack.client("sns").subscribe(
-        TopicArn=properties["TopicArn"],
-        Protocol=properties["Protocol"],
-        Endpoint=properties.get("Endpoint", ""),
-        Attributes=attributes,
-        ReturnSubscriptionArn=True,
-    )
-    return str(response["SubscriptionArn"])
-
-
-def _apply_queue_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    policy = json.dumps(properties["PolicyDocument"])
-    for queue_url in properties["Queues"]:
-        stack.client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
-    return f"{stack.name}-{deferred.logical_id}"
-
-
-def _apply_topic_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    policy = json.dumps(properties["PolicyDocument"])
-    for topic_arn in properties["Topics"]:
-        stack.client("sns").set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=policy)
-    return f"{stack.name}-{deferred.logical_id}"
-
-
-def _record_bucket_policy(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    """Not applied: moto 5.2 evaluates bucket policies on object requests, but it denies on any
-    statement whose Condition it cannot match, whatever its Effect. A TLS-only policy (Deny when
-    aws:SecureTransport is false) would then refuse every upload. The resolved policy is kept in
-    ``stack.unapplied_bucket_policies`` for tests that want to look at it."""
-    stack.unapplied_bucket_policies[str(properties["Bucket"])] = properties["PolicyDocument"]
-    return str(properties["Bucket"])
-
-
-def _apply_bucket_settings(stack: EmulatedStack, deferred: Deferred, settings: dict[str, Any]) -> str:
-    s3 = stack.client("s3")
-    bucket = stack.resources[deferred.logical_id]
-    if "VersioningConfiguration" in settings:
-        s3.put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": settings["VersioningConfiguration"]["Status"]}
-        )
-    if "PublicAccessBlockConfiguration" in settings:
-        s3.put_public_access_block(
-            Bucket=bucket, PublicAccessBlockConfiguration=settings["PublicAccessBlockConfiguration"]
-        )
-    if "NotificationConfiguration" in settings:
-        s3.put_bucket_notification_configuration(
-            Bucket=bucket,
-            NotificationConfiguration=notification_configuration_for_api(settings["NotificationConfiguration"]),
-        )
-    return bucket
-
-
-def _apply_table_settings(stack: EmulatedStack, deferred: Deferred, settings: dict[str, Any]) -> str:
-    dynamodb = stack.client("dynamodb")
-    table = stack.resources[deferred.logical_id]
-    ttl = settings.get("TimeToLiveSpecification")
-    if ttl and _truthy(ttl.get("Enabled")):
-        dynamodb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
-        )
-    pitr = settings.get("PointInTimeRecoverySpecification")
-    if pitr and _truthy(pitr.get("PointInTimeRecoveryEnabled")):
-        dynamodb.update_continuous_backups(
-            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
-    if "DeletionProtectionEnabled" in settings:
-        dynamodb.update_table(TableName=table, DeletionProtectionEnabled=_truthy(settings["DeletionProtectionEnabled"]))
-    return table
-
-
-def _truthy(value: Any) -> bool:
-    """A CloudFormation Boolean: true, or the string "true" a parameter passes."""
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def notification_configuration_for_api(cfn: Mapping[str, Any]) -> dict[str, Any]:
-    """AWS::S3::Bucket NotificationConfiguration (CloudFormation shape) → PutBucketNotificationConfiguration."""
-    api: dict[str, Any] = {}
-    for cfn_key, api_key, target_key, api_target_key in (
-        ("QueueConfigurations", "QueueConfigurations", "Queue", "QueueArn"),
-        ("TopicConfigurations", "TopicConfigurations", "Topic", "TopicArn"),
-        ("LambdaConfigurations", "LambdaFunctionConfigurations", "Function", "LambdaFunctionArn"),
-    ):
-        configurations = []
-        for item in cfn.get(cfn_key, []):
-            configuration: dict[str, Any] = {api_target_key: item[target_key], "Events": [item["Event"]]}
-            rules = item.get("Filter", {}).get("S3Key", {}).get("Rules")
-            if rules:
-                configuration["Filter"] = {
-                    "Key": {"FilterRules": [{"Name": rule["Name"], "Value": rule["Value"]} for rule in rules]}
-                }
-            configurations.append(configuration)
-        if configurations:
-            api[api_key] = configurations
-    if cfn.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
-        api["EventBridgeConfiguration"] = {}
-    return api
-
-
-def _apply_alarm(stack: EmulatedStack, deferred: Deferred, properties: dict[str, Any]) -> str:
-    """AWS::CloudWatch::Alarm → PutMetricAlarm (the template's single-metric alarms; same property names)."""
-    keys = (
-        "AlarmDescription",
-        "ActionsEnabled",
-        "AlarmActions",
-        "OKActions",
-        "InsufficientDataActions",
-        "Namespace",
-        "MetricName",
-        "Dimensions",
-        "Statistic",
-        "ExtendedStatistic",
-        "Period",
-        "Unit",
-        "EvaluationPeriods",
-        "DatapointsToAlarm",
-        "Threshold",
-        "ComparisonOperator",
-        "TreatMissingData",
-    )
-    numbers = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
-    arguments = {key: numbers.get(key, _same)(properties[key]) for key in keys if key in properties}
-    if isinstance(arguments.get("ActionsEnabled"), str):
-        arguments["ActionsEnabled"] = _truthy(arguments["ActionsEnabled"])
-    name = properties.get("AlarmName") or f"{stack.name}-{deferred.logical_id}"
-    stack.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
-    return str(name)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-DEFERRED_APPLIERS: dict[str, Callable[[EmulatedStack, Deferred, dict[str, Any]], str]] = {
-    "AWS::Scheduler::Schedule": _apply_schedule,
-    "AWS::Lambda::EventInvokeConfig": _apply_event_invoke_config,
-    "AWS::SNS::Subscription": _apply_subscription,
-    "AWS::SNS::TopicPolicy": _apply_topic_policy,
-    "AWS::SQS::QueuePolicy": _apply_queue_policy,
-    "AWS::S3::BucketPolicy": _record_bucket_policy,
-    "AWS::CloudWatch::Alarm": _apply_alarm,
-    BUCKET_SETTINGS: _apply_bucket_settings,
-    TABLE_SETTINGS: _apply_table_settings,
-}

@@ -8,8 +8,10 @@ one command, and every client, the CLI's and the adapters', sees the same connec
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -27,8 +29,28 @@ log = logging.getLogger("orchestrator_cli")
 _CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
 # An explicit profile must win over credentials in the environment, as with `aws --profile`.
 _ENVIRONMENT_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+_XRAY_SDK = "aws_xray_sdk.core"
 
 T = TypeVar("T")
+
+
+def load_xray_sdk_without_profile() -> None:
+    """Import the X-Ray SDK with AWS_PROFILE and AWS_DEFAULT_PROFILE hidden; call it before the
+    shared package's observability module is imported.
+
+    That module's Tracer imports the X-Ray SDK, whose import builds a botocore client, which reads
+    the profile: a profile that does not exist would end every command, --help included, in a
+    traceback at import time. That client is unsigned and unused outside Lambda, so the profile means
+    nothing to it; the CLI's own session still reads the profile and reports a missing one.
+    """
+    if _XRAY_SDK in sys.modules:
+        return
+    hidden = {name: os.environ.pop(name) for name in _PROFILE_VARIABLES if name in os.environ}
+    try:
+        importlib.import_module(_XRAY_SDK)
+    finally:
+        os.environ.update(hidden)
 
 
 @contextmanager
@@ -43,6 +65,9 @@ def aws_environment(settings: Settings) -> Iterator[None]:
         changes["AWS_DEFAULT_REGION"] = settings.region
     if settings.endpoint_url:
         changes["AWS_ENDPOINT_URL"] = settings.endpoint_url
+        # That switch (environment or profile) would make botocore skip AWS_ENDPOINT_URL and send the
+        # request, with the local stack's fake credentials, to AWS itself.
+        changes["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "false"
     saved = {name: os.environ.get(name) for name in changes}
     _apply(changes)
     reset_clients()

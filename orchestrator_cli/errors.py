@@ -26,6 +26,8 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
+from batch_orchestrator.adapters.aws import THROTTLING_ERROR_CODES
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -85,7 +87,6 @@ _CREDENTIAL_CODES = {
     "RequestExpired",
 }
 _ACCESS_CODES = {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403", "Forbidden"}
-_THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 _NOT_FOUND_CODES = {
     "ResourceNotFoundException",
     "NoSuchBucket",
@@ -116,7 +117,11 @@ def from_aws(exc: BaseException, doing: str) -> CliError:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | TokenRetrievalError):
         return AwsError(f"{doing}: no usable AWS credentials ({exc})", hint=CREDENTIALS_HINT)
     if isinstance(exc, ProfileNotFound):
-        return AwsError(f"{doing}: {exc}", hint="list your profiles with `aws configure list-profiles`")
+        return AwsError(
+            f"{doing}: the AWS profile {exc.kwargs.get('profile')!r} does not exist",
+            hint="it comes from --profile, samconfig.toml's profile or AWS_PROFILE; "
+            "list your profiles with `aws configure list-profiles`",
+        )
     if isinstance(exc, NoRegionError):
         return UsageError(f"{doing}: no AWS region", hint="pass --region, or set one in samconfig.toml or your profile")
     if isinstance(exc, EndpointConnectionError):
@@ -129,9 +134,9 @@ def from_aws(exc: BaseException, doing: str) -> CliError:
         if code in _ACCESS_CODES:
             return AwsError(
                 f"{doing}: access denied ({code}: {message})",
-                hint="the identity you use lacks a permission this command needs (see README, operator CLI)",
+                hint="the identity you use lacks a permission this command needs (docs/operations.md, Operator CLI)",
             )
-        if code in _THROTTLING_CODES:
+        if code in THROTTLING_ERROR_CODES:
             return AwsError(f"{doing}: throttled by AWS ({code}); try again in a moment")
         if code in _NOT_FOUND_CODES:
             return NotFound(f"{doing}: not found ({code}: {message})")

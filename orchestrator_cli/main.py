@@ -1,24 +1,28 @@
 """`orchestrator`: the operator CLI of a Batch Orchestrator stack.
 
 ``main(argv)`` parses, runs one command and returns its exit code (see orchestrator_cli.errors);
-it never calls sys.exit itself, so tests call it directly.
+it never calls sys.exit itself, so tests call it directly. The commands (and through them the
+shared package) are imported only once the X-Ray SDK is loaded without the profile (see
+``load_xray_sdk_without_profile``): a bad AWS_PROFILE must not break --help.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from batch_orchestrator.timeutil import utcnow
-from orchestrator_cli.aws import Aws, aws_environment
-from orchestrator_cli.commands import dlq, runs, smoke, stack, submit
-from orchestrator_cli.context import Context
+from orchestrator_cli.aws import Aws, aws_environment, load_xray_sdk_without_profile
 from orchestrator_cli.errors import CliError, ExitCode
+from orchestrator_cli.local_serve import auto_local_serve, fake_credentials, local_settings
+from orchestrator_cli.parsing import ENDPOINT_FORM, endpoint_url, region_name
 from orchestrator_cli.render import Output
 from orchestrator_cli.settings import DEFAULT_CONFIG_ENV, DEFAULT_CONFIG_FILE, resolve_settings
 
@@ -28,6 +32,12 @@ EPILOG = f"""\
 The stack name, region and profile default to samconfig.toml in the current directory
 ([<config-env>.deploy.parameters], then [<config-env>.global.parameters]); then boto3's usual
 chain (AWS_REGION, AWS_PROFILE, ~/.aws/config). Global options go before or after the command.
+
+the local stack: while `make serve` runs, a command that names no target uses it (its endpoint,
+region, stack and fake credentials) and says so on stderr. Naming a target means any of
+--stack-name, --profile, --endpoint-url, --region, --config-env, --config-file, AWS_PROFILE,
+AWS_DEFAULT_PROFILE, AWS_ENDPOINT_URL[_<SERVICE>] or a profile in samconfig.toml; samconfig.toml's
+stack_name and AWS_REGION do not.
 
 exit codes:
   {ExitCode.OK:d}  ok
@@ -42,6 +52,7 @@ exit codes:
   {ExitCode.INTERRUPTED:d}  interrupted (Ctrl-C); `smoke` removes what it created first
 
 examples:
+  {PROG} runs list                                        (with `make serve` running: the local stack)
   {PROG} stack
   {PROG} runs list --status failed --since 1d
   {PROG} runs show s3-0123456789abcdef01234567
@@ -57,11 +68,16 @@ examples:
 # option given after the command is not overwritten by the same option's default before it.
 _GLOBAL_OPTIONS: dict[str, tuple[Any, dict[str, Any]]] = {
     "stack_name": (None, {"flags": ["--stack-name"], "metavar": "NAME", "help": "CloudFormation stack"}),
-    "region": (None, {"flags": ["--region"], "help": "AWS region"}),
+    "region": (None, {"flags": ["--region"], "type": region_name, "help": "AWS region"}),
     "profile": (None, {"flags": ["--profile"], "help": "AWS profile (wins over credentials in the environment)"}),
     "endpoint_url": (
         None,
-        {"flags": ["--endpoint-url"], "metavar": "URL", "help": "AWS endpoint, e.g. a moto server for the local stack"},
+        {
+            "flags": ["--endpoint-url"],
+            "metavar": "URL",
+            "type": endpoint_url,
+            "help": f"AWS endpoint ({ENDPOINT_FORM}), e.g. a moto server for the local stack",
+        },
     ),
     "config_env": (
         None,
@@ -91,6 +107,9 @@ def _global_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    load_xray_sdk_without_profile()
+    from orchestrator_cli.commands import dlq, runs, smoke, stack, submit
+
     parents = [_global_options()]
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -112,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    from orchestrator_cli.context import Context  # only after build_parser: see the module docstring
+
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
@@ -133,8 +154,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             endpoint_url=args.endpoint_url,
             config_env=args.config_env,
             config_file=args.config_file,
+            environ=os.environ,
         )
-        with aws_environment(settings):
+        # `smoke --local` finds the serve itself (also for a stack it names).
+        serve = None if getattr(args, "local", False) else auto_local_serve(settings, os.environ)
+        credentials: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if serve is not None:
+            settings = local_settings(settings, serve, how="local serve")
+            credentials = fake_credentials()
+            sys.stderr.write(
+                f"{PROG}: using the local serve at {serve.endpoint_url} (stack {serve.stack_name}); "
+                "pass --stack-name to use AWS\n"
+            )
+        with credentials, aws_environment(settings):
             context = Context(settings=settings, aws=Aws(), out=out, now=utcnow())
             return int(args.handler(context, args))
     except CliError as exc:

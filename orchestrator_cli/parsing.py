@@ -1,9 +1,15 @@
-"""Parsing of the values operators type: durations and times, S3 URLs, run ids."""
+"""Parsing of the values operators type: durations and times, S3 URLs, run ids, endpoints, regions.
+
+Every parser rejects a bad value with an error that names it and shows the expected form, before
+any AWS call: a value botocore would refuse later surfaces as a usage error (exit 2), not as a
+ValueError from deep inside a client.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,13 +21,21 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 # S3 bucket naming rules (general purpose buckets): 3-63 of [a-z0-9.-], starting and ending alphanumeric.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# What botocore accepts as a region name (botocore.utils.validate_region_name).
+_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+ENDPOINT_FORM = "http://host:port"
 
 
 def parse_since(text: str, *, now: datetime) -> datetime:
     """``2h`` / ``30m`` / ``7d`` / ``1w`` / ``90s`` ago, or an ISO-8601 date or time (UTC unless it says otherwise)."""
     match = _DURATION.match(text)
     if match:
-        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+        try:
+            return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches back before the year 1", hint="e.g. --since 7d, --since 2026-11-21"
+            ) from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -74,3 +88,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def endpoint_url(text: str) -> str:
+    """argparse type: an ``http(s)://host[:port]`` URL, which botocore would otherwise reject with a ValueError."""
+    if _is_endpoint_url(text):
+        return text
+    # The usual slip is leaving the scheme out (localhost:4566): say what was meant.
+    meant = f"did you mean http://{text}? " if _is_endpoint_url(f"http://{text}") and ":/" not in text else ""
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not an endpoint URL; {meant}expected the form {ENDPOINT_FORM}, e.g. http://localhost:4566"
+    )
+
+
+def _is_endpoint_url(text: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def region_name(text: str) -> str:
+    """argparse type: a region name botocore accepts (letters, digits and inner hyphens)."""
+    if not _REGION.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name; expected e.g. us-east-1 or eu-west-1")
+    return text

@@ -3,20 +3,38 @@
 samconfig.toml keeps per-environment tables; like SAM, a ``[<env>.deploy.parameters]`` value wins
 over ``[<env>.global.parameters]``. The region and profile are optional there; without them boto3's
 own chain applies (AWS_REGION / AWS_PROFILE, ~/.aws/config).
+
+``named_target`` says whether the user chose where to go; when nothing did, a running local serve
+is used instead (see orchestrator_cli.local_serve).
 """
 
 from __future__ import annotations
 
+import argparse
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator_cli.errors import UsageError
+from orchestrator_cli.parsing import endpoint_url as parse_endpoint_url
+from orchestrator_cli.parsing import region_name
 
 DEFAULT_CONFIG_FILE = "samconfig.toml"
 DEFAULT_CONFIG_ENV = "default"
 _SAM_COMMANDS = ("deploy", "global")  # looked up in this order
+FLAGS = {
+    "stack_name": "--stack-name",
+    "region": "--region",
+    "profile": "--profile",
+    "endpoint_url": "--endpoint-url",
+    "config_env": "--config-env",
+    "config_file": "--config-file",
+}
+# Environment variables that choose an account or an endpoint (botocore reads every one of them).
+_TARGET_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+_SERVICE_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"  # AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB, ...
 
 
 @dataclass(frozen=True)
@@ -36,9 +54,34 @@ class Settings:
             raise UsageError(
                 "no stack name",
                 hint=f"pass --stack-name, or run where {DEFAULT_CONFIG_FILE} names one (stack_name under "
-                f"[{self.config_env}.global.parameters])",
+                f"[{self.config_env}.global.parameters]); for the local stack, start `make serve`",
             )
         return self.stack_name
+
+
+def named_target(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The first setting by which the user chose where the CLI goes, e.g. ``--stack-name`` or
+    ``AWS_PROFILE``; None when they chose nothing (and a running local serve may be used).
+
+    What counts: on the command line --stack-name (``smoke --stack``), --profile, --endpoint-url,
+    --region, --config-env, --config-file; in the environment AWS_PROFILE, AWS_DEFAULT_PROFILE,
+    AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>; in samconfig.toml a profile. What does not:
+    samconfig.toml's stack_name and region (this repository's own file names a default stack, and
+    a newcomer running the CLI here with `make serve` up means the local one), AWS_REGION /
+    AWS_DEFAULT_REGION (often exported for good) and credentials (they name no stack).
+    """
+    for name, flag in FLAGS.items():
+        if settings.sources.get(name) == "flag":
+            return flag
+    if settings.profile:
+        return f"profile {settings.profile} ({settings.sources.get('profile', DEFAULT_CONFIG_FILE)})"
+    for variable in _TARGET_ENVIRONMENT:
+        if environ.get(variable):
+            return variable
+    return next(
+        (variable for variable, value in environ.items() if variable.startswith(_SERVICE_ENDPOINT_PREFIX) and value),
+        None,
+    )
 
 
 def load_samconfig(path: Path, config_env: str) -> dict[str, str]:
@@ -76,9 +119,23 @@ def resolve_settings(
     config_env: str | None,
     config_file: str | None,
     cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Flags over samconfig.toml. An explicit --config-file or --config-env must exist; the default
-    ./samconfig.toml is used only when present."""
+    ./samconfig.toml is used only when present. A value that cannot work (an empty flag, a region
+    or endpoint URL botocore would refuse) is a UsageError here, before any AWS call."""
+    flags = {
+        "stack_name": stack_name,
+        "region": region,
+        "profile": profile,
+        "endpoint_url": endpoint_url,
+        "config_env": config_env,
+        "config_file": config_file,
+    }
+    for name, value in flags.items():
+        if value is not None and not value.strip():
+            raise UsageError(f"{FLAGS[name]} is empty", hint=f"leave {FLAGS[name]} out, or give it a value")
+    _check_environment(environ or {}, endpoint_flag=bool(endpoint_url))
     env_name = config_env or DEFAULT_CONFIG_ENV
     path: Path | None
     if config_file:
@@ -101,8 +158,11 @@ def resolve_settings(
             values[name], sources[name] = from_file[name], f"{path} [{env_name}]"
         else:
             values[name] = None
-    if endpoint_url:
-        sources["endpoint_url"] = "flag"
+    if values["region"] and sources["region"] != "flag":
+        _check(region_name, values["region"], f"region in {sources['region']}")
+    for name in ("endpoint_url", "config_env", "config_file"):
+        if flags[name]:
+            sources[name] = "flag"
     return Settings(
         stack_name=values["stack_name"],
         region=values["region"],
@@ -112,3 +172,19 @@ def resolve_settings(
         config_file=path,
         sources=sources,
     )
+
+
+def _check_environment(environ: Mapping[str, str], *, endpoint_flag: bool) -> None:
+    """Endpoint URLs in the environment are as likely to lack a scheme as the flag's (--endpoint-url
+    replaces AWS_ENDPOINT_URL, not the per-service variables)."""
+    for variable, value in environ.items():
+        replaced = variable == "AWS_ENDPOINT_URL" and endpoint_flag
+        if value and not replaced and (variable == "AWS_ENDPOINT_URL" or variable.startswith(_SERVICE_ENDPOINT_PREFIX)):
+            _check(parse_endpoint_url, value, f"{variable} in the environment")
+
+
+def _check(parse: Callable[[str], str], value: str, where: str) -> None:
+    try:
+        parse(value)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{where}: {exc}") from None

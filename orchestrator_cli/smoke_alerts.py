@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from batch_orchestrator.alerts import ALERT_RUN_FAILED, JSON_SEPARATOR
+from batch_orchestrator.alert_format import JSON_SEPARATOR
+from batch_orchestrator.alerts import ALERT_RUN_FAILED
 from orchestrator_cli.aws import Aws
 from orchestrator_cli.errors import CliError
 

@@ -65,7 +65,7 @@ class SmokeRun:
         self.smoke_id = new_smoke_id(ctx)
         self.bucket = deployment.output("InputBucketName")
         self.input_prefix = deployment.outputs.get("InputPrefix", "")
-        self.runs = deployment.runs_table()
+        self.runs = deployment.runs_admin()
         self.places = Places(deployment.name, deployment.outputs.get("JobLogGroupName", ""))
         self.created = Created(
             bucket=self.bucket,

@@ -8,12 +8,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batch_orchestrator.adapters.runs_table import RunsTable
 from orchestrator_cli.aws import Aws
 from orchestrator_cli.errors import NotFound, error_code, error_message, from_aws
+from orchestrator_cli.runs_admin import RunsAdmin
 
-DEFAULT_RUN_RETENTION_DAYS = 90  # template.yaml's RunRetentionDays default, for stacks that do not report it
-# Outputs the local stack adds for its own shims (emulator.template.SHIM_OUTPUT_PREFIX); not the
+# Outputs the local stack adds for its own shims (emulator.template_shims.SHIM_OUTPUT_PREFIX); not the
 # template's, so not shown. The value is repeated here: the CLI does not import emulator's dependencies.
 LOCAL_SHIM_OUTPUT_PREFIX = "EmulatorShim"
 
@@ -40,13 +39,8 @@ class Deployment:
             )
         return value
 
-    @property
-    def run_retention_days(self) -> int:
-        raw = self.parameters.get("RunRetentionDays", "")
-        return int(raw) if raw.isdigit() else DEFAULT_RUN_RETENTION_DAYS
-
-    def runs_table(self) -> RunsTable:
-        return RunsTable(self.output("RunsTableName"), retention_days=self.run_retention_days)
+    def runs_admin(self) -> RunsAdmin:
+        return RunsAdmin(self.output("RunsTableName"))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,7 @@ import json
 import os
 import time
 import urllib.parse
+from typing import Any
 
 import boto3
 
@@ -12,7 +13,7 @@ dynamodb = boto3.client("dynamodb")
 batch = boto3.client("batch")
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     for record in event["Records"]:
         try:

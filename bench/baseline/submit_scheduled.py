@@ -3,6 +3,7 @@
 import hashlib
 import os
 import time
+from typing import Any
 
 import boto3
 
@@ -10,7 +11,7 @@ dynamodb = boto3.client("dynamodb")
 batch = boto3.client("batch")
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     name = event.get("scheduleName") or os.environ["SCHEDULE_NAME"]
     run_id = "sch-" + hashlib.sha256(f"{name}/{event['scheduledTime']}".encode()).hexdigest()[:24]
     job_name = f"{run_id}-a1"

@@ -2,6 +2,7 @@
 
 import os
 import time
+from typing import Any
 
 import boto3
 
@@ -9,7 +10,7 @@ dynamodb = boto3.client("dynamodb")
 RANK = {"SUBMITTED": 1, "PENDING": 2, "RUNNABLE": 3, "STARTING": 4, "RUNNING": 5, "SUCCEEDED": 6, "FAILED": 6}
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = event["detail"]
     run_id = detail["tags"]["batch-orchestrator:run-id"]
     try:

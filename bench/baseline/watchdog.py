@@ -2,6 +2,7 @@
 
 import datetime
 import os
+from typing import Any
 
 import boto3
 
@@ -9,7 +10,7 @@ dynamodb = boto3.client("dynamodb")
 STATUSES = ("FAILED", "RETRY_WAIT", "RUNNABLE", "STARTING", "RUNNING", "PENDING", "SUBMITTED", "QUEUED")
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=600)
     items = 0
     for status in STATUSES:

@@ -7,8 +7,10 @@ it to the dead-letter queue.
 
 import os
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -40,6 +42,15 @@ def _dependencies() -> tuple[SubmitConfig, RunsTable, BatchJobs]:
 
 
 def record_handler(record: SQSRecord) -> None:
+    try:
+        _handle_record(record)
+    except Exception as exc:
+        if not isinstance(exc, OrchestratorError):  # a malformed message or a failed submit: logged above
+            logger.exception("record failed unexpectedly", extra={"message_id": record.message_id})
+        raise
+
+
+def _handle_record(record: SQSRecord) -> None:
     config, runs, jobs = _dependencies()
     logger.set_correlation_id(None)
     try:
@@ -77,7 +88,9 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # A bad configuration fails the invocation (the Errors alarm), not each record on its own.
+    _dependencies()
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -7,6 +7,7 @@ raised back to Lambda, whose retries and on-failure destination keep the firing 
 
 import os
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -31,7 +32,7 @@ def _dependencies() -> tuple[ScheduledSubmitConfig, RunsTable, BatchJobs]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, runs, jobs = _dependencies()
     try:
         source = parse_schedule_firing(event, default_name=config.schedule_name)

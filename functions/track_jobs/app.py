@@ -7,6 +7,7 @@ destination keep a copy of it.
 
 import os
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
-from batch_orchestrator.batch_events import IGNORED_ARRAY_CHILD, ignore_reason, parse_event
+from batch_orchestrator.batch_events import IGNORED_ARRAY_CHILD, Ignored, parse_event
 from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.models import QueueBlocked
@@ -22,7 +23,10 @@ from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
 from batch_orchestrator.timeutil import utcnow
 from batch_orchestrator.tracking import TrackOutcome, apply_job_event, handle_queue_blocked
 
-OUTCOME_METRICS = {
+# Every outcome has an entry (None: no metric, the ordinary step forward): a new outcome without one
+# is a KeyError on its first event, not a silently uncounted one.
+OUTCOME_METRICS: dict[TrackOutcome, str | None] = {
+    TrackOutcome.UPDATED: None,
     TrackOutcome.SUCCEEDED: "JobsSucceeded",
     TrackOutcome.FAILED: "JobsFailed",
     TrackOutcome.RETRY_SCHEDULED: "JobsRetried",
@@ -42,7 +46,7 @@ def _dependencies() -> tuple[TrackConfig, RunsTable, SubmitQueue, AlertsTopic]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, runs, retry_queue, alerts = _dependencies()
     try:
         parsed = parse_event(event)
@@ -50,11 +54,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
         logger.error("malformed batch event", extra={"error": str(exc)})
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
-    if parsed is None:
-        detail = event.get("detail", {})
-        reason = ignore_reason(detail)
-        log = logger.debug if reason == IGNORED_ARRAY_CHILD else logger.info
-        log("event ignored", extra={"reason": reason, "job_name": detail.get("jobName")})
+    if isinstance(parsed, Ignored):
+        log = logger.debug if parsed.reason == IGNORED_ARRAY_CHILD else logger.info
+        log("event ignored", extra={"reason": parsed.reason, "job_name": parsed.job_name})
         return {"outcome": "IGNORED"}
     if isinstance(parsed, QueueBlocked):
         alerted = handle_queue_blocked(parsed, runs=runs, alerts=alerts, settings=config.track, now=utcnow())
@@ -77,6 +79,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
             "detail": result.detail,
         },
     )
-    if result.outcome in OUTCOME_METRICS:
-        metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    metric = OUTCOME_METRICS[result.outcome]
+    if metric is not None:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     return {"runId": result.run_id, "outcome": result.outcome.value}

@@ -7,6 +7,7 @@ invocation counts as an error (and lands in WatchdogDLQ); the next sweep starts 
 
 import os
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -45,7 +46,7 @@ def _dependencies() -> tuple[WatchdogConfig, RunsTable, BatchJobs, SubmitQueue, 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, runs, jobs, submit_queue, alerts = _dependencies()
     report = sweep(
         runs=runs,

@@ -118,7 +118,7 @@ def submit_object(ctx: Context, args: argparse.Namespace) -> int:
     )
     run_id = run_id_for(source)
     try:
-        existing = deployment.runs_table().read_item(run_id)
+        existing = deployment.runs_admin().read_item(run_id)
     except RunStoreError as exc:
         raise from_cause(exc, f"reading run {run_id}") from exc
     if existing is not None:

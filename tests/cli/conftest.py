@@ -1,5 +1,6 @@
-"""Fixtures for the operator CLI tests: the moto stack of template.yaml (shared with the integration
-tests) and helpers that play the pipeline the CLI acts on: uploads, the submit function, Batch events.
+"""Fixtures for the operator CLI tests: the moto stack of template.yaml (tests/support/stack.py, shared
+with the integration tests); the helpers that play the pipeline the CLI acts on (uploads, the submit
+function, Batch events) are in tests/support/runs.py.
 
 The CLI is called in-process through ``orchestrator_cli.main.main(argv)``; ``cli`` returns its exit
 code with what it printed.
@@ -10,21 +11,43 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batch_orchestrator.ids import run_id_for
-from batch_orchestrator.models import S3Source
-from emulator import EmulatedStack, deliver_sqs_batch, invoke_handler
-from emulator.batch_events import attempt_entry, job_state_change
+from emulator import EmulatedStack
+from orchestrator_cli import local_serve
 from orchestrator_cli.main import main
-from tests.integration.conftest import aws_env, stack, stack_parameters
+from tests.support.runs import (
+    discard_submit_queue,
+    drain_submit_queue,
+    finish_attempt,
+    input_bucket,
+    jobs_of,
+    read_run,
+    runs_table,
+    start_run,
+    upload,
+)
+from tests.support.stack import aws_env, stack, stack_parameters
 
-__all__ = ["aws_env", "stack", "stack_parameters"]  # fixtures, re-exported for pytest
-
-SUBMIT_FUNCTION = "SubmitJobsFunction"
-TRACK_FUNCTION = "TrackJobsFunction"
+# The fixtures, re-exported for pytest, and the helpers of tests/support/runs.py, re-exported for the
+# modules that still import them from here (test_runs*.py, test_dlq.py).
+__all__ = [
+    "aws_env",
+    "discard_submit_queue",
+    "drain_submit_queue",
+    "finish_attempt",
+    "input_bucket",
+    "jobs_of",
+    "read_run",
+    "runs_table",
+    "stack",
+    "stack_parameters",
+    "start_run",
+    "upload",
+]
 
 
 @dataclass(frozen=True)
@@ -41,8 +64,14 @@ CliRunner = Callable[..., CliResult]
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
-    """``cli("runs", "list", stack=stack)``: runs the CLI against ``stack`` (or with no stack name)."""
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """``cli("runs", "list", stack=stack)``: runs the CLI against ``stack`` (or with no stack name).
+
+    The CLI looks for a local serve in a directory of the test's own (empty unless the test writes a
+    state file there, see ``write_serve_state``): a `make serve` running on the machine must not
+    change what a test without a stack name sees.
+    """
+    monkeypatch.setattr(local_serve, "STATE_DIR", tmp_path / "serve-state")
 
     def run(*argv: str, stack: EmulatedStack | None = None) -> CliResult:
         capsys.readouterr()  # forget what the test printed before
@@ -54,96 +83,10 @@ def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
     return run
 
 
-# ------------------------------------------------------------------------------ playing the pipeline
-def input_bucket(stack: EmulatedStack) -> str:
-    return stack.outputs["InputBucketName"]
-
-
-def upload(stack: EmulatedStack, key: str, body: bytes = b"a,b\n1,2\n") -> S3Source:
-    """Put an object in the input bucket; its S3 notification goes to the SubmitQueue (as on AWS)."""
-    bucket = input_bucket(stack)
-    version_id = stack.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
-    return S3Source(bucket=bucket, key=key, version_id=version_id)
-
-
-def drain_submit_queue(stack: EmulatedStack) -> int:
-    """Run the submit function until the SubmitQueue is empty; returns how many messages it handled."""
-    handled = 0
-    for _ in range(20):
-        delivery = deliver_sqs_batch(stack, SUBMIT_FUNCTION, raise_errors=True)
-        if delivery.event is None:
-            return handled
-        handled += delivery.size
-    raise AssertionError("the SubmitQueue did not drain")
-
-
-def start_run(stack: EmulatedStack, key: str = "incoming/report.csv") -> str:
-    """Upload a file and let the submit function start its run; returns the run id."""
-    source = upload(stack, key)
-    drain_submit_queue(stack)
-    return run_id_for(source)
-
-
-def runs_table(stack: EmulatedStack) -> str:
-    return stack.outputs["RunsTableName"]
-
-
-def read_run(stack: EmulatedStack, run_id: str) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    item = stack.client("dynamodb").get_item(
-        TableName=runs_table(stack), Key={"runId": {"S": run_id}}, ConsistentRead=True
-    )["Item"]
-    deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in item.items()}
-
-
-def jobs_of(stack: EmulatedStack, run_id: str) -> list[dict[str, Any]]:
-    """Every Batch job of the run (all attempts), found by the run id that starts its name."""
-    response = stack.client("batch").list_jobs(
-        jobQueue=stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [f"{run_id}*"]}]
-    )
-    return list(response["jobSummaryList"])
-
-
-def finish_attempt(
-    stack: EmulatedStack,
-    run_id: str,
-    status: str,
-    *,
-    exit_code: int | None = None,
-    reason: str | None = None,
-    log_stream: str | None = "sample/default/0123456789abcdef",
-    job_name: str | None = None,
-) -> dict[str, Any]:
-    """Send the track function the Batch event of the run's current job (or of ``job_name``) reaching ``status``."""
-    name = job_name or read_run(stack, run_id)["jobName"]
-    (summary,) = [job for job in jobs_of(stack, run_id) if job["jobName"] == name]
-    (job,) = stack.client("batch").describe_jobs(jobs=[summary["jobId"]])["jobs"]
-    attempts = []
-    if status in ("SUCCEEDED", "FAILED"):
-        attempts = [attempt_entry(exit_code=exit_code, reason=reason, log_stream_name=log_stream)]
-    event = job_state_change(
-        job,
-        status,
-        region=stack.region,
-        account=stack.account_id,
-        exit_code=exit_code,
-        container_reason=reason,
-        attempts=attempts,
-        log_stream_name=log_stream,
-    )
-    invoke_handler(stack, TRACK_FUNCTION, event)
-    return read_run(stack, run_id)
-
-
-def discard_submit_queue(stack: EmulatedStack) -> int:
-    """Delete what is on the SubmitQueue without handling it, as if S3's notifications had been lost."""
-    sqs = stack.client("sqs")
-    url = stack.outputs["SubmitQueueUrl"]
-    discarded = 0
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        discarded += len(messages)
-    return discarded
+def write_serve_state(endpoint_url: str, *, pid: int, stack_name: str = local_serve.LOCAL_STACK_NAME) -> Path:
+    """The state file a running `serve` leaves, where the CLI (as patched by ``cli``) looks for it."""
+    path = local_serve.state_file(stack_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"endpoint_url": endpoint_url, "region": "us-east-1", "stack_name": stack_name, "pid": pid}
+    path.write_text(json.dumps(state), encoding="utf-8")
+    return path

@@ -13,7 +13,8 @@ from batch_orchestrator.models import S3Source
 from batch_orchestrator.submit_messages import retry_message
 from emulator import EmulatedStack
 from orchestrator_cli.aws import Aws
-from orchestrator_cli.commands.dlq import describe_message, redrive_payload
+from orchestrator_cli.commands.dlq_list import describe_message
+from orchestrator_cli.commands.dlq_redrive import redrive_payload
 from orchestrator_cli.commands.submit import notification_body
 from orchestrator_cli.errors import ExitCode
 from tests.cli.conftest import CliRunner, discard_submit_queue, drain_submit_queue, input_bucket, read_run, upload

@@ -122,6 +122,8 @@ def test_runs_show_prints_the_attempt_history_with_log_links(stack: EmulatedStac
     assert [entry["exitCode"] for entry in document["history"]] == [75, 3]
     assert all(entry["logUrl"].startswith("https://") for entry in document["history"])
     assert document["logUrl"].endswith("/log-events/s$252Fd$252F2")
+    assert "logsCommand" not in document  # the `runs logs` command replaces the links only locally
+    assert "runs logs" not in result.out
     assert document["manualRetries"][0]["attempt"] == 2
 
 

@@ -19,7 +19,8 @@ from emulator.smoke_support import stack_functions_invocable
 from orchestrator_cli.commands import smoke as smoke_command
 from orchestrator_cli.errors import ExitCode
 from orchestrator_cli.smoke_steps import Clock
-from tests.cli.conftest import CliResult, CliRunner, drain_submit_queue, finish_attempt, input_bucket, runs_table
+from tests.cli.conftest import CliResult, CliRunner
+from tests.support.runs import drain_submit_queue, finish_attempt, input_bucket, runs_table
 
 SCHEDULE_ON = {"ScheduleEnabled": "true", "ScheduleExpression": "rate(1 day)"}
 World = Callable[[], None]
@@ -94,7 +95,7 @@ def leftovers(stack: EmulatedStack) -> dict[str, Any]:
     }
 
 
-NOTHING_LEFT = {"objects": [], "runs": [], "queues": [], "subscriptions": []}
+NOTHING_LEFT: dict[str, list[str]] = {"objects": [], "runs": [], "queues": [], "subscriptions": []}
 
 
 def report(result: CliResult) -> dict[str, Any]:

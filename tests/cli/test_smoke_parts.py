@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from batch_orchestrator.alerts import JSON_SEPARATOR
+from batch_orchestrator.alert_format import JSON_SEPARATOR
 from emulator import EmulatedStack
 from emulator.smoke_support import function_name_of, stack_functions_invocable
 from orchestrator_cli import local_serve
@@ -113,7 +114,7 @@ def test_the_template_default_job_command_honours_the_canary_contract(key: str, 
 
 
 def test_the_sample_job_fails_the_failure_canary_by_its_first_line() -> None:
-    from jobs.sample.job import directive_exit_code  # type: ignore[import-not-found]
+    from jobs.sample.job import directive_exit_code
 
     _, failure = canaries("incoming/", "id", 3)
     assert failure.key == "incoming/smoke/id/smoke-fail-exit-3.txt"
@@ -166,7 +167,8 @@ def alarm(name: str, state: str = "OK", reason: str = "fine") -> dict[str, Any]:
 
 
 def test_alarms_of_the_stack_that_are_missing_fail_and_other_stacks_alarms_are_ignored() -> None:
-    found = [alarm("prod-a"), alarm("prod-2-x", "ALARM")]  # prod-2 is another stack sharing the prefix
+    # prod-2 is another stack sharing the prefix
+    found: list[Mapping[str, Any]] = [alarm("prod-a"), alarm("prod-2-x", "ALARM")]
 
     missing = judge_alarms(found, {"prod-a", "prod-b"}, "prod-", 0.1)
     ignored = judge_alarms(found, {"prod-a"}, "prod-", 0.1)
@@ -193,11 +195,11 @@ def test_smoke_accepts_stack_as_an_alias_of_stack_name() -> None:
 
 
 def test_the_cli_looks_for_serve_where_serve_writes_its_state() -> None:
-    from emulator import demo, stack
+    from emulator import serve_state, stack
 
-    assert local_serve.STATE_DIR == demo.STATE_DIR
+    assert local_serve.STATE_DIR == serve_state.STATE_DIR
     assert local_serve.LOCAL_STACK_NAME == stack.DEFAULT_STACK_NAME
-    assert local_serve.state_file() == demo.state_path()
+    assert local_serve.state_file() == serve_state.state_path()
 
 
 def test_local_finds_a_running_serve_and_refuses_a_dead_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,8 @@ from orchestrator_cli.aws import Aws
 from orchestrator_cli.errors import ExitCode
 from orchestrator_cli.main import main
 from tests.cli.conftest import CliRunner
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def test_stack_shows_outputs_and_parameters(stack: EmulatedStack, cli: CliRunner) -> None:
@@ -176,7 +181,88 @@ def test_main_leaves_the_environment_as_it_was(stack: EmulatedStack, monkeypatch
 
 
 def test_the_cli_hides_the_same_shim_outputs_the_emulator_adds() -> None:
-    from emulator.template import SHIM_OUTPUT_PREFIX
+    from emulator.template_shims import SHIM_OUTPUT_PREFIX
     from orchestrator_cli.stack import LOCAL_SHIM_OUTPUT_PREFIX
 
     assert LOCAL_SHIM_OUTPUT_PREFIX == SHIM_OUTPUT_PREFIX
+
+
+@pytest.mark.parametrize(
+    ("argv", "names", "expected"),
+    [
+        (["--endpoint-url", "localhost:4566"], "--endpoint-url", "did you mean http://localhost:4566?"),
+        (["--endpoint-url", "http://localhost:port"], "--endpoint-url", "expected the form http://host:port"),
+        (["--endpoint-url", "http://[::1"], "--endpoint-url", "expected the form http://host:port"),
+        (["--endpoint-url", "ftp://localhost:21"], "--endpoint-url", "expected the form http://host:port"),
+        (["--region", "eu_west_1"], "--region", "not an AWS region name"),
+        (["--profile", ""], "--profile", "--profile is empty"),
+        (["runs", "list", "--since", "99999999999d"], "--since", "reaches back before the year 1"),
+    ],
+)
+def test_a_malformed_value_is_a_usage_error_naming_its_flag(
+    stack: EmulatedStack, cli: CliRunner, argv: list[str], names: str, expected: str
+) -> None:
+    # When a flag's value cannot work
+    result = cli("--stack-name", stack.name, *argv, *([] if "runs" in argv else ["stack"]))
+
+    # Then the CLI says which flag and what it expects, and exits 2 (not 1 with a ValueError, nor 4)
+    assert result.code == ExitCode.USAGE, result.err
+    assert names in result.err
+    assert expected in result.err
+    assert "Traceback" not in result.err
+    assert "ValueError" not in result.err
+
+
+def test_an_endpoint_url_without_scheme_in_the_environment_is_a_usage_error(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given AWS_ENDPOINT_URL set the way one would type it to a browser
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "localhost:4566")
+
+    # When a command runs
+    result = cli("--stack-name", "batch-orchestrator", "stack")
+
+    # Then the variable is named with the form it needs
+    assert result.code == ExitCode.USAGE
+    assert "AWS_ENDPOINT_URL in the environment" in result.err
+    assert "http://host:port" in result.err
+
+
+def test_a_region_samconfig_names_is_checked_like_the_flag(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "samconfig.toml").write_text(
+        '[default.global.parameters]\nstack_name = "s"\nregion = "eu west 1"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = cli("stack")
+
+    assert result.code == ExitCode.USAGE
+    assert "region in " in result.err
+    assert "'eu west 1' is not an AWS region name" in result.err
+
+
+def _orchestrator(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process, imported from scratch (what import-time failures need)."""
+    command = [sys.executable, "-m", "orchestrator_cli", *argv]
+    return subprocess.run(command, cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_an_aws_profile_that_does_not_exist_is_named_and_does_not_break_help(tmp_path: Path) -> None:
+    # Given AWS_PROFILE naming a profile the AWS config does not have
+    env = {**os.environ, "AWS_PROFILE": "nope", "AWS_CONFIG_FILE": str(tmp_path / "config")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
+
+    # When the CLI shows its help, and when it runs a command
+    help_ = _orchestrator("--help", env=env)
+    command = _orchestrator("--stack-name", "batch-orchestrator", "--region", "us-east-1", "stack", env=env)
+
+    # Then the help is shown as always; the command names the profile in one error, with the exit code of
+    # the other credential problems, and no traceback
+    assert help_.returncode == ExitCode.OK, help_.stderr
+    assert "exit codes:" in help_.stdout
+    assert help_.stderr == ""
+    assert command.returncode == ExitCode.AWS
+    assert "the AWS profile 'nope' does not exist" in command.stderr
+    assert "Traceback" not in command.stderr

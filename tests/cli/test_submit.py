@@ -7,20 +7,13 @@ import json
 import pytest
 
 from batch_orchestrator.ids import run_id_for
-from batch_orchestrator.models import S3Source
+from batch_orchestrator.models import S3Source, SubmitRequest
 from batch_orchestrator.submit_messages import parse_submit_message
 from emulator import EmulatedStack
 from orchestrator_cli.commands.submit import manual_sequencer, notification_body
 from orchestrator_cli.errors import ExitCode
-from tests.cli.conftest import (
-    CliRunner,
-    discard_submit_queue,
-    drain_submit_queue,
-    input_bucket,
-    jobs_of,
-    read_run,
-    upload,
-)
+from tests.cli.conftest import CliRunner
+from tests.support.runs import discard_submit_queue, drain_submit_queue, input_bucket, jobs_of, read_run, upload
 
 KEY = "incoming/my report ü (2026)+final.csv"
 
@@ -134,6 +127,7 @@ def test_notification_body_round_trips_through_the_submit_parser(key: str) -> No
     (request,) = parse_submit_message(body, input_prefix="incoming/")
 
     # Then the same source and run id come out; the key is encoded the S3 way (no raw spaces, / kept)
+    assert isinstance(request, SubmitRequest)
     assert request.source == source
     assert request.run_id == run_id_for(source)
     encoded = json.loads(body)["Records"][0]["s3"]["object"]["key"]

@@ -11,7 +11,7 @@ from batch_orchestrator.models import Run, RunStatus, S3Source
 from orchestrator_cli.errors import Refused, UsageError
 from orchestrator_cli.manual_retry import plan_manual_retry
 from orchestrator_cli.parsing import S3Url, parse_run_id, parse_s3_url, parse_since
-from orchestrator_cli.render import age, fields, shorten, table
+from orchestrator_cli.render import age, display_width, fields, fit, shorten, table, truncate
 from orchestrator_cli.settings import resolve_settings
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -138,6 +138,52 @@ def test_rendering() -> None:
     assert age("2026-11-21T09:00:00Z", NOW) == "3h"
     assert age("2026-11-18T12:00:00Z", NOW) == "3d"
     assert age(None, NOW) is None
+
+
+JAPANESE = "incoming/売上レポート.csv"  # 9 + 6 wide characters + 4: 25 columns in 19 characters
+ACCENTED = "incoming/cafe\u0301.csv"  # "café" with a combining acute accent: 17 columns in 18 characters
+
+
+def test_display_width_counts_terminal_columns() -> None:
+    assert display_width("plain.csv") == 9
+    assert display_width(JAPANESE) == 25
+    assert display_width(ACCENTED) == 17
+    assert display_width("\uff21\uff22") == 4  # fullwidth A and B
+    assert display_width("a\u200bb") == 2  # zero-width space
+
+
+def test_columns_line_up_with_wide_and_combining_characters() -> None:
+    # Given file names of different display widths than lengths
+    rows: list[list[str | None]] = [[JAPANESE, "SUCCEEDED"], [ACCENTED, "FAILED"], ["incoming/plain.csv", None]]
+
+    # When they are shown as a table and as fields
+    lines = table(["INPUT", "STATUS"], rows)
+    labels = fields([(JAPANESE, "1"), (ACCENTED, "2"), ("x", "3")])
+
+    # Then the next column starts at the same terminal column on every line
+    starts = {
+        display_width(line[: line.rindex(status)])
+        for line, status in zip(lines, ["STATUS", "SUCCEEDED", "FAILED", "-"], strict=True)
+    }
+    assert starts == {display_width(JAPANESE) + 2}
+    assert {display_width(line[:-1]) for line in labels} == {display_width(JAPANESE) + 2}
+
+
+def test_cutting_never_splits_a_wide_character_or_strands_an_accent() -> None:
+    # A wide character that only half fits is left out; fit pads the column back to its width
+    assert truncate("売上レポート", 5) == "売上…"
+    assert truncate("売上レポート", 4) == "売…"
+    assert fit("売上レポート", 4) == "売… "
+    assert fit("ab", 4) == "ab  "
+    assert all(display_width(fit(JAPANESE, width)) == width for width in range(30))
+    # an accent stays with its letter, or goes with it
+    assert truncate("cafe\u0301s!", 5) == "cafe\u0301…"
+    assert truncate("cafe\u0301s!", 4) == "caf…"
+    assert shorten("e\u0301" * 3 + "x" * 10 + "e\u0301" * 3, 7) == "e\u0301e\u0301e\u0301…e\u0301e\u0301e\u0301"
+    # the middle of a long name goes, its end stays, within the limit
+    short = shorten("incoming/2026/11/売上レポート_最終版.csv", 24)
+    assert display_width(short) <= 24
+    assert short.endswith("最終版.csv")
 
 
 def _run(status: RunStatus, attempt: int = 1, max_attempts: int = 3, job_id: str | None = "job-1") -> Run:

@@ -22,7 +22,7 @@ from pathlib import Path
 import botocore.session
 from botocore import xform_name
 
-from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
+from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
 from tests.conformance.iam import ContextValue
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import UnknownPolicy, queue_arn
@@ -115,11 +115,9 @@ def _publish(s: Scope) -> list[Authorised]:
 
 
 OPERATIONS: dict[str, Builder] = {
-    "dynamodb.GetItem": _on_table("dynamodb:GetItem"),
     "dynamodb.PutItem": _on_table("dynamodb:PutItem"),
     "dynamodb.UpdateItem": _on_table("dynamodb:UpdateItem"),
     "dynamodb.Query": _query,
-    "dynamodb.Scan": _on_table("dynamodb:Scan"),
     "batch.SubmitJob": _submit_job,
     "batch.ListJobs": _anything("batch:ListJobs"),
     "batch.DescribeJobs": _anything("batch:DescribeJobs"),

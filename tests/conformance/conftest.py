@@ -1,10 +1,5 @@
-"""Conformance suite: the template as AWS would resolve and authorise it (see resolve.py and iam.py)."""
+"""Conformance fixtures: the requests recorded for the test_request_limits*.py modules (see lifecycles.py)."""
 
-from typing import Any
+from tests.conformance.lifecycles import lifecycles, recorded
 
-from tests.reliability.harness import print_figures
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the figures this suite measured (with the reliability and security ones, once)."""
-    print_figures(terminalreporter)
+__all__ = ["lifecycles", "recorded"]  # fixtures, re-exported for pytest

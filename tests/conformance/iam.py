@@ -196,7 +196,7 @@ def _values(node: Any) -> list[str]:
     return values
 
 
-def _principal_match(statement: Mapping[str, Any], principal: Principal, name: str) -> _PrincipalMatch:
+def _principal_match(statement: Mapping[str, Any], principal: Principal, name: str) -> _PrincipalMatch:  # noqa: C901 - one branch per Principal form IAM documents (*, AWS, Service, Federated; Not-)
     if "NotPrincipal" in statement:
         raise UnsupportedPolicyError(f"{name}: NotPrincipal")
     if "Principal" not in statement:
@@ -279,7 +279,7 @@ def conditions_hold(block: Mapping[str, Any], context: Mapping[str, ContextValue
     return True
 
 
-def condition_holds(operator: str, key: str, policy_values: list[str], context: Mapping[str, ContextValue]) -> bool:
+def condition_holds(operator: str, key: str, policy_values: list[str], context: Mapping[str, ContextValue]) -> bool:  # noqa: C901 - one branch per condition operator family of the IAM reference
     qualifier, _, base = operator.rpartition(":")
     if qualifier not in ("", "ForAnyValue", "ForAllValues"):
         raise UnsupportedPolicyError(f"condition qualifier {qualifier!r}")

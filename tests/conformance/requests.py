@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: support code, no tests: one table of every request the stack makes at run time.
 """Every request the deployed stack makes at run time, as AWS authorises it, and AWS's decision on it.
 
 Built from the resolved stack (real names and ARNs, ``resolve.py``), never typed as literals:

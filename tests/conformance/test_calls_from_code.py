@@ -30,14 +30,16 @@ from botocore.exceptions import ConnectionClosedError
 from moto import mock_aws
 
 from batch_orchestrator.adapters import aws
-from batch_orchestrator.adapters.runs_table import ACTIVE_RUNS_INDEX
+from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
 from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch, deploy_stack, invoke_handler
-from emulator.batch_events import queue_blocked
+from emulator.batch_event_builder import queue_blocked
 from emulator.stack import MOTO_CONFIG
 from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
-from tests.helpers import load_event
-from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, job_event, track, upload
+from tests.support.events import load_event
+from tests.support.runs import all_jobs, deliver_all, drain_test_event, job_event, track, upload
+
+pytestmark = pytest.mark.slow  # runs every function's flows in moto to record its calls
 
 # The flows need every optional call switched on and retries that are due at once.
 FLOW_PARAMETERS = {

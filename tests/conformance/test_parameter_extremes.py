@@ -27,7 +27,8 @@ import pytest
 
 from batch_orchestrator import config
 from batch_orchestrator.errors import ConfigError
-from emulator.template import DEFAULT_TEMPLATE, TemplateError, load_template
+from emulator.template import DEFAULT_TEMPLATE, load_template
+from emulator.template_error import TemplateError
 from tests.conformance.resolve import ResolvedStack, resolve_stack, resolve_template, transformed_template
 
 REPO = DEFAULT_TEMPLATE.resolve().parent

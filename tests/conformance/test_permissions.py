@@ -31,7 +31,7 @@ from tests.conformance.iam import Decision, Request, role, statement_applies
 from tests.conformance.iam_database import TypedResource, request_problems
 from tests.conformance.requests import Call, all_calls, decide
 from tests.conformance.resolve import ResolvedStack, resolve_stack
-from tests.reliability.harness import figure
+from tests.support.figures import figure
 
 PRIVATE_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/batch-jobs/report:1.4"
 PARAMETER_SETS: dict[str, dict[str, str]] = {

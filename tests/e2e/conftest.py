@@ -1,6 +1,6 @@
 """End-to-end fixtures: the whole pipeline of template.yaml running locally, one per test.
 
-``pipeline`` is a started ``emulator.runtime.LocalPipeline``: a moto server on a free loopback
+``pipeline`` is a started ``emulator.pipeline.LocalPipeline``: a moto server on a free loopback
 port in this process, the stack created in it with ``LOCAL_PARAMETERS`` (the sample job as the
 job command, RetryExitCodes=75, MaxAttempts=3, RetryBaseDelaySeconds=1), the functions run
 in-process, and jobs run by the local job runner (SIMULATED AWS Batch/Fargate). It is stopped,
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from emulator.runtime import LocalPipeline
+from emulator.pipeline import LocalPipeline
 
 RUN_TIMEOUT = 45.0  # seconds a run may take end to end; a run takes 1 to 5 here
 IDLE_TIMEOUT = 30.0
@@ -49,10 +49,6 @@ def result_object(pipeline: LocalPipeline, run_id: str) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(body)
     return result
-
-
-def job_environment(job: dict[str, Any]) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in job["container"].get("environment", [])}
 
 
 def wait_for_status(pipeline: LocalPipeline, run_id: str, status: str, *, timeout: float = RUN_TIMEOUT) -> None:

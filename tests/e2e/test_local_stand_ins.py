@@ -20,15 +20,11 @@ from urllib.parse import urlparse
 
 import pytest
 
-from emulator.runner import (
-    SAMPLE_JOB_DIR,
-    TIMEOUT_STATUS_REASON,
-    LocalJobRunner,
-    container_exit_code,
-    evaluate_on_exit,
-    local_command,
-)
-from emulator.runtime import LocalPipeline, UnsupportedScheduleError, next_fire_time
+from batch_orchestrator.job_outcome import TIMEOUT_STATUS_REASON
+from emulator.exit_codes import container_exit_code, evaluate_on_exit
+from emulator.pipeline import LocalPipeline
+from emulator.runner import SAMPLE_JOB_DIR, LocalJobRunner, local_command
+from emulator.schedules import UnsupportedScheduleError, next_fire_time
 from emulator.template import DEFAULT_TEMPLATE, load_template
 
 # ------------------------------------------------------------------------------ Batch retryStrategy

@@ -15,9 +15,11 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from emulator.batch_events import job_state_change
-from emulator.runtime import LocalPipeline
-from tests.e2e.conftest import IDLE_TIMEOUT, RUN_TIMEOUT, job_environment, result_object, wait_for_status
+from emulator.alerts_inbox import alert_run_id
+from emulator.batch_event_builder import job_state_change
+from emulator.pipeline import LocalPipeline
+from tests.e2e.conftest import IDLE_TIMEOUT, RUN_TIMEOUT, result_object, wait_for_status
+from tests.support.runs import job_environment
 
 BATCH_LIFE = ["SUBMITTED", "RUNNABLE", "STARTING", "RUNNING"]
 
@@ -110,10 +112,11 @@ def test_a_permanent_exit_code_fails_the_run_with_exactly_one_alert(pipeline: Lo
     assert (job["status"], job["container"]["exitCode"]) == ("FAILED", 3)
     # and subscribers got one alert saying so
     (alert,) = pipeline.alerts()
-    assert alert.run_id == upload.run_id
+    assert alert_run_id(alert) == upload.run_id
     assert alert.subject == "Batch job failed: broken.txt (exit 3, attempt 1/3)"
-    assert alert.attributes["alertType"] == "RUN_FAILED"
-    assert alert.attributes["exitCode"] == "3"
+    # (the attributes as track_jobs published them, in Publish's shape, for SNS filter policies)
+    assert alert.attributes["alertType"] == {"DataType": "String", "StringValue": "RUN_FAILED"}
+    assert alert.attributes["exitCode"] == {"DataType": "Number", "StringValue": "3"}
     assert "incoming/broken.txt" in alert.message
 
     # When Batch delivers the FAILED event once more (events are at least once)
@@ -156,7 +159,7 @@ def test_a_job_terminated_through_the_batch_api_is_stopped_and_fails_its_run(pip
         143,
     )
     assert (run.status.value, run.attempt, run.exit_code) == ("FAILED", 1, 143)
-    assert [alert.run_id for alert in pipeline.alerts()] == [upload.run_id]
+    assert [alert_run_id(alert) for alert in pipeline.alerts()] == [upload.run_id]
 
 
 def test_ten_files_uploaded_at_once_give_ten_runs_and_ten_jobs(pipeline: LocalPipeline) -> None:

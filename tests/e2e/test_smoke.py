@@ -1,7 +1,7 @@
 """`orchestrator smoke`, the real command in its own process, against the local pipeline as `serve` runs it.
 
 The pipeline runs in this process with the Lambda Invoke shim `serve` installs (SIMULATED Lambda and
-Batch: see emulator.smoke_support and emulator.runtime); the CLI reaches it only through its
+Batch: see emulator.smoke_support and emulator.pipeline); the CLI reaches it only through its
 endpoint, found with `--local` and used with fake credentials, exactly as `make smoke` does.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator import demo
-from emulator.runtime import LocalPipeline
+from emulator import serve_state
+from emulator.pipeline import LocalPipeline
 from emulator.smoke_support import stack_functions_invocable
 
 SCHEDULE_ON = {"ScheduleEnabled": "true", "ScheduleExpression": "rate(1 day)"}
@@ -38,8 +38,8 @@ def test_the_smoke_test_passes_against_the_emulator_and_leaves_nothing(
 ) -> None:
     # Given the local stack with its schedule enabled, its state recorded as `serve` records it (under a
     # private temporary directory), and a user whose profile points at a real account elsewhere
-    monkeypatch.setattr(demo, "STATE_DIR", tmp_path / demo.STATE_DIR.name)
-    demo._write_state(serving)
+    monkeypatch.setattr(serve_state, "STATE_DIR", tmp_path / serve_state.STATE_DIR.name)
+    serve_state.write_state(serving)
     outputs = serving.stack.outputs
     config = tmp_path / "aws-config"
     config.write_text("[profile someone-real]\nregion = eu-west-3\naws_access_key_id = AKIAREALKEY\n")

@@ -1,62 +1,10 @@
 """Integration fixtures: the stack of template.yaml itself, created inside moto for each test.
 
-    def test_something(stack):                                   # defaults of template.yaml
-        ...
-
-    @pytest.mark.stack_params(MaxAttempts="3", RetryExitCodes="3")
-    def test_retry(stack): ...                                   # parameter overrides
-
-    @pytest.mark.parametrize("stack_parameters", [{"ScheduleEnabled": "true"}], indirect=True)
-    def test_schedule(stack): ...                                # the same, via parametrize
-
-``stack`` is a ``emulator.EmulatedStack``: outputs, resources, function_environment(...), and
-``emulator.invoke_handler`` / ``deliver_sqs_batch`` run the handlers against it.
+``stack``, ``stack_parameters`` and the autouse ``aws_env`` live in tests/support/stack.py (its docstring
+shows how to override template parameters); the helpers that play the pipeline on it in
+tests/support/runs.py.
 """
 
-from __future__ import annotations
+from tests.support.stack import aws_env, stack, stack_parameters
 
-from collections.abc import Iterator
-
-import pytest
-from moto import mock_aws
-
-from emulator import EmulatedStack, deploy_stack
-from emulator.stack import MOTO_CONFIG
-
-REGION = "us-east-1"
-
-
-def _reset_shared_clients() -> None:
-    """Forget the AWS clients the shared package caches, so none outlives the moto it was made in."""
-    from batch_orchestrator.adapters import aws
-
-    if hasattr(aws, "reset_clients"):
-        aws.reset_clients()
-
-
-@pytest.fixture(autouse=True)
-def aws_env(_hermetic_aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Fake credentials and us-east-1 (the root conftest's ``_hermetic_aws``), and no leftover
-    switch that makes moto's Batch fail jobs (tests opt in with monkeypatch)."""
-    monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", raising=False)
-    return {"region": REGION}
-
-
-@pytest.fixture
-def stack_parameters(request: pytest.FixtureRequest) -> dict[str, str]:
-    """Template parameter overrides from ``@pytest.mark.stack_params`` (nearest mark wins) or from
-    ``parametrize(..., indirect=True)``."""
-    parameters: dict[str, str] = {}
-    for mark in reversed(list(request.node.iter_markers("stack_params"))):
-        parameters.update({name: str(value) for name, value in mark.kwargs.items()})
-    parameters.update({name: str(value) for name, value in getattr(request, "param", {}).items()})
-    return parameters
-
-
-@pytest.fixture
-def stack(aws_env: dict[str, str], stack_parameters: dict[str, str]) -> Iterator[EmulatedStack]:
-    """template.yaml created in a fresh in-process moto (Batch and Lambda without Docker)."""
-    with mock_aws(config=MOTO_CONFIG):
-        _reset_shared_clients()
-        yield deploy_stack(stack_parameters)
-        _reset_shared_clients()
+__all__ = ["aws_env", "stack", "stack_parameters"]  # fixtures, re-exported for pytest

@@ -17,12 +17,12 @@ from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
 from batch_orchestrator.batch_events import parse_job_state_change
 from batch_orchestrator.config import TrackConfig
-from batch_orchestrator.models import Source
+from batch_orchestrator.models import JobObservation, Source
 from batch_orchestrator.timeutil import utcnow
 from batch_orchestrator.tracking import TrackOutcome, apply_job_event
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry
-from tests.integration.pipeline import (
+from emulator.batch_event_builder import attempt_entry
+from tests.support.runs import (
     all_jobs,
     deliver_all,
     drain_test_event,
@@ -71,7 +71,7 @@ def _failed_event(stack: EmulatedStack, exit_code: int) -> dict[str, Any]:
 def _track(stack: EmulatedStack, event: dict[str, Any], *, sink: Any, minutes_later: int = 0) -> TrackOutcome:
     config = TrackConfig.from_env({**stack.function_environment("TrackJobsFunction"), "AWS_REGION": stack.region})
     observation = parse_job_state_change(event)
-    assert observation is not None
+    assert isinstance(observation, JobObservation)
     return apply_job_event(
         observation,
         runs=RunsTable(stack.outputs["RunsTableName"], retention_days=90),

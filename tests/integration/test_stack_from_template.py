@@ -20,7 +20,9 @@ from moto import mock_aws
 from emulator import EmulatedStack, StackCreationError, deliver_sqs_batch, deploy_stack, invoke_handler
 from emulator.invoke import is_s3_test_event
 from emulator.stack import MOTO_CONFIG
-from emulator.template import NO_OP_TYPES, TemplateError, prepare_template
+from emulator.template import prepare_template
+from emulator.template_error import TemplateError
+from emulator.template_shims import NO_OP_TYPES
 
 UPLOAD_KEY = "incoming/my report ü 2026.csv"
 

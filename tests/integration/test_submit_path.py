@@ -14,18 +14,9 @@ from batch_orchestrator.models import S3Source, SubmitRequest
 from batch_orchestrator.submit import SubmitOutcome, SubmitSettings, submit_run
 from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch, invoke_handler
-from tests.helpers import load_event
-from tests.integration.pipeline import (
-    CallCounter,
-    SubmitJobThrottle,
-    all_jobs,
-    deliver_all,
-    drain_test_event,
-    failed_bodies,
-    get_run,
-    job_environment,
-    upload,
-)
+from tests.support.aws_doubles import CallCounter, SubmitJobThrottle
+from tests.support.events import load_event
+from tests.support.runs import all_jobs, deliver_all, drain_test_event, failed_bodies, get_run, job_environment, upload
 
 UNICODE_KEY = "incoming/my report ü 2026.csv"
 
@@ -170,6 +161,7 @@ def test_a_throttled_submit_fails_only_its_record_and_is_submitted_on_redelivery
     delivery = deliver_sqs_batch(stack, "SubmitJobsFunction", raise_errors=True, release_failed=True)
 
     # Then nine jobs were submitted and the tenth record alone was reported as a batch item failure
+    assert delivery.event is not None
     assert len(delivery.event["Records"]) == 10
     assert len(delivery.failed) == 1
     assert len(all_jobs(stack)) == 9

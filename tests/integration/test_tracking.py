@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry, queue_blocked
-from tests.helpers import load_event
-from tests.integration.pipeline import (
+from emulator.batch_event_builder import attempt_entry, queue_blocked
+from tests.support.events import load_event
+from tests.support.runs import (
     all_jobs,
     deliver_all,
     drain_test_event,

@@ -18,7 +18,7 @@ from moto import mock_aws
 from batch_orchestrator.adapters import aws
 from emulator import EmulatedStack, deploy_stack
 from emulator.stack import MOTO_CONFIG
-from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, queue_depth, upload
+from tests.support.runs import all_jobs, deliver_all, drain_test_event, queue_depth, upload
 
 DEV, PROD = "batch-orchestrator-dev", "batch-orchestrator-prod"
 # Outputs that echo a parameter both stacks leave at its default: equal by design, and no resource.

@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: slow stack scenarios sharing one set of sweep-at-a-clock helpers; a split would copy them.
 """The watchdog against the stack of template.yaml in moto: lost events, stale claims, stuck runs,
 what a sweep reads, and the alarms, key, schedule and dashboard the template adds for it.
 
@@ -35,8 +36,8 @@ from batch_orchestrator.timeutil import epoch_seconds, iso, utcnow
 from batch_orchestrator.watchdog import WATCHED_STATUSES
 from emulator import EmulatedStack, invoke_handler
 from emulator.fixtures import finished_run_item
-from tests.helpers import load_event
-from tests.integration.pipeline import (
+from tests.support.events import load_event
+from tests.support.runs import (
     all_jobs,
     deliver_all,
     drain_test_event,

@@ -1,12 +1,6 @@
-"""Reliability suite: the stack of template.yaml in moto, under injected faults (see harness.py)."""
+"""Reliability suite: the stack of template.yaml in moto under injected faults (see harness.py, tests/support/)."""
 
-from typing import Any
+from tests.support.logs import logs
+from tests.support.stack import aws_env, stack, stack_parameters
 
-from tests.reliability.harness import logs, print_figures, stack
-
-__all__ = ["logs", "stack"]
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the figure of every promise measured in this run (the README's Reliability table)."""
-    print_figures(terminalreporter)
+__all__ = ["aws_env", "logs", "stack", "stack_parameters"]  # fixtures, re-exported for pytest

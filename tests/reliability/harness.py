@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: support code, no tests: the delivery and fault-injection classes the stories compose.
 """Fault injection and delivery machinery for the reliability and security suites.
 
 Everything here drives the stack of template.yaml in moto the way AWS would, with a virtual clock
@@ -12,12 +13,15 @@ so that leases, visibility timeouts and Lambda's async retries elapse without wa
   sends, *before* they reach the emulator, so botocore's own retry logic sees a real error response.
 * ``CallTrace`` and ``ProcessCrash``: number every AWS call the shared package makes, and kill the
   "process" right after a chosen call returned (its effect happened; nobody learned of it).
-* ``figure``: a line for the summary the suite prints (the README's Reliability table quotes it).
+* ``figure`` (from ``tests.support.figures``): a line for the summary the run prints (the Reliability
+  table of docs/reliability.md quotes it).
+
+The ``stack`` and ``logs`` fixtures live in tests/support/stack.py and tests/support/logs.py; the queue
+helpers (``take_all_bodies``, ``send_bodies``...) in tests/support/runs.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import random
@@ -28,99 +32,14 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
 from batch_orchestrator.adapters import aws
-from emulator import EmulatedStack, deploy_stack, sqs_event_from_messages
+from emulator import EmulatedStack, sqs_event_from_messages
 from emulator.invoke import handler_environment, lambda_context, load_handler_module, patched_environ
-from emulator.stack import MOTO_CONFIG
+from tests.support.runs import send_bodies
 
 FIXED_START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-# ------------------------------------------------------------------------------------ figures
-_FIGURES: list[tuple[str, str]] = []
-
-
-def figure(promise: str, measured: str) -> None:
-    """Record one measured figure; the suite prints them all at the end of the run."""
-    _FIGURES.append((promise, measured))
-
-
-def print_figures(terminalreporter: Any) -> None:
-    if not _FIGURES:
-        return
-    terminalreporter.write_sep("=", "reliability and security figures")
-    for promise, measured in _FIGURES:
-        terminalreporter.write_line(f"{promise}: {measured}")
-    _FIGURES.clear()  # both suites' conftests carry the hook: print once
-
-
-# ------------------------------------------------------------------------------------ fixtures
-def stack_parameters_of(request: pytest.FixtureRequest) -> dict[str, str]:
-    parameters: dict[str, str] = {}
-    for mark in reversed(list(request.node.iter_markers("stack_params"))):
-        parameters.update({name: str(value) for name, value in mark.kwargs.items()})
-    return parameters
-
-
-@pytest.fixture
-def stack(_hermetic_aws: None, request: pytest.FixtureRequest) -> Iterator[EmulatedStack]:
-    """template.yaml created in a fresh in-process moto; ``@pytest.mark.stack_params`` overrides parameters."""
-    with mock_aws(config=MOTO_CONFIG):
-        aws.reset_clients()
-        yield deploy_stack(stack_parameters_of(request))
-        aws.reset_clients()
-
-
-@pytest.fixture
-def logs() -> Iterator[LogCapture]:
-    """What the functions' Powertools logger writes (JSON lines, as CloudWatch would receive them)."""
-    from batch_orchestrator.observability import logger
-
-    capture = LogCapture()
-    handler = logger.registered_handler
-    previous = handler.setStream(capture.stream)
-    try:
-        yield capture
-    finally:
-        handler.setStream(previous)
-
-
-class LogCapture:
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-
-    def lines(self) -> list[dict[str, Any]]:
-        found = []
-        for text in self.stream.getvalue().splitlines():
-            try:
-                found.append(json.loads(text))
-            except ValueError:
-                continue
-        return found
-
-    def clear(self) -> None:
-        self.stream.seek(0)
-        self.stream.truncate()
-
-
-def emf_metrics(stdout: str) -> dict[str, float]:
-    """Sum of every metric in the Powertools EMF blobs printed to stdout."""
-    totals: dict[str, float] = {}
-    for text in stdout.splitlines():
-        if '"_aws"' not in text:
-            continue
-        blob = json.loads(text)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(
-                    value if isinstance(value, list) else [value]
-                )
-    return totals
 
 
 # ------------------------------------------------------------------------------------ time
@@ -178,7 +97,7 @@ class Function:
         with patched_environ(self.environment):
             self.module: ModuleType = load_handler_module(stack, logical_id)
         if clock is not None:
-            self.module.utcnow = clock.now  # the handlers read the time through this name
+            vars(self.module)["utcnow"] = clock.now  # the handlers read the time through this name
         for name, value in (replace or {}).items():
             setattr(self.module, name, value)
 
@@ -308,52 +227,6 @@ class SubmitQueuePoller:
                 return rounds
             self._clock.now_value = max(self._clock.now(), at)
         raise AssertionError("messages kept failing")
-
-
-def send_bodies(stack: EmulatedStack, bodies: Sequence[str]) -> None:
-    sqs = stack.client("sqs")
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start : start + 10]
-        sqs.send_message_batch(
-            QueueUrl=stack.outputs["SubmitQueueUrl"],
-            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
-        )
-
-
-def upload_and_take_notifications(stack: EmulatedStack, keys: Sequence[str], *, chunk: int = 20) -> list[str]:
-    """Upload ``keys`` to the input bucket and take the S3 notifications S3 sent for them off the queue."""
-    s3 = stack.client("s3")
-    bucket = stack.outputs["InputBucketName"]
-    bodies: list[str] = []
-    for start in range(0, len(keys), chunk):
-        for key in keys[start : start + chunk]:
-            s3.put_object(Bucket=bucket, Key=key, Body=b"a,b\n1,2\n")
-        bodies.extend(body for body in take_all_bodies(stack) if "Records" in json.loads(body))
-    return bodies
-
-
-def take_all_bodies(stack: EmulatedStack, queue_output: str = "SubmitQueueUrl") -> list[str]:
-    """Receive and delete every visible message of a queue; their bodies, in the order received."""
-    sqs = stack.client("sqs")
-    url = stack.outputs[queue_output]
-    bodies: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies.extend(message["Body"] for message in messages)
-        sqs.delete_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-
-
-def visible_messages(stack: EmulatedStack, queue_output: str) -> int:
-    attributes = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.outputs[queue_output],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
 
 
 # ------------------------------------------------------------------------------------ throttling

@@ -21,25 +21,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batch_orchestrator.adapters import aws
-from batch_orchestrator.alerts import JSON_SEPARATOR
+from batch_orchestrator.alert_format import JSON_SEPARATOR
 from batch_orchestrator.errors import SweepIncomplete
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry
-from tests.helpers import load_event
-from tests.integration.pipeline import all_jobs, get_run, job_event, received_alerts
-from tests.reliability.harness import (
-    CallTrace,
-    Function,
-    ProcessCrash,
-    SubmitQueuePoller,
-    VirtualClock,
-    visible_messages,
-)
+from emulator.batch_event_builder import attempt_entry
+from tests.reliability.harness import CallTrace, Function, ProcessCrash, SubmitQueuePoller, VirtualClock
+from tests.support.events import load_event
+from tests.support.runs import all_jobs, get_run, job_event, received_alerts, visible_messages
 
 HORIZON = timedelta(hours=3)  # a story that is not settled by then has failed
 WATCHDOG_INTERVAL_SECONDS = 300
 LAMBDA_ASYNC_RETRY_DELAYS = (60, 120)  # after the first and the second failed try
-DOCUMENTED_DUPLICATE = "sns:Publish (SNS publish)"  # at-least-once: README "Limits and guarantees"
+DOCUMENTED_DUPLICATE = "sns:Publish (SNS publish)"  # at-least-once: docs/limits.md
 
 
 @dataclass
@@ -83,7 +76,7 @@ class Simulation:
         *,
         key: str,
         crash_after: int | None,
-        faults: Callable[[], None] | None = None,
+        faults: Callable[[], object] | None = None,
     ) -> None:
         aws.reset_clients()
         self.stack = stack

@@ -14,7 +14,7 @@ Batch is simulated: a submitted job reports RUNNABLE, RUNNING and its final stat
 and in moto's DescribeJobs (``stories.Simulation``), unless the story loses the final event.
 
 After each replay the promise is checked: exactly one Batch job per attempt, exactly one alert
-per final failure. One crash point is the documented exception (README, "Limits and guarantees"):
+per final failure. One crash point is the documented exception (docs/limits.md):
 dying after the SNS publish and before its confirming write republishes once (at-least-once).
 """
 
@@ -26,8 +26,6 @@ from collections.abc import Callable
 import pytest
 
 from emulator import EmulatedStack
-from tests.integration.pipeline import subscribe_alerts
-from tests.reliability.harness import figure, take_all_bodies
 from tests.reliability.stories import (
     Outcome,
     Simulation,
@@ -35,6 +33,8 @@ from tests.reliability.stories import (
     check_failed_twice,
     check_succeeded_once,
 )
+from tests.support.figures import figure
+from tests.support.runs import subscribe_alerts, take_all_bodies
 
 CRASH_TESTED_PARAMS = {"MaxAttempts": "2", "RetryExitCodes": "3", "RetryBaseDelaySeconds": "0"}
 

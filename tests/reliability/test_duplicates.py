@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from emulator import EmulatedStack
-from tests.integration.pipeline import all_jobs, iter_runs, job_environment
-from tests.reliability.harness import (
-    Function,
-    SubmitQueuePoller,
-    VirtualClock,
-    emf_metrics,
-    figure,
+from tests.reliability.harness import Function, SubmitQueuePoller, VirtualClock
+from tests.support.figures import figure
+from tests.support.logs import emf_metrics
+from tests.support.runs import (
+    all_jobs,
+    iter_runs,
+    job_environment,
     take_all_bodies,
     upload_and_take_notifications,
     visible_messages,

@@ -7,8 +7,8 @@ one index write in its partition (a change of status: a delete in the old one an
 one), costing one write unit per KB of the item (the projection is ALL).
 
 Measured here: the index writes of each run's life, per status partition, and its item size, on the
-stack of template.yaml in moto with the real handlers. The bound that follows (README, "Limits and
-guarantees"): runs enter a status no faster, on average, than they are submitted, and submissions
+stack of template.yaml in moto with the real handlers. The bound that follows (docs/limits.md):
+runs enter a status no faster, on average, than they are submitted, and submissions
 stop at AWS Batch's 50 SubmitJob per second per account, so a partition takes at most
 50 x (writes per run in it) x (item KB) units per second: well under 1,000 for items under 5 KB.
 A burst above that (thousands of jobs changing status in the same second) is throttled, not lost:
@@ -26,10 +26,10 @@ import pytest
 
 from batch_orchestrator.limits import BATCH_SUBMIT_JOB_RATE
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry
+from emulator.batch_event_builder import attempt_entry
 from tests.conformance.limit_checks import item_size
-from tests.integration.pipeline import all_jobs, deliver_all, drain_test_event, job_event, track, upload
-from tests.reliability.harness import figure
+from tests.support.figures import figure
+from tests.support.runs import all_jobs, deliver_all, drain_test_event, job_event, track, upload
 
 GSI_PARTITION_WRITE_UNITS = 1_000  # per second: DynamoDB's per-partition throughput, GSIs included
 LIFECYCLE = ("PENDING", "RUNNABLE", "STARTING", "RUNNING")

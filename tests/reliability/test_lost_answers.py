@@ -12,7 +12,7 @@ is not mistaken for a duplicate's (which would leave the job to the watchdog, 10
 Exceptions, each documented: SubmitJob is never retried by botocore (it has no idempotency token),
 so its lost answer is recovered by the claim protocol after the claim's lease (the job is adopted,
 not submitted twice); a retried sns:Publish delivers the alert twice (SNS standard topics keep no
-idempotency key: at least once, README "Limits and guarantees").
+idempotency key: at least once, docs/limits.md).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import pytest
 
 from batch_orchestrator.adapters import aws
 from emulator import EmulatedStack
-from tests.integration.pipeline import subscribe_alerts
-from tests.reliability.harness import LOST_ANSWER_KINDS, LostAnswer, Sleeps, figure, take_all_bodies
+from tests.reliability.harness import LOST_ANSWER_KINDS, LostAnswer, Sleeps
 from tests.reliability.stories import Outcome, Simulation, Story, alert_identity, check_failed_twice
+from tests.support.figures import figure
+from tests.support.runs import subscribe_alerts, take_all_bodies
 
 LOST_ANSWER_PARAMS = {"MaxAttempts": "2", "RetryExitCodes": "3", "RetryBaseDelaySeconds": "0"}
 WRITES = frozenset({"PutItem", "UpdateItem", "SubmitJob", "SendMessage", "Publish"})

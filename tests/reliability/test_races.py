@@ -27,13 +27,13 @@ from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.batch_events import parse_job_state_change
 from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.ids import job_name_for, run_id_for
-from batch_orchestrator.models import S3Source, Source
+from batch_orchestrator.models import JobObservation, S3Source, Source
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.tracking import TrackSettings, apply_job_event
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry, job_state_change
-from tests.integration.pipeline import get_run
-from tests.reliability.harness import figure
+from emulator.batch_event_builder import attempt_entry, job_state_change
+from tests.support.figures import figure
+from tests.support.runs import get_run
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 STARTED_MS = 1_795_000_000_000
@@ -211,7 +211,7 @@ def _comparable(run: dict[str, Any]) -> dict[str, Any]:
 def _apply(events: list[dict[str, Any]], *, runs: Any, sink: Any, settings: TrackSettings) -> None:
     for event in events:
         observation = parse_job_state_change(event)
-        assert observation is not None
+        assert isinstance(observation, JobObservation)
         apply_job_event(observation, runs=runs, retry_queue=sink, alerts=sink, settings=settings, now=NOW)
 
 

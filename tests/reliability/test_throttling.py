@@ -22,7 +22,6 @@ import pytest
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.batch import BatchJobs
 from emulator import EmulatedStack
-from tests.integration.pipeline import all_jobs, iter_runs, job_environment
 from tests.reliability.harness import (
     BATCH_THROTTLE,
     DYNAMODB_THROTTLES,
@@ -31,9 +30,14 @@ from tests.reliability.harness import (
     SubmitQueuePoller,
     ThrottleInjector,
     VirtualClock,
-    emf_metrics,
-    figure,
     quiet_botocore,
+)
+from tests.support.figures import figure
+from tests.support.logs import emf_metrics
+from tests.support.runs import (
+    all_jobs,
+    iter_runs,
+    job_environment,
     take_all_bodies,
     upload_and_take_notifications,
     visible_messages,

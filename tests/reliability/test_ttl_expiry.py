@@ -20,17 +20,19 @@ import pytest
 
 from batch_orchestrator.timeutil import epoch_seconds
 from emulator import EmulatedStack
-from emulator.batch_events import attempt_entry
-from tests.integration.pipeline import (
+from emulator.batch_event_builder import attempt_entry
+from tests.reliability.harness import Function, SubmitQueuePoller, VirtualClock
+from tests.support.figures import figure
+from tests.support.runs import (
     all_jobs,
     get_run,
     job_environment,
     job_event,
     received_alerts,
     subscribe_alerts,
+    take_all_bodies,
     upload,
 )
-from tests.reliability.harness import Function, SubmitQueuePoller, VirtualClock, figure, take_all_bodies
 
 RETENTION_DAYS = 1
 JOB_DAYS = 2  # longer than the retention: the longest jobs run 14 days

@@ -7,7 +7,7 @@ from typing import Any
 
 from batch_orchestrator.adapters import aws
 from emulator import EmulatedStack, prepare_template
-from tests.reliability.harness import figure
+from tests.support.figures import figure
 
 SECURE_TRANSPORT_DENY = {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -27,16 +27,10 @@ from batch_orchestrator.models import SubmitRequest
 from batch_orchestrator.submit import job_environment
 from batch_orchestrator.submit_messages import parse_submit_message
 from emulator import EmulatedStack
-from tests.integration.pipeline import all_jobs
-from tests.integration.pipeline import job_environment as environment_of
-from tests.reliability.harness import (
-    Function,
-    SubmitQueuePoller,
-    VirtualClock,
-    figure,
-    take_all_bodies,
-    upload_and_take_notifications,
-)
+from tests.reliability.harness import Function, SubmitQueuePoller, VirtualClock
+from tests.support.figures import figure
+from tests.support.runs import all_jobs, take_all_bodies, upload_and_take_notifications
+from tests.support.runs import job_environment as environment_of
 
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh", "cmd", "cmd.exe", "powershell", "pwsh"}

@@ -1,7 +1,13 @@
+from typing import TYPE_CHECKING
+
 import pytest
 
 from batch_orchestrator.config import ScheduledSubmitConfig, SubmitConfig, TrackConfig
 from batch_orchestrator.errors import ConfigError
+from tests.support.handlers import load_handler
+
+if TYPE_CHECKING:
+    from tests.conftest import FakeLambdaContext
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-orchestrator"
 DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/batch-orchestrator:3"
@@ -28,7 +34,7 @@ TRACK_ENV = {
 }
 
 
-def test_submit_config_parses_the_template_environment():
+def test_submit_config_parses_the_template_environment() -> None:
     config = SubmitConfig.from_env(SUBMIT_ENV)
     assert config.submit.job_queue == QUEUE
     assert config.submit.job_definition == DEFINITION
@@ -37,7 +43,7 @@ def test_submit_config_parses_the_template_environment():
     assert config.store.run_retention_days == 90
 
 
-def test_track_config_builds_the_retry_policy():
+def test_track_config_builds_the_retry_policy() -> None:
     config = TrackConfig.from_env(TRACK_ENV)
     assert 137 in config.track.policy.retry_exit_codes
     assert 1 not in config.track.policy.retry_exit_codes
@@ -57,7 +63,7 @@ def test_track_config_builds_the_retry_policy():
         ("RUN_RETENTION_DAYS", "0", "outside 1..3650"),
     ],
 )
-def test_bad_submit_settings_name_the_variable(name, value, message):
+def test_bad_submit_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SubmitConfig.from_env({**SUBMIT_ENV, name: value})
 
@@ -73,13 +79,40 @@ def test_bad_submit_settings_name_the_variable(name, value, message):
         ("JOB_LOG_GROUP", "", "JOB_LOG_GROUP is required"),
     ],
 )
-def test_bad_track_settings_name_the_variable(name, value, message):
+def test_bad_track_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrackConfig.from_env({**TRACK_ENV, name: value})
 
 
-def test_scheduled_config_needs_the_schedule_name():
+def test_scheduled_config_needs_the_schedule_name() -> None:
     env = {key: value for key, value in SUBMIT_ENV.items() if key != "INPUT_PREFIX"}
     with pytest.raises(ConfigError, match="SCHEDULE_NAME"):
         ScheduledSubmitConfig.from_env(env)
     assert ScheduledSubmitConfig.from_env({**env, "SCHEDULE_NAME": "nightly"}).schedule_name == "nightly"
+
+
+@pytest.mark.parametrize(
+    "name", ["RUNS_TABLE", "JOB_QUEUE_ARN", "JOB_DEFINITION_ARN", "MAX_ATTEMPTS", "CLAIM_LEASE_SECONDS"]
+)
+def test_a_missing_submit_variable_is_named_not_defaulted(name: str) -> None:
+    # Given the template's environment without one variable the submit path needs
+    env = {key: value for key, value in SUBMIT_ENV.items() if key != name}
+
+    # When / Then
+    with pytest.raises(ConfigError, match=f"environment variable {name} is required"):
+        SubmitConfig.from_env(env)
+
+
+def test_submit_jobs_fails_the_invocation_naming_a_missing_variable(
+    monkeypatch: pytest.MonkeyPatch, lambda_context: "FakeLambdaContext"
+) -> None:
+    # Given submit_jobs deployed without MAX_ATTEMPTS, and one upload to submit
+    for key, value in SUBMIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MAX_ATTEMPTS")
+    app = load_handler("submit_jobs")
+    upload = {"messageId": "1", "receiptHandle": "r", "body": "{}", "attributes": {}, "eventSource": "aws:sqs"}
+
+    # When / Then: the invocation fails (the Errors alarm sees it), not each record in silence
+    with pytest.raises(ConfigError, match="MAX_ATTEMPTS is required"):
+        app.handler({"Records": [upload]}, lambda_context)

@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: four small behaviour tables of one policy (exit code lists, settings, decisions, backoff).
 """The retry policy: exit code lists, settings validation, decisions and backoff."""
 
 from __future__ import annotations

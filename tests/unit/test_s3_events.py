@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from batch_orchestrator.errors import MalformedMessage
@@ -5,8 +7,10 @@ from batch_orchestrator.models import S3Source
 from batch_orchestrator.s3_events import Skipped, decode_key, iter_notification
 
 
-def notification(raw_key, *, event_name="ObjectCreated:Put", size=17, **object_fields):
-    obj = {"key": raw_key, "size": size, "sequencer": "0065F1C4A2B3D4E5F6", **object_fields}
+def notification(
+    raw_key: str, *, event_name: str = "ObjectCreated:Put", size: int = 17, **object_fields: object
+) -> dict[str, Any]:
+    obj: dict[str, object] = {"key": raw_key, "size": size, "sequencer": "0065F1C4A2B3D4E5F6", **object_fields}
     return {
         "Records": [
             {
@@ -30,11 +34,11 @@ def notification(raw_key, *, event_name="ObjectCreated:Put", size=17, **object_f
         ("incoming/%3B+rm+-rf+%2F", "incoming/; rm -rf /"),
     ],
 )
-def test_keys_are_decoded_exactly(raw, decoded):
+def test_keys_are_decoded_exactly(raw: str, decoded: str) -> None:
     assert decode_key(raw) == decoded
 
 
-def test_object_created_record_becomes_a_source():
+def test_object_created_record_becomes_a_source() -> None:
     # Given
     body = notification("incoming/my+report+%C3%BC+2026.csv", versionId="3HL4kqtJlcpXroDTDmJ")
 
@@ -52,7 +56,7 @@ def test_object_created_record_becomes_a_source():
     )
 
 
-def test_test_event_is_skipped():
+def test_test_event_is_skipped() -> None:
     body = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-21T10:00:00Z", "Bucket": "input-bucket"}
     (item,) = iter_notification(body, prefix="incoming/")
     assert item == Skipped(reason="s3:TestEvent", bucket="input-bucket")
@@ -66,18 +70,18 @@ def test_test_event_is_skipped():
         ("incoming/x.csv", {"event_name": "ObjectRemoved:Delete"}, "not an object creation"),
     ],
 )
-def test_records_that_start_no_run_are_skipped_with_a_reason(raw_key, fields, reason):
+def test_records_that_start_no_run_are_skipped_with_a_reason(raw_key: str, fields: dict[str, Any], reason: str) -> None:
     (item,) = iter_notification(notification(raw_key, **fields), prefix="incoming/")
     assert isinstance(item, Skipped)
     assert reason in item.reason
 
 
-def test_non_empty_object_whose_key_ends_in_slash_is_not_a_placeholder():
+def test_non_empty_object_whose_key_ends_in_slash_is_not_a_placeholder() -> None:
     (item,) = iter_notification(notification("incoming/odd/", size=5), prefix="incoming/")
     assert isinstance(item, S3Source)
 
 
-def test_prefix_is_matched_on_the_decoded_key():
+def test_prefix_is_matched_on_the_decoded_key() -> None:
     (item,) = iter_notification(notification("incoming%2Fa.csv"), prefix="incoming/")
     assert isinstance(item, S3Source)
     assert item.key == "incoming/a.csv"
@@ -93,8 +97,22 @@ def test_prefix_is_matched_on_the_decoded_key():
         ({"Records": [{"s3": {}}]}, "no eventName"),
         (notification("incoming/%FF.csv"), "percent-encoded UTF-8"),
         (notification(""), "empty or non-string"),
+        (notification("incoming/a.csv", size=-1), "size -1 is not a byte count"),
+        (notification("incoming/a.csv", size=10**38), "is not a byte count S3 could send"),
     ],
 )
-def test_malformed_notifications_raise_a_clear_error(body, message):
+def test_malformed_notifications_raise_a_clear_error(body: dict[str, Any], message: str) -> None:
     with pytest.raises(MalformedMessage, match=message):
         list(iter_notification(body, prefix=""))
+
+
+def test_the_largest_size_a_run_can_store_is_accepted() -> None:
+    # Given a size of 38 digits, the most a DynamoDB number holds (S3's own maximum is far below it)
+    body = notification("incoming/huge.csv", size=10**38 - 1)
+
+    # When it is parsed
+    (item,) = iter_notification(body, prefix="incoming/")
+
+    # Then it is a source like any other, with its size
+    assert isinstance(item, S3Source)
+    assert item.size == 10**38 - 1

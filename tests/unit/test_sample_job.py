@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests.helpers import REPO_ROOT
+from tests.support.events import REPO_ROOT
 
 BUCKET = "batch-orch-input-123456789012-0123456789ab"
 

@@ -11,7 +11,7 @@ from batch_orchestrator.submit_messages import parse_submit_message, retry_messa
 SOURCE = S3Source(bucket="in", key="incoming/a b.csv", sequencer="01")
 
 
-def test_retry_message_round_trips():
+def test_retry_message_round_trips() -> None:
     # Given
     body = retry_message(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE)
 
@@ -22,7 +22,7 @@ def test_retry_message_round_trips():
     assert request == SubmitRequest(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE)
 
 
-def test_notification_yields_first_attempts_and_skips():
+def test_notification_yields_first_attempts_and_skips() -> None:
     body = json.dumps(
         {
             "Records": [
@@ -79,6 +79,6 @@ def test_notification_yields_first_attempts_and_skips():
         ),
     ],
 )
-def test_malformed_messages_raise_a_clear_error(body, message):
+def test_malformed_messages_raise_a_clear_error(body: str, message: str) -> None:
     with pytest.raises(MalformedMessage, match=message):
         parse_submit_message(body, input_prefix="incoming/")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batch_orchestrator.errors import ConfigError
+from batch_orchestrator.ids import JOB_QUEUE_ARN_PART
 from batch_orchestrator.limits import SQS_MAX_DELAY
 from batch_orchestrator.models import RunStatus
 
@@ -71,7 +72,7 @@ def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], what:
 def _job_target(env: Mapping[str, str]) -> tuple[str, str]:
     queue = _matching(env, "JOB_QUEUE_ARN", _BATCH_ARN, "a Batch job queue ARN")
     definition = _matching(env, "JOB_DEFINITION_ARN", _BATCH_ARN, "a Batch job definition ARN")
-    if ":job-queue/" not in queue:
+    if JOB_QUEUE_ARN_PART not in queue:
         raise ConfigError(f"JOB_QUEUE_ARN={queue!r} is not a job queue ARN")
     if ":job-definition/" not in definition:
         raise ConfigError(f"JOB_DEFINITION_ARN={definition!r} is not a job definition ARN")

@@ -1,8 +1,9 @@
-"""Deterministic identities: run ids from their source, Batch job names from run ids.
+"""Deterministic identities: run ids from their source, Batch job names from run ids, and back.
 
 A run id is derived only from what identifies the requested work, so every duplicate delivery of
 one upload (or of one schedule firing) maps onto the same run and the conditional claim in
-DynamoDB lets exactly one of them through.
+DynamoDB lets exactly one of them through. The formats are written and read here only: the tracker
+finds the run of a job with ``run_of_job_name`` and the patterns below.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from batch_orchestrator.models import S3Source, ScheduleSource, Source
 # The run's identity on its Batch job (with the job name, see job_name_for): the tracker reads it back.
 RUN_ID_TAG = "batch-orchestrator:run-id"
 ATTEMPT_TAG = "batch-orchestrator:attempt"
-RUN_ID_PATTERN = re.compile(r"^(?:s3|sch)-[0-9a-f]{24}$")
+_RUN_ID = r"(?:s3|sch)-[0-9a-f]{24}"
+_ATTEMPT = r"[1-9][0-9]?"  # 1..99 without leading zeros, as job_name_for and the attempt tag write it
+RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
+ATTEMPT_PATTERN = re.compile(rf"^{_ATTEMPT}$")
+_JOB_NAME_PATTERN = re.compile(rf"(?P<run_id>{_RUN_ID})-a(?P<attempt>{_ATTEMPT})(?:-[A-Za-z0-9_-]+)?")
+# How a Batch job queue's ARN names it: arn:<partition>:batch:<region>:<account>:job-queue/<name>.
+JOB_QUEUE_ARN_PART = ":job-queue/"
 JOB_NAME_MAX_LENGTH = BATCH_JOB_NAME.max_length
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FIELD_SEPARATOR = "\x1f"  # cannot occur in a bucket name or schedule name, so fields never run together
@@ -59,3 +66,9 @@ def job_name_for(run_id: str, attempt: int, source: Source) -> str:
     hint = source.key.rsplit("/", 1)[-1] if isinstance(source, S3Source) else source.schedule_name
     slug = _slug(hint)[: JOB_NAME_MAX_LENGTH - len(prefix) - 1].rstrip("_-")
     return f"{prefix}-{slug}" if slug else prefix
+
+
+def run_of_job_name(job_name: str) -> tuple[str, int] | None:
+    """The (run id, attempt) at the start of a name job_name_for wrote; None for any other name."""
+    match = _JOB_NAME_PATTERN.fullmatch(job_name)
+    return (match["run_id"], int(match["attempt"])) if match else None

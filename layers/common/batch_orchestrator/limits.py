@@ -230,6 +230,12 @@ DYNAMODB_MAX_ITEM_SIZE = Limit(
     note=f"The size counts attribute names and values as {DYNAMODB_ITEM_SIZE_RULES} describes.",
 )
 
+DYNAMODB_NUMBER_DIGITS = Limit(
+    38,
+    "digits of precision per number (boto3 refuses an int of 39 digits or more before sending it)",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html",
+)
+
 # ================================================================================================
 # Amazon S3, CloudFormation, CloudWatch Logs
 # ================================================================================================

@@ -232,6 +232,11 @@ class AttemptRecord:
         return data
 
 
+# The kinds of SideEffect: a retry request owed to the SubmitQueue, or an alert owed to the topic.
+SIDE_EFFECT_RETRY = "retry"
+SIDE_EFFECT_ALERT = "alert"
+
+
 @dataclass(frozen=True)
 class SideEffect:
     """Work owed after a state change (a retry message or an alert), leased to one worker.
@@ -240,7 +245,7 @@ class SideEffect:
     whoever finds it with an expired lease (a redelivered event, the watchdog) may take it over.
     """
 
-    kind: str  # "retry" | "alert"
+    kind: str  # SIDE_EFFECT_RETRY | SIDE_EFFECT_ALERT
     token: str
     due: int  # epoch seconds after which another worker may take it over
     job_id: str

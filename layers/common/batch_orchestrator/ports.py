@@ -1,6 +1,9 @@
 """What the logic needs from the outside world, as Protocols: the logic never imports boto3.
 
-The adapters in ``batch_orchestrator.adapters`` implement these; unit tests may use fakes.
+Each Protocol has one adapter in ``batch_orchestrator.adapters`` and one in-memory fake in
+``tests/support/fakes.py`` that keeps the same contract (``tests/unit/test_fakes_contract.py`` runs
+the same assertions against both). The contract is written on each method: a change to it changes
+the adapter, the fake and the contract test together.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from batch_orchestrator.models import JobObservation, Run, RunStatus, SideEffect
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Outcome of a conditional write: the item after it, or the item that made it fail."""
+    """Outcome of one conditional write.
+
+    Applied: ``run`` is the run after the write for the writes that say they return it
+    (``apply_observation``, ``take_over_side_effect``), None for the others. Not applied (the
+    condition failed): ``run`` is the run as it was, None when there is no such run.
+    """
 
     applied: bool
     run: Run | None
@@ -33,6 +41,13 @@ class JobSpec:
 
 
 class RunStore(Protocol):
+    """The runs table as the submit and track paths use it: every method is one conditional write.
+
+    A write whose condition fails changes nothing and answers ``WriteResult(applied=False, run=<as it
+    was>)``; infrastructure failures raise RunStoreError. Leases (``claimed_until``, a side effect's
+    ``due``, the blocked-queue alert's ``lease_until``) are epoch seconds.
+    """
+
     def claim_first_attempt(
         self,
         *,
@@ -44,7 +59,10 @@ class RunStore(Protocol):
         max_attempts: int,
         now: datetime,
         claimed_until: int,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Create the run as SUBMITTED for attempt 1 with a claim leased until ``claimed_until``,
+        unless a run with this id exists (then not applied, whatever its state)."""
+        ...
 
     def claim_retry_attempt(
         self,
@@ -56,7 +74,10 @@ class RunStore(Protocol):
         job_definition: str,
         now: datetime,
         claimed_until: int,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Move a run in RETRY_WAIT for exactly ``attempt`` to SUBMITTED with a new claim; clears the
+        previous attempt's job id, results and side effect."""
+        ...
 
     def take_over_claim(
         self,
@@ -68,11 +89,16 @@ class RunStore(Protocol):
         job_definition: str,
         now: datetime,
         claimed_until: int,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Take the claim of ``attempt`` if it still holds lease ``previous_until``, has no job id and is
+        SUBMITTED or QUEUED: status SUBMITTED, a new lease, the current queue and definition (the
+        run's progress is left as it was)."""
+        ...
 
-    def release_claim(
-        self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime
-    ) -> WriteResult: ...
+    def release_claim(self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime) -> WriteResult:
+        """SubmitJob was refused: if this caller still holds the claim (lease ``claimed_until``, no job
+        id), the run goes to QUEUED with lease 0, so the next delivery submits without a lookup."""
+        ...
 
     def apply_observation(
         self,
@@ -83,31 +109,63 @@ class RunStore(Protocol):
         next_attempt: int | None = None,
         next_attempt_at: datetime | None = None,
         side_effect: SideEffect | None = None,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Apply an observation of the run's own attempt that moves it forward (a greater progress, and
+        the run's job id is absent or the observation's); returns the run after it.
 
-    def take_over_side_effect(self, *, run_id: str, previous_token: str, token: str, due: int) -> WriteResult: ...
+        ``new_status`` RETRY_WAIT needs ``next_attempt`` and ``next_attempt_at`` (ValueError, before any
+        write, without them) and moves the run to that attempt. A terminal observation appends the
+        attempt to the history; ``side_effect`` is written with the state, in the same write.
+        """
+        ...
 
-    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult: ...
+    def take_over_side_effect(self, *, run_id: str, previous_token: str, token: str, due: int) -> WriteResult:
+        """Re-lease the run's side effect to ``token`` until ``due`` if it still holds ``previous_token``;
+        returns the run after it."""
+        ...
+
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
+        """The side effect leased to ``token`` was performed: drop it and stamp ``done_field``."""
+        ...
 
     def claim_queue_blocked_alert(
         self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
-    ) -> bool: ...
+    ) -> bool:
+        """Lease the one alert owed for the job blocking a queue; False when it is sent or its lease has
+        not expired yet."""
+        ...
 
-    def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None: ...
+    def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None:
+        """The blocked-queue alert of ``job_id`` was published: no later delivery may take it again."""
+        ...
 
 
 class JobGateway(Protocol):
-    def submit(self, spec: JobSpec) -> str: ...
+    """AWS Batch as the submit path uses it."""
 
-    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None: ...
+    def submit(self, spec: JobSpec) -> str:
+        """Submit one job and return its id. Job names are not unique in Batch: submitting a name twice
+        makes two jobs. Raises JobSubmitError whose ``definitely_not_submitted`` says whether a job may
+        exist (an answer lost after the call may still have created one)."""
+        ...
+
+    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None:
+        """The id of a job with exactly this name in the queue, in any status; BatchLookupError on failure."""
+        ...
 
 
 class RetryQueue(Protocol):
-    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None: ...
+    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
+        """Ask the submit path for ``attempt`` after ``delay_seconds`` (capped at SQS's maximum delay);
+        RetryEnqueueError when it cannot be sent."""
+        ...
 
 
 class AlertSink(Protocol):
-    def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None: ...
+    def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
+        """Publish one alert; AlertPublishError when SNS refuses it (an invalid subject, an empty
+        attribute value) or cannot be reached."""
+        ...
 
 
 # ---- watchdog
@@ -137,11 +195,25 @@ class ActivePage:
 
 
 class WatchdogStore(RunStore, Protocol):
-    def active_runs(self, *, status: RunStatus, updated_before: datetime) -> Iterator[ActivePage]: ...
+    """The runs table as the watchdog uses it: the sparse index of active runs, and once-per-episode marks.
 
-    def mark_stuck_alerted(self, *, run: Run, episode: str, now: datetime) -> WriteResult: ...
+    A mark is applied only while the run is exactly as read (same progress and ``updatedAt``) and the
+    episode is not marked yet; it never changes ``updatedAt``. Applied marks return no run.
+    """
 
-    def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult: ...
+    def active_runs(self, *, status: RunStatus, updated_before: datetime) -> Iterator[ActivePage]:
+        """The runs whose active status is ``status`` and that were last updated before ``updated_before``,
+        oldest first, page by page. A run is active while it is not terminal, or FAILED with its alert
+        unconfirmed."""
+        ...
+
+    def mark_stuck_alerted(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        """Claim the one stuck alert of ``episode``."""
+        ...
+
+    def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        """Claim the one TerminateJob of ``episode``."""
+        ...
 
     def mark_resubmitted(
         self,
@@ -152,16 +224,30 @@ class WatchdogStore(RunStore, Protocol):
         max_resubmissions: int,
         now: datetime,
         lost_before: datetime | None = None,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Claim the one resubmission of ``episode`` while the run has had fewer than ``max_resubmissions``
+        (recording ``resubmissions + 1``); a mark of the same episode made before ``lost_before`` counts
+        as lost and may be claimed again."""
+        ...
 
 
 class JobInspector(Protocol):
-    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None: ...
+    """AWS Batch as the watchdog uses it; failures raise BatchLookupError."""
 
-    def describe_jobs(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]: ...
+    def find_job_id(self, *, job_queue: str, job_name: str) -> str | None:
+        """As ``JobGateway.find_job_id``."""
+        ...
 
-    def terminate_job(self, *, job_id: str, reason: str) -> None: ...
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        """JobDetail entries of any number of ids; a job Batch no longer knows is absent."""
+        ...
+
+    def terminate_job(self, *, job_id: str, reason: str) -> None:
+        """Ask Batch to cancel or stop the job; it reports the job FAILED later, with ``reason``."""
+        ...
 
 
 class ResubmitQueue(Protocol):
-    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None: ...
+    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None:
+        """Ask the submit path for ``attempt`` again, at once; RetryEnqueueError when it cannot be sent."""
+        ...

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.limits import DYNAMODB_NUMBER_DIGITS
 from batch_orchestrator.models import S3Source
 
 TEST_EVENT = "s3:TestEvent"
@@ -78,6 +79,9 @@ def _parse_record(record: Any, *, index: int, prefix: str) -> S3Source | Skipped
     if not key.startswith(prefix):
         return Skipped(reason=f"key is outside the input prefix {prefix!r}", bucket=bucket, key=key)
     size = obj.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and not 0 <= size < 10**DYNAMODB_NUMBER_DIGITS.value:
+        # S3 never sends one; the run stores the size, and DynamoDB holds no number of more than 38 digits.
+        raise MalformedMessage(f"Records[{index}] s3.object.size {size} is not a byte count S3 could send")
     if key.endswith("/") and not size:
         # The console's "Create folder" writes an empty object whose key ends in "/".
         return Skipped(reason="folder placeholder", bucket=bucket, key=key)

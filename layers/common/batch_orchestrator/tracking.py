@@ -16,14 +16,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from batch_orchestrator.alerts import build_queue_blocked_alert, build_run_failed_alert
-from batch_orchestrator.models import JobObservation, QueueBlocked, Run, RunStatus, SideEffect
+from batch_orchestrator.models import (
+    SIDE_EFFECT_ALERT,
+    SIDE_EFFECT_RETRY,
+    JobObservation,
+    QueueBlocked,
+    Run,
+    RunStatus,
+    SideEffect,
+)
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import AlertSink, RetryQueue, RunStore
 from batch_orchestrator.retry_policy import RetryDecision, RetryPolicy, decide
 from batch_orchestrator.timeutil import epoch_seconds
 
-RETRY = "retry"
-ALERT = "alert"
+# What the runs table records once a run's alert is published (the run may then expire).
+ALERT_SENT_AT = "alertSentAt"
 
 
 class TrackOutcome(StrEnum):
@@ -72,10 +80,10 @@ def apply_job_event(
             new_status = RunStatus.RETRY_WAIT
             next_attempt_at = now + timedelta(seconds=decision.delay_seconds)
             due = epoch_seconds(next_attempt_at) + settings.side_effect_lease_seconds
-            side_effect = SideEffect(kind=RETRY, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
+            side_effect = SideEffect(kind=SIDE_EFFECT_RETRY, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
         else:
             due = epoch_seconds(now) + settings.side_effect_lease_seconds
-            side_effect = SideEffect(kind=ALERT, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
+            side_effect = SideEffect(kind=SIDE_EFFECT_ALERT, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
 
     written = runs.apply_observation(
         obs,
@@ -107,7 +115,7 @@ def apply_job_event(
         settings=settings,
         now=now,
     )
-    outcome = TrackOutcome.RETRY_SCHEDULED if side_effect.kind == RETRY else TrackOutcome.FAILED
+    outcome = TrackOutcome.RETRY_SCHEDULED if side_effect.kind == SIDE_EFFECT_RETRY else TrackOutcome.FAILED
     return TrackResult(outcome, obs.run_id, run.status, detail=decision.reason)
 
 
@@ -157,7 +165,7 @@ def recover_side_effect(
         return False
     mine = SideEffect(kind=pending.kind, token=token, due=due, job_id=pending.job_id)
     # Only an alert shows the decision; a retry's reason would name a fresh random delay it never waits.
-    reason = decide(settings.policy, obs.attempt, obs.failure).reason if pending.kind == ALERT else ""
+    reason = decide(settings.policy, obs.attempt, obs.failure).reason if pending.kind == SIDE_EFFECT_ALERT else ""
     logger.warning("taking over abandoned side effect", extra={"kind": pending.kind, "run_id": run.run_id})
     _perform(
         mine, taken.run, obs, reason, 0, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
@@ -178,7 +186,7 @@ def _perform(
     settings: TrackSettings,
     now: datetime,
 ) -> None:
-    if side_effect.kind == RETRY:
+    if side_effect.kind == SIDE_EFFECT_RETRY:
         # The submit path's claim of the next attempt clears the lease, so no confirming write here.
         retry_queue.send_retry(run_id=run.run_id, attempt=run.attempt, source=run.source, delay_seconds=delay_seconds)
         return
@@ -186,7 +194,7 @@ def _perform(
         run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group
     )
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
-    runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now, done_field="alertSentAt")
+    runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now, done_field=ALERT_SENT_AT)
 
 
 def handle_queue_blocked(

@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from batch_orchestrator.alerts import build_stuck_run_alert
-from batch_orchestrator.batch_events import TIMEOUT_STATUS_REASON, parse_describe_jobs_entry
+from batch_orchestrator.batch_events import parse_describe_jobs_entry
 from batch_orchestrator.errors import OrchestratorError
+from batch_orchestrator.job_outcome import says_timed_out
 from batch_orchestrator.limits import BATCH_DESCRIBE_JOBS_IDS
 from batch_orchestrator.models import JobObservation, Run, RunStatus
 from batch_orchestrator.observability import logger
@@ -190,7 +191,7 @@ class _Sweep:
         if job is None:
             return None
         observation = parse_describe_jobs_entry(job)
-        if observation is None or observation.run_id != run.run_id:
+        if not isinstance(observation, JobObservation) or observation.run_id != run.run_id:
             logger.warning("described job does not belong to the run", extra={"run_id": run.run_id})
             return None
         return observation
@@ -231,7 +232,7 @@ class _Sweep:
         assert pending is not None
         record = next((entry for entry in reversed(run.history) if entry.job_id == pending.job_id), None)
         failed_attempt = run.attempt - 1 if run.status is RunStatus.RETRY_WAIT and run.attempt > 1 else run.attempt
-        reasons = (run.status_reason or "", record.reason if record and record.reason else "")
+        reasons = (run.status_reason, record.reason if record else None)
         return JobObservation(
             run_id=run.run_id,
             attempt=record.attempt if record else failed_attempt,
@@ -245,7 +246,7 @@ class _Sweep:
             log_stream_name=(record.log_stream_name if record else None) or run.log_stream_name,
             started_at=record.started_at if record else None,
             stopped_at=record.stopped_at if record else None,
-            timed_out=any(TIMEOUT_STATUS_REASON.casefold() in reason.casefold() for reason in reasons),
+            timed_out=any(says_timed_out(reason) for reason in reasons),
         )
 
     def _resubmit(self, active: ActiveRun) -> bool:
@@ -282,9 +283,10 @@ class _Sweep:
         threshold = self.settings.stuck_after_seconds.get(run.status)
         if not threshold or run.updated_at is None:
             return
-        stuck_for = int((self.now - parse_iso(run.updated_at)).total_seconds())
-        if stuck_for < threshold:
+        elapsed = (self.now - parse_iso(run.updated_at)).total_seconds()
+        if elapsed <= threshold:  # "stays longer than" the threshold, as the parameters say: not at it
             return
+        stuck_for = int(elapsed)
         self.report.stuck_runs += 1
         episode = episode_of(run)
         if (

@@ -9,14 +9,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batch_orchestrator.adapters.aws import client, submit_client
+from batch_orchestrator.adapters.aws import THROTTLING_ERROR_CODES, client, submit_client
 from batch_orchestrator.errors import BatchLookupError, JobSubmitError
 from batch_orchestrator.limits import BATCH_DESCRIBE_JOBS_IDS, BATCH_TERMINATE_REASON
 from batch_orchestrator.ports import JobSpec
 
-# Error codes with which AWS refuses a SubmitJob before creating anything: safe to retry.
-_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
-_REJECTED_CODES = _THROTTLING_CODES | {"ClientException", "ValidationException", "AccessDeniedException"}
+# Error codes with which AWS refuses a SubmitJob before creating anything. A throttled call is also
+# safe to retry; the others are refused again.
+_REJECTED_CODES = THROTTLING_ERROR_CODES | {"ClientException", "ValidationException", "AccessDeniedException"}
 
 
 class BatchJobs:
@@ -54,7 +54,7 @@ class BatchJobs:
                 return str(submit_client().submit_job(**request)["jobId"])
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in _THROTTLING_CODES and retry < self._throttle_retries:
+                if code in THROTTLING_ERROR_CODES and retry < self._throttle_retries:
                     self._sleep(self._base_backoff * (2**retry) * (0.5 + random.random() / 2))  # noqa: S311 - jitter needs no secrecy
                     continue
                 raise JobSubmitError(

@@ -1,107 +1,50 @@
-"""The runs table: every state change of a run is one conditional DynamoDB write.
+"""The runs table's state changes, as the functions make them: each is one conditional DynamoDB write.
 
 Nothing here reads before it writes. Each write carries its precondition (the claim is free, the
 observation moves the run forward, the side effect is still ours) and asks DynamoDB to return the
-item as it was when the condition failed, so the caller learns why in the same round trip.
-
-A write whose answer was lost is still told apart from a lost race. botocore retries a write that
-answered 5xx or timed out, and DynamoDB documents that such a write may have succeeded; the retry
-then fails its own condition. Every conditional write therefore stamps the item with an id of its
-own (``writeId``): a failed condition whose returned item carries this call's id means the
-first try was applied, and it is reported as applied, with that item as the result. (The one case
-it cannot see: another writer changing the item in the seconds between the lost answer and the
-retry; every condition here then refuses the retry, as it should.)
+item as it was when the condition failed, so the caller learns why in the same round trip. Every
+write goes through ``conditional_writes``, which also tells a write whose answer was lost (and
+whose retry then failed its own condition) from a lost race, and reports it as applied.
 
 Only finished runs expire. DynamoDB's TTL deletes an item once ``expiresAt`` (epoch seconds) has
 passed, whatever its state, so ``expiresAt`` is written only with a terminal state that owes
 nothing (SUCCEEDED, or FAILED once its alert is confirmed) and removed by every write that makes a
 run active again: a job running longer than RunRetentionDays keeps its run.
+
+The item's attribute names and its mapping to a Run live in ``run_items``; the operator's queries
+and actions (which the functions never make) in ``orchestrator_cli.runs_admin``.
+
+Longer than ~400 lines on purpose: it is one protocol, every transition of a run with the condition
+that guards it, and those conditions must be read together (a claim beside its take-over and its
+release, an observation beside the leases it leaves). Split by path, each part would assume the
+others' conditions without showing them.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batch_orchestrator.adapters.attribute_values import deserialize, serialize
 from batch_orchestrator.adapters.aws import client
-from batch_orchestrator.errors import RunStoreError
-from batch_orchestrator.models import (
-    AttemptRecord,
-    JobObservation,
-    Run,
-    RunStatus,
-    SideEffect,
-    Source,
-    progress_of,
-    source_from_dict,
+from batch_orchestrator.adapters.conditional_writes import ItemParser, put_if, update_if
+from batch_orchestrator.adapters.run_items import (
+    ACTIVE_RUNS_INDEX,
+    EXPIRES_AT,
+    QUEUE_BLOCKED_KEY_PREFIX,
+    active_run_from_item,
+    attribute_names,
+    from_attribute_values,
+    run_from_item,
+    side_effect_attribute,
+    to_attribute_values,
 )
-from batch_orchestrator.observability import logger
+from batch_orchestrator.errors import RunStoreError
+from batch_orchestrator.models import AttemptRecord, JobObservation, Run, RunStatus, SideEffect, Source, progress_of
 from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
-
-ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
-WRITE_ID = "writeId"
-EXPIRES_AT = "expiresAt"
-# Keys of the items that are not runs: one per job that blocked a job queue (its one alert).
-QUEUE_BLOCKED_KEY_PREFIX = "queue-blocked#"
-_PLACEHOLDER = re.compile(r"#(\w+)")
-
-
-def _ser(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: serialize(value) for name, value in values.items()}
-
-
-def _deser(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: deserialize(value) for name, value in item.items()}
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if value is not None else None
-
-
-def run_from_item(item: Mapping[str, Any]) -> Run:
-    """A Run from a deserialised item (numbers arrive as Decimal)."""
-    history = tuple(
-        AttemptRecord(
-            attempt=int(entry["attempt"]),
-            job_id=str(entry.get("jobId", "")),
-            status=RunStatus(entry["status"]),
-            exit_code=_int(entry.get("exitCode")),
-            reason=entry.get("reason"),
-            log_stream_name=entry.get("logStreamName"),
-            started_at=_int(entry.get("startedAt")),
-            stopped_at=_int(entry.get("stoppedAt")),
-        )
-        for entry in item.get("history", [])
-    )
-    return Run(
-        run_id=item["runId"],
-        status=RunStatus(item["status"]),
-        attempt=int(item["attempt"]),
-        max_attempts=int(item["maxAttempts"]),
-        source=source_from_dict(dict(item["source"])),
-        progress=int(item["progress"]),
-        job_name=item.get("jobName"),
-        job_id=item.get("jobId"),
-        job_queue=item.get("jobQueue"),
-        job_definition=item.get("jobDefinition"),
-        created_at=item.get("createdAt"),
-        updated_at=item.get("updatedAt"),
-        exit_code=_int(item.get("exitCode")),
-        status_reason=item.get("statusReason"),
-        log_stream_name=item.get("logStreamName"),
-        claimed_until=_int(item.get("claimedUntil")),
-        next_attempt_at=item.get("nextAttemptAt"),
-        last_job_id=item.get("lastJobId"),
-        side_effect=_side_effect_of(item),
-        history=history,
-    )
 
 
 def _no_run(_item: Mapping[str, Any]) -> Run | None:
@@ -109,15 +52,11 @@ def _no_run(_item: Mapping[str, Any]) -> Run | None:
     return None
 
 
-def _side_effect_of(item: Mapping[str, Any]) -> SideEffect | None:
-    raw = item.get("sideEffect")
-    if not raw:
-        return None
-    return SideEffect(kind=raw["kind"], token=raw["token"], due=int(raw["due"]), job_id=raw.get("jobId", ""))
-
-
 class RunsTable:
-    """Data access for the runs table; every method is one DynamoDB call."""
+    """The runs table as the functions use it (``ports.RunStore`` and the watchdog's sweep).
+
+    Each state change is one DynamoDB call; ``active_runs`` makes one Query per page.
+    """
 
     def __init__(self, table_name: str, *, retention_days: int) -> None:
         self._table = table_name
@@ -154,10 +93,10 @@ class RunsTable:
             "submittedAt": iso(now),
             "claimedUntil": claimed_until,
         }
-        return self._write(
-            "PutItem",
-            Item=_ser(item),
-            ConditionExpression="attribute_not_exists(runId)",  # key attribute: never a reserved word
+        return put_if(
+            self._table,
+            item,
+            condition="attribute_not_exists(runId)",  # key attribute: never a reserved word
         )
 
     def claim_retry_attempt(
@@ -306,12 +245,7 @@ class RunsTable:
         else:
             set_values["progress"] = obs.progress
         if side_effect is not None:
-            set_values["sideEffect"] = {
-                "kind": side_effect.kind,
-                "token": side_effect.token,
-                "due": side_effect.due,
-                "jobId": side_effect.job_id,
-            }
+            set_values["sideEffect"] = side_effect_attribute(side_effect)
         # The sparse index holds runs someone may still have to act on: non-terminal runs, and
         # failed runs whose alert is not yet confirmed as sent.
         if not new_status.is_terminal or side_effect is not None:
@@ -389,18 +323,18 @@ class RunsTable:
         }
         if run_id is not None:
             item["blockedRunId"] = run_id
-        written = self._write(
-            "PutItem",
-            Item=_ser(item),
-            ConditionExpression=(
+        written = put_if(
+            self._table,
+            item,
+            condition=(
                 "attribute_not_exists(#runId) OR (attribute_not_exists(#alertSentAt) AND #alertLeaseUntil < :now)"
             ),
-            ExpressionAttributeNames={
+            names={
                 "#runId": "runId",
                 "#alertSentAt": "alertSentAt",
                 "#alertLeaseUntil": "alertLeaseUntil",
             },
-            ExpressionAttributeValues=_ser({":now": epoch_seconds(now)}),
+            values={":now": epoch_seconds(now)},
             parse=_no_run,
         )
         return written.applied
@@ -430,7 +364,7 @@ class RunsTable:
             "IndexName": ACTIVE_RUNS_INDEX,
             "KeyConditionExpression": "#activeStatus = :status AND #updatedAt < :before",
             "ExpressionAttributeNames": {"#activeStatus": "activeStatus", "#updatedAt": "updatedAt"},
-            "ExpressionAttributeValues": _ser({":status": status.value, ":before": iso(updated_before)}),
+            "ExpressionAttributeValues": to_attribute_values({":status": status.value, ":before": iso(updated_before)}),
             "ScanIndexForward": True,
         }
         try:
@@ -439,9 +373,9 @@ class RunsTable:
                 runs: list[ActiveRun] = []
                 unreadable: list[str] = []
                 for raw in page.get("Items", []):
-                    item = _deser(raw)
+                    item = from_attribute_values(raw)
                     try:
-                        runs.append(self._active_run(item))
+                        runs.append(active_run_from_item(item))
                     except (KeyError, TypeError, ValueError):
                         unreadable.append(str(item.get("runId", "?")))
                 read = int(page.get("ScannedCount", len(runs) + len(unreadable)))
@@ -520,28 +454,6 @@ class RunsTable:
             condition_values={**values, **(extra_values or {})},
         )
 
-    @staticmethod
-    def _active_run(item: Mapping[str, Any]) -> ActiveRun:
-        return ActiveRun(
-            run=run_from_item(item),
-            stuck_alerted_for=item.get("stuckAlertedFor"),
-            cancel_requested_for=item.get("cancelRequestedFor"),
-            resubmitted_for=item.get("resubmittedFor"),
-            resubmitted_at=item.get("resubmittedAt"),
-            resubmissions=int(item.get("resubmissions", 0)),
-        )
-
-    # ------------------------------------------------------------------------------- reading
-    def get(self, run_id: str) -> Run | None:
-        try:
-            response = client("dynamodb").get_item(
-                TableName=self._table, Key=_ser({"runId": run_id}), ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise RunStoreError(f"cannot read run {run_id}: {exc}") from exc
-        item = response.get("Item")
-        return run_from_item(_deser(item)) if item else None
-
     # ------------------------------------------------------------------------------ plumbing
     def _update(
         self,
@@ -553,8 +465,9 @@ class RunsTable:
         remove: tuple[str, ...] = (),
         append_history: Mapping[str, Any] | None = None,
         return_new: bool = False,
-        parse: Callable[[Mapping[str, Any]], Run | None] | None = None,
+        parse: ItemParser = run_from_item,
     ) -> WriteResult:
+        """A conditional UpdateItem spelled as values to set, attributes to remove, an entry to append."""
         names: dict[str, str] = {}
         values: dict[str, Any] = dict(condition_values)
         assignments = []
@@ -579,218 +492,19 @@ class RunsTable:
                 removed.append(f"#r{index}")
             expression += " REMOVE " + ", ".join(removed)
         # Every other #name stands for the attribute of the same name: no reserved-word surprises.
-        for name in _PLACEHOLDER.findall(expression + " " + condition):
-            names.setdefault(f"#{name}", name)
-        return self._write(
-            "UpdateItem",
-            Key=_ser({"runId": run_id}),
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_ser(values),
-            ReturnValues="ALL_NEW" if return_new else "NONE",
+        for placeholder, name in attribute_names(expression, condition).items():
+            names.setdefault(placeholder, name)
+        return update_if(
+            self._table,
+            run_id,
+            update=expression,
+            condition=condition,
+            names=names,
+            values=values,
+            return_new=return_new,
             parse=parse,
         )
 
     def expires_at(self, now: datetime) -> int:
         """The TTL value of a run that finished at ``now``: epoch SECONDS, as DynamoDB's TTL reads it."""
         return epoch_seconds(now + self._retention)
-
-    def _write(
-        self, operation: str, *, parse: Callable[[Mapping[str, Any]], Run | None] | None = None, **request: Any
-    ) -> WriteResult:
-        """One conditional PutItem/UpdateItem, stamped with an id of its own (see the module docstring)."""
-        parse = parse or run_from_item
-        write_id = uuid.uuid4().hex
-        request["TableName"] = self._table
-        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        if operation == "PutItem":
-            request["Item"] = {**request["Item"], WRITE_ID: {"S": write_id}}
-            call = client("dynamodb").put_item
-        else:
-            expression = str(request["UpdateExpression"])
-            if not expression.startswith("SET "):
-                raise ValueError(f"an update must start with SET: {expression!r}")
-            request["UpdateExpression"] = f"SET #{WRITE_ID} = :{WRITE_ID}, " + expression[len("SET ") :]
-            request["ExpressionAttributeNames"] = {
-                **request.get("ExpressionAttributeNames", {}),
-                f"#{WRITE_ID}": WRITE_ID,
-            }
-            request["ExpressionAttributeValues"] = {
-                **request.get("ExpressionAttributeValues", {}),
-                f":{WRITE_ID}": {"S": write_id},
-            }
-            call = client("dynamodb").update_item
-        try:
-            response = call(**request)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "ConditionalCheckFailedException":
-                old: Mapping[str, Any] | None = exc.response.get("Item")
-                current = _deser(old) if old else None
-                if current is not None and current.get(WRITE_ID) == write_id:
-                    # A retry of this very call: its first try was applied and its answer lost.
-                    logger.warning(
-                        "conditional write applied by an earlier try whose answer was lost",
-                        extra={"operation": operation, "key": current.get("runId")},
-                    )
-                    return WriteResult(applied=True, run=parse(current))
-                return WriteResult(applied=False, run=parse(current) if current is not None else None)
-            raise RunStoreError(
-                f"{operation} on {self._table} failed: {error.get('Code')}: {error.get('Message')}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise RunStoreError(f"{operation} on {self._table} failed: {exc}") from exc
-        attributes = response.get("Attributes")
-        return WriteResult(applied=True, run=parse(_deser(attributes)) if attributes else None)
-
-    # ---- operator actions
-    # For the operator CLI (orchestrator_cli), never the functions. Reads return whole items (deserialised,
-    # numbers as Decimal): an operator wants every attribute, not only the fields of Run.
-    def read_item(self, run_id: str) -> dict[str, Any] | None:
-        try:
-            response = client("dynamodb").get_item(
-                TableName=self._table, Key=_ser({"runId": run_id}), ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise RunStoreError(f"cannot read run {run_id}: {exc}") from exc
-        item = response.get("Item")
-        return _deser(item) if item else None
-
-    def query_active(self, status: RunStatus, *, since: str | None = None, limit: int) -> list[dict[str, Any]]:
-        """Runs whose activeStatus is ``status``, newest update first, from the sparse index (never a Scan)."""
-        key_condition = "#activeStatus = :status"
-        values: dict[str, Any] = {":status": status.value}
-        if since is not None:
-            key_condition += " AND #updatedAt >= :since"
-            values[":since"] = since
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": ACTIVE_RUNS_INDEX,
-            "KeyConditionExpression": key_condition,
-            "ExpressionAttributeNames": {f"#{name}": name for name in _PLACEHOLDER.findall(key_condition)},
-            "ExpressionAttributeValues": _ser(values),
-            "ScanIndexForward": False,
-        }
-        items: list[dict[str, Any]] = []
-        while len(items) < limit:
-            request["Limit"] = limit - len(items)
-            try:
-                response = client("dynamodb").query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise RunStoreError(f"cannot query {ACTIVE_RUNS_INDEX} of {self._table}: {exc}") from exc
-            items.extend(_deser(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return items[:limit]
-
-    def scan_runs(
-        self, statuses: tuple[RunStatus, ...], *, since: str | None = None, max_items: int
-    ) -> tuple[list[dict[str, Any]], int, bool]:
-        """Runs in ``statuses`` updated since ``since``, by a filtered Scan: terminal runs are in no index.
-
-        Reads at most ``max_items`` items (a Scan costs the items it reads, not the ones it returns).
-        Returns the matches, the number of items read, and whether that was the whole table.
-        """
-        placeholders = {f":s{index}": status.value for index, status in enumerate(statuses)}
-        condition = f"#status IN ({', '.join(placeholders)})"
-        values: dict[str, Any] = dict(placeholders)
-        if since is not None:
-            condition += " AND #updatedAt >= :since"
-            values[":since"] = since
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": condition,
-            "ExpressionAttributeNames": {f"#{name}": name for name in _PLACEHOLDER.findall(condition)},
-            "ExpressionAttributeValues": _ser(values),
-        }
-        items: list[dict[str, Any]] = []
-        scanned = 0
-        while True:
-            request["Limit"] = max(1, min(1_000, max_items - scanned))
-            try:
-                response = client("dynamodb").scan(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise RunStoreError(f"cannot scan {self._table}: {exc}") from exc
-            scanned += int(response.get("ScannedCount", 0))
-            items.extend(_deser(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items, scanned, True
-            if scanned >= max_items:
-                return items, scanned, False
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def request_manual_retry(
-        self,
-        *,
-        run: Run,
-        attempt: int,
-        max_attempts: int,
-        max_records: int,
-        side_effect: SideEffect,
-        record: Mapping[str, Any],
-        abandoned: AttemptRecord | None,
-        now: datetime,
-    ) -> WriteResult:
-        """An operator's retry: the run, exactly as the operator saw it, goes to RETRY_WAIT for ``attempt``.
-
-        ``attempt`` is the next one for a finished (or, forced, a stuck) run, or the pending one when a
-        run already in RETRY_WAIT has its request sent again. The condition is the state that was read
-        (status, attempt, progress), so a run that moved meanwhile is left alone. The job id leaves the
-        item (kept as lastJobId): the previous job's late events have a lower progress and change
-        nothing. ``side_effect`` is a retry lease, as the tracker writes one, so that a request the CLI
-        failed to send is re-sent by whoever finds the lease expired. ``record`` is appended to
-        manualRetries, ``abandoned`` (a forced retry of an unfinished attempt) to history.
-        """
-        values: dict[str, Any] = {
-            ":retry_wait": RunStatus.RETRY_WAIT.value,
-            ":attempt": attempt,
-            ":max_attempts": max_attempts,
-            ":progress": progress_of(attempt, RunStatus.RETRY_WAIT),
-            ":now": iso(now),
-            ":side_effect": {
-                "kind": side_effect.kind,
-                "token": side_effect.token,
-                "due": side_effect.due,
-                "jobId": side_effect.job_id,
-            },
-            ":record": [dict(record)],
-            ":empty": [],
-            ":seen_status": run.status.value,
-            ":seen_attempt": run.attempt,
-            ":seen_progress": run.progress,
-            ":max_records": max_records,
-        }
-        assignments = [
-            "#status = :retry_wait",
-            "#activeStatus = :retry_wait",
-            "#attempt = :attempt",
-            "#maxAttempts = :max_attempts",
-            "#progress = :progress",
-            "#nextAttemptAt = :now",
-            "#updatedAt = :now",
-            "#sideEffect = :side_effect",
-            "#manualRetries = list_append(if_not_exists(#manualRetries, :empty), :record)",
-        ]
-        if run.job_id:
-            assignments.append("#lastJobId = :last_job_id")
-            values[":last_job_id"] = run.job_id
-        if abandoned is not None:
-            assignments.append("#history = list_append(if_not_exists(#history, :empty), :abandoned)")
-            values[":abandoned"] = [abandoned.to_dict()]
-        # Active again: the run must not expire while it retries (see the module docstring).
-        expression = "SET " + ", ".join(assignments) + " REMOVE #jobId, #claimedUntil, #lastError, #expiresAt"
-        condition = (
-            "#status = :seen_status AND #attempt = :seen_attempt AND #progress = :seen_progress"
-            " AND (attribute_not_exists(#manualRetries) OR size(#manualRetries) < :max_records)"
-        )
-        return self._write(
-            "UpdateItem",
-            Key=_ser({"runId": run.run_id}),
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={f"#{name}": name for name in _PLACEHOLDER.findall(expression + " " + condition)},
-            ExpressionAttributeValues=_ser(values),
-            ReturnValues="ALL_NEW",
-        )

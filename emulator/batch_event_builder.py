@@ -4,6 +4,9 @@ SIMULATED: moto's Batch emits no EventBridge events and never reports an exit co
 stack and the tests build the events AWS Batch would send from moto's DescribeJobs entry for the
 job, with the status, exit code and attempts of the scenario being played. The shape follows the
 "Batch Job State Change" event: ``detail`` mirrors DescribeJobs.
+
+This module builds events; the layer's ``batch_orchestrator.batch_events`` parses them. Invariant:
+every event built here is one that parser accepts as AWS Batch would send it.
 """
 
 from __future__ import annotations

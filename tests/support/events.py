@@ -1,4 +1,4 @@
-"""Helpers shared by the test suites."""
+"""The sample events of events/ (what `sam local invoke -e` uses), and where the repository is."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"
 
 

@@ -1,0 +1,160 @@
+"""The performance targets, the checks of the figures against them, and the submission-rate model.
+
+Owns what "meets its targets" means for bench/results.json: every target's number and the check
+that compares a figure with it. Invariant: each check's name is stable (the results table marks a
+figure met or missed by it) and its ok is a bool computed only from the results passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLD_START_RATIO_TARGET = 1.3
+INVOCATIONS_PER_1000_TARGET = 100
+SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND = 50
+
+# The submission-rate model's assumptions (no AWS account is involved in the bench).
+RATE_ASSUMPTIONS = {
+    "put_item_latency_ms": 5.0,  # a conditional PutItem in the same region: single-digit milliseconds
+    "submit_job_latency_ms": 50.0,  # the fast end of SubmitJob's usual 50-80 ms: the rate's upper bound
+    "invocation_overhead_ms": 0.0,  # poller and invoke overhead ignored: again an upper bound
+    "lambda_mb_per_vcpu": 1769,  # Lambda gives a function one vCPU at 1,769 MB, in proportion below
+}
+FUNCTION_LABELS = ("submit_jobs", "submit_scheduled", "track_jobs", "watchdog")
+RATE_CHECK = "peak SubmitJob rate at the template's concurrency"
+# The duplicate and late events whose only AWS call must be one failed conditional write.
+DUPLICATE_SCENARIOS = (
+    "duplicate_event",
+    "late_event",
+    "late_event_after_terminal",
+    "duplicate_failed_event",
+    "duplicate_final_failure",
+)
+
+
+# ------------------------------------------------------------------------------------ rate model
+def submit_rate_model(results: dict[str, Any]) -> dict[str, Any]:
+    """Peak SubmitJob calls per second the template's settings allow.
+
+    One submit_jobs invocation handles its batch one record after the other, so each concurrent
+    invocation submits 1 / (time per record) jobs per second and the peak is
+    ``concurrency x batch size / time per invocation`` = ``concurrency / time per record``, where a
+    record costs the measured handler work (scaled to the function's CPU share) plus a PutItem and a
+    SubmitJob round trip (assumed latencies).
+    """
+    invocations = results["invocations"]
+    work_us = results["handler_work"]["per_upload"]["median_us"]
+    memory = invocations["memory_mb"]
+    cpu_share = min(1.0, memory / RATE_ASSUMPTIONS["lambda_mb_per_vcpu"])
+    handler_ms = work_us / 1000 / cpu_share
+    record_ms = handler_ms + RATE_ASSUMPTIONS["put_item_latency_ms"] + RATE_ASSUMPTIONS["submit_job_latency_ms"]
+    batch = invocations["batch_size"]
+    invocation_ms: float = batch * record_ms + RATE_ASSUMPTIONS["invocation_overhead_ms"]
+    concurrency = invocations["maximum_concurrency"]
+
+    def rate(workers: int) -> float:
+        per_second: float = workers * batch / (invocation_ms / 1000)
+        return round(per_second, 1)
+
+    limit = SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND
+    return {
+        "model": "peak = MaximumConcurrency x BatchSize / time per invocation; "
+        "time per invocation = BatchSize x (handler work / CPU share + PutItem + SubmitJob latency)",
+        "assumptions": RATE_ASSUMPTIONS,
+        "memory_mb": memory,
+        "cpu_share_of_a_vcpu": round(cpu_share, 3),
+        "handler_ms_per_upload_on_lambda": round(handler_ms, 2),
+        "ms_per_upload": round(record_ms, 2),
+        "ms_per_invocation": round(invocation_ms, 1),
+        "batch_size": batch,
+        "maximum_concurrency": concurrency,
+        "peak_submit_jobs_per_second": rate(concurrency),
+        "by_concurrency": {str(workers): rate(workers) for workers in range(2, 6)},
+        "account_limit_per_second": limit,
+        # Below this SubmitJob latency the template's default concurrency would exceed the limit
+        # (throttled calls are retried in-process, then by SQS: slower, never lost).
+        "submit_job_latency_ms_reaching_limit": round(
+            concurrency * 1000 / limit - handler_ms - RATE_ASSUMPTIONS["put_item_latency_ms"], 1
+        ),
+    }
+
+
+# ----------------------------------------------------------------------------------------- checks
+def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every performance target against the figures: name, measured, target, ok."""
+    calls = results["calls"]
+    out: list[dict[str, Any]] = []
+
+    def check(name: str, measured: Any, target: str, ok: bool) -> None:
+        out.append({"name": name, "measured": measured, "target": target, "ok": bool(ok)})
+
+    upload = calls["upload"]
+    check(
+        "AWS calls per uploaded file",
+        upload["by_operation"],
+        "2: one PutItem, one SubmitJob",
+        upload["by_operation"] == {"batch:SubmitJob": 1.0, "dynamodb:PutItem": 1.0} and upload["http_requests"] == 2,
+    )
+    event = calls["state_change_event"]
+    check(
+        "AWS calls per state-change event",
+        event["by_operation"],
+        "1 write",
+        event["by_operation"] == {"dynamodb:UpdateItem": 1.0} and event["failed_conditional_writes"] == 0,
+    )
+    for scenario in DUPLICATE_SCENARIOS:
+        figures = calls[scenario]
+        check(
+            f"AWS calls per {scenario.replace('_', ' ')}",
+            figures["by_operation"],
+            "1 failed conditional write, nothing else",
+            figures["calls"] == 1 and figures["failed_conditional_writes"] == 1 and figures["http_requests"] == 1,
+        )
+    invocations = results["invocations"]
+    check(
+        "Lambda invocations per 1,000 uploads",
+        invocations["invocations_per_1000_uploads"],
+        f"<= {INVOCATIONS_PER_1000_TARGET}",
+        invocations["invocations_per_1000_uploads"] <= INVOCATIONS_PER_1000_TARGET,
+    )
+    cold = results["cold_start"]
+    for label in FUNCTION_LABELS:
+        figures = cold["functions"][label]
+        check(
+            f"cold start ratio, {label}",
+            figures["ratio"],
+            f"<= {COLD_START_RATIO_TARGET}",
+            figures["ratio"] <= COLD_START_RATIO_TARGET and figures["ours"]["processes"] >= 10,
+        )
+    check(
+        "X-Ray tracing active during the cold starts",
+        cold["xray_segments_received"],
+        "> 0",
+        cold["xray_segments_received"] > 0,
+    )
+    sizes = results["sizes"]
+    check(
+        "runtime-provided packages in the build output",
+        sizes["runtime_packages_found"],
+        "none",
+        sizes["runtime_packages_found"] == [],
+    )
+    watchdog = results["watchdog"]
+    check(
+        "watchdog items read per sweep",
+        {
+            "items_read": watchdog["items_read"],
+            "active": watchdog["active_runs"],
+            "finished": watchdog["finished_runs"],
+        },
+        "= active runs, no Scan",
+        watchdog["items_read"] == watchdog["active_runs"] and watchdog["scans"] == 0,
+    )
+    rate = results["submit_rate"]
+    check(
+        RATE_CHECK,
+        rate["peak_submit_jobs_per_second"],
+        f"<= {SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND}/s",
+        rate["peak_submit_jobs_per_second"] <= SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
+    )
+    return out

@@ -1,0 +1,85 @@
+"""SIMULATED SNS subscriber: an SQS queue subscribed to the stack's alerts topic stands in for e-mail.
+
+The queue is not part of the template; the pipeline subscribes it when it starts. What the
+functions published comes back as the layer's own ``batch_orchestrator.alerts.Alert``.
+
+Invariant: ``AlertsInbox.received`` returns every notification delivered so far, in delivery
+order, each equal to the ``Alert`` the function published: same subject, same body, and the
+message attributes back in Publish's shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from batch_orchestrator.alert_format import Alert
+    from emulator.stack import EmulatedStack
+
+
+class AlertsInbox:
+    """An SQS queue subscribed to the alerts topic, and the alerts read from it so far."""
+
+    def __init__(self, stack: EmulatedStack, queue_name: str) -> None:
+        self._sqs = stack.client("sqs")
+        self._queue_url = self._sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        stack.client("sns").subscribe(
+            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=arn["QueueArn"]
+        )
+        self._received: list[Alert] = []
+        self._lock = threading.Lock()
+
+    def received(self) -> list[Alert]:
+        """Every notification the alerts topic delivered so far (the queue is drained into the list)."""
+        with self._lock:
+            while True:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    return list(self._received)
+                for message in messages:
+                    self._received.append(alert_from_notification(json.loads(message["Body"])))
+                    self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def alert_from_notification(envelope: Mapping[str, Any]) -> Alert:
+    """The published ``Alert`` back from the SNS notification an SQS subscriber receives.
+
+    SNS renames each message attribute's keys on the way (DataType → Type, StringValue or
+    BinaryValue → Value); this puts Publish's names back.
+    """
+    from batch_orchestrator.alert_format import Alert
+
+    attributes = {
+        name: {
+            "DataType": str(value.get("Type")),
+            ("BinaryValue" if str(value.get("Type")).startswith("Binary") else "StringValue"): str(value.get("Value")),
+        }
+        for name, value in (envelope.get("MessageAttributes") or {}).items()
+    }
+    return Alert(
+        subject=str(envelope.get("Subject", "")), message=str(envelope.get("Message", "")), attributes=attributes
+    )
+
+
+def alert_details(alert: Alert) -> dict[str, Any]:
+    """The JSON that ends an alert's body (empty when the body has none)."""
+    start = alert.message.rfind("\n{")
+    if start != -1:
+        with contextlib.suppress(ValueError):
+            details = json.loads(alert.message[start + 1 :])
+            if isinstance(details, dict):
+                return details
+    return {}
+
+
+def alert_run_id(alert: Alert) -> str | None:
+    """The run an alert is about (None for an alert about no single run, e.g. a blocked queue without one)."""
+    value = alert_details(alert).get("runId")
+    return value if isinstance(value, str) else None

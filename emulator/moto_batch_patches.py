@@ -1,0 +1,174 @@
+"""SIMULATED — the moto 5.2 Batch internals the local job runner depends on, in one place.
+
+Owns every edit of moto's Batch: the submit hook that hands a job submitted to a runner's queue to
+that runner instead of marking it SUCCEEDED (``route_submitted_jobs``), the record of a job that
+DescribeJobs and ListJobs read (``record_job_state_in_moto``), and the reading of a TerminateJob or
+CancelJob request (``termination_requested``). The invariant: moto's record of a job taken over by a
+runner says what the runner did, as AWS Batch's would; jobs of other queues keep moto's behaviour.
+
+Only this process's moto is reachable (in-process ``mock_aws`` or a ``ThreadedMotoServer``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from emulator.batch_event_builder import TERMINAL
+from emulator.moto_fidelity import ORIGINAL_ATTRIBUTE
+
+
+class SubmittedJobTaker(Protocol):
+    """What the submit hook hands a job to (the local runner)."""
+
+    def accept_submitted_job(self, job_id: str) -> None: ...
+
+
+# ------------------------------------------------------------------------ moto's record of the job
+def record_job_state_in_moto(
+    job_id: str,
+    *,
+    account_id: str,
+    region: str,
+    status: str,
+    attempts: Sequence[Mapping[str, Any]],
+    started_at: int | None = None,
+    stopped_at: int | None = None,
+    status_reason: str | None = None,
+    exit_code: int | None = None,
+    container_reason: str | None = None,
+    log_stream_name: str | None = None,
+) -> None:
+    """SIMULATED — the one place that edits moto's record of a Batch job (moto 5.2 internals).
+
+    Sets the status, timestamps, status reason, exit code, log stream and ``attempts[]`` on
+    moto's ``Job`` so that DescribeJobs (and ListJobs by status) report what the local runner
+    did, as AWS Batch would. Two moto gaps are covered on the job itself: moto's DescribeJobs
+    never shows ``container.exitCode``/``container.reason`` (its ``describe`` replaces them with
+    the container properties), and it appends ``AWS_BATCH_JOB_ID`` to the job's environment
+    again on every call. Only this process's moto is reachable (in-process or ThreadedMotoServer).
+    """
+    from moto.batch.models import batch_backends
+
+    job: Any = batch_backends[account_id][region].get_job_by_id(job_id)
+    if job is None:
+        raise LookupError(f"moto has no Batch job {job_id}")
+    _patch_container_details(job)
+    job.attempts = [dict(entry) for entry in attempts]
+    job.log_stream_name = log_stream_name
+    if started_at is not None:
+        job.job_started_at = datetime.fromtimestamp(started_at / 1000)
+    terminal = status in TERMINAL
+    job.job_stopped = terminal
+    if terminal or not job.stop:  # keep the reason TerminateJob/CancelJob recorded until the runner acts
+        job.job_stopped_reason = status_reason
+    job.exit_code = exit_code if terminal else None
+    job._local_runner_container = {"exitCode": exit_code, "reason": container_reason} if terminal else {}
+    if terminal:
+        job.job_stopped_at = datetime.fromtimestamp((stopped_at or int(time.time() * 1000)) / 1000)
+    job.status = status  # last: DescribeJobs reads the other fields once the status says so
+
+
+def termination_requested(job_id: str, *, account_id: str, region: str) -> str | None:
+    """SIMULATED (moto 5.2 internals): the reason of a TerminateJob/CancelJob call on the job, if any.
+
+    moto only flags the job (``stop``) and keeps the reason; the runner reads it and does what
+    Batch does: a job not yet running fails with that reason, a running task is stopped.
+    """
+    from moto.batch.models import batch_backends
+
+    job: Any = batch_backends[account_id][region].get_job_by_id(job_id)
+    if job is None or not job.stop:
+        return None
+    return str(job.job_stopped_reason or "Terminated by TerminateJob")
+
+
+def _patch_container_details(job: Any) -> None:
+    """Part of record_job_state_in_moto: the job's ``container`` as AWS shows it (see there)."""
+    if "_container_details" in vars(job):
+        return
+    original = job._container_details
+
+    def container_details() -> dict[str, Any]:
+        details: dict[str, Any] = original()
+        environment = {item["name"]: item["value"] for item in details.get("environment", [])}
+        details["environment"] = [{"name": name, "value": value} for name, value in environment.items()]
+        for key, value in getattr(job, "_local_runner_container", {}).items():
+            if value is not None:
+                details[key] = value
+        return details
+
+    job._container_details = container_details
+
+
+# ------------------------------------------------------------------------- taking jobs from moto
+_HOOK_LOCK = threading.Lock()
+_TAKERS: dict[str, SubmittedJobTaker] = {}  # job queue ARN → the runner that runs its jobs
+_MOTO_JOB_MODEL = "batch::job"
+# moto moves a job's status along SUBMITTED → ... → RUNNING by itself when it is read; "manual"
+# with an unreachable count keeps the status the runner set.
+_FROZEN_TRANSITIONS = {"progression": "manual", "times": 2**31}
+
+
+def route_submitted_jobs(job_queue_arns: Sequence[str], taker: SubmittedJobTaker) -> None:
+    """From now on, jobs submitted to ``job_queue_arns`` go to ``taker``; a queue has at most one taker."""
+    with _HOOK_LOCK:
+        for arn in job_queue_arns:
+            if arn in _TAKERS:
+                raise RuntimeError(f"job queue {arn} already has a local runner")
+        for arn in job_queue_arns:
+            _TAKERS[arn] = taker
+        _install_submit_hook()
+
+
+def stop_routing_submitted_jobs(job_queue_arns: Sequence[str], taker: SubmittedJobTaker) -> None:
+    """Jobs submitted to ``job_queue_arns`` no longer go to ``taker``; moto's own behaviour is back once no
+    queue has a taker."""
+    with _HOOK_LOCK:
+        for arn in job_queue_arns:
+            if _TAKERS.get(arn) is taker:
+                del _TAKERS[arn]
+        if not _TAKERS:
+            _remove_submit_hook()
+
+
+def _install_submit_hook() -> None:
+    """SIMULATED (moto 5.2 internals): jobs submitted to a runner's queue go to the runner.
+
+    moto's Batch without Docker ends SubmitJob with ``_mark_job_as_finished`` (status SUCCEEDED
+    at once). While a runner is registered for the job's queue, that step instead stores the job
+    as SUBMITTED and hands its id to the runner; other queues and array jobs keep moto's behaviour.
+    """
+    from moto.batch_simple.models import BatchSimpleBackend
+    from moto.moto_api import state_manager
+
+    current = BatchSimpleBackend._mark_job_as_finished
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
+        return
+
+    def hand_job_to_local_runner(self: Any, include_start_attempt: bool, job: Any) -> None:
+        runner = _TAKERS.get(job.job_queue.arn)
+        if runner is None or job.array_properties:
+            current(self, include_start_attempt, job)
+            return
+        self.backend._jobs[job.job_id] = job
+        job.status = "SUBMITTED"
+        runner.accept_submitted_job(job.job_id)
+
+    setattr(hand_job_to_local_runner, ORIGINAL_ATTRIBUTE, current)
+    BatchSimpleBackend._mark_job_as_finished = hand_job_to_local_runner  # type: ignore[method-assign]
+    state_manager.set_transition(_MOTO_JOB_MODEL, _FROZEN_TRANSITIONS)
+
+
+def _remove_submit_hook() -> None:
+    from moto.batch_simple.models import BatchSimpleBackend
+    from moto.moto_api import state_manager
+
+    current = BatchSimpleBackend._mark_job_as_finished
+    original = getattr(current, ORIGINAL_ATTRIBUTE, None)
+    if original is not None:
+        BatchSimpleBackend._mark_job_as_finished = original  # type: ignore[method-assign]
+    state_manager.unset_transition(_MOTO_JOB_MODEL)

@@ -1,0 +1,185 @@
+"""`orchestrator runs show | logs`: one run read back, its record and its job's output.
+
+Owns how one run is presented: its fields, attempt history, manual retries and where each attempt's
+log stream is (an AWS console link, or against the local stack the `runs logs` command), and the
+printing of a stream's events. Invariant: read-only; neither command writes to the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from batch_orchestrator.console_links import log_stream_console_url
+from batch_orchestrator.models import RunStatus
+from orchestrator_cli.commands.runs_item import input_text, read_run
+from orchestrator_cli.context import Context
+from orchestrator_cli.job_logs import attempt_stream, logs_command, read_log_events, targets_local
+from orchestrator_cli.parsing import parse_run_id
+from orchestrator_cli.render import epoch_ms_time, fields, one_line, plain, shorten, table
+
+
+def _log_url(region: str, log_group: str, stream: str | None) -> str | None:
+    if not stream:
+        return None
+    try:
+        return log_stream_console_url(region, log_group, stream)
+    except ValueError:  # a partition without a public console
+        return None
+
+
+def show_run(ctx: Context, args: argparse.Namespace) -> int:
+    run_id = parse_run_id(args.run_id)
+    item = read_run(ctx, run_id)
+    deployment = ctx.deployment()
+    log_group = deployment.outputs.get("JobLogGroupName", "")
+    region = ctx.aws.region
+    local = targets_local(ctx.settings)  # console links lead nowhere there: say how to read the logs instead
+    history = [dict(entry) for entry in plain(item.get("history", []))]
+    for entry in history:
+        if local:
+            entry["logUrl"] = None
+            entry["logsCommand"] = (
+                logs_command(ctx.settings, run_id, int(entry["attempt"]))
+                if entry.get("logStreamName") and entry.get("attempt") is not None
+                else None
+            )
+        else:
+            entry["logUrl"] = _log_url(region, log_group, entry.get("logStreamName")) if log_group else None
+    current_log = _log_url(region, log_group, item.get("logStreamName")) if log_group and not local else None
+    current_command = logs_command(ctx.settings, run_id) if local and item.get("logStreamName") else None
+
+    if ctx.out.json_mode:
+        document = dict(plain(item))
+        document.update({"input": input_text(item.get("source") or {}), "logUrl": current_log, "history": history})
+        if local:
+            document["logsCommand"] = current_command
+        ctx.out.json(document)
+        return 0
+
+    source = item.get("source") or {}
+    status = str(item.get("status"))
+    ctx.out.line(f"Run {run_id}  {status}  (attempt {item.get('attempt')} of {item.get('maxAttempts')})")
+    version = f" (version {source['versionId']})" if source.get("versionId") else ""
+    queue = str(item.get("jobQueue", "")).rsplit("/", 1)[-1] or None
+    rows: list[tuple[str, Any]] = [
+        ("Input", input_text(source) + version),
+        ("Trigger", source.get("trigger")),
+        ("Created", item.get("createdAt")),
+        ("Updated", item.get("updatedAt")),
+        ("Submitted", item.get("submittedAt")),
+        ("Next attempt", item.get("nextAttemptAt") if status == RunStatus.RETRY_WAIT.value else None),
+        ("Job", item.get("jobName")),
+        ("Job ID", item.get("jobId") or (f"{item['lastJobId']} (previous attempt)" if item.get("lastJobId") else None)),
+        ("Queue", queue),
+        ("Started", epoch_ms_time(item.get("startedAt"))),
+        ("Stopped", epoch_ms_time(item.get("stoppedAt"))),
+        ("Exit code", item.get("exitCode")),
+        ("Reason", one_line(str(item["statusReason"])) if item.get("statusReason") else None),
+        ("Last error", one_line(str(item["lastError"])) if item.get("lastError") else None),
+        ("Alert sent", item.get("alertSentAt")),
+        ("Logs", current_command or current_log or item.get("logStreamName")),
+    ]
+    ctx.out.lines(fields(rows, indent=2))
+
+    ctx.out.line()
+    if history:
+        ctx.out.line("Attempts")
+        ctx.out.lines(
+            "  " + line
+            for line in table(
+                ["#", "JOB ID", "STATUS", "EXIT", "STARTED", "STOPPED", "REASON"],
+                [
+                    [
+                        entry.get("attempt"),
+                        entry.get("jobId") or None,
+                        entry.get("status"),
+                        entry.get("exitCode"),
+                        epoch_ms_time(entry.get("startedAt")),
+                        epoch_ms_time(entry.get("stoppedAt")),
+                        shorten(one_line(str(entry["reason"])), 80) if entry.get("reason") else None,
+                    ]
+                    for entry in history
+                ],
+            )
+        )
+        links = [
+            (f"  attempt {entry.get('attempt')} logs", entry.get("logsCommand") or entry["logUrl"])
+            for entry in history
+            if entry.get("logsCommand") or entry["logUrl"]
+        ]
+        ctx.out.lines(fields(links))
+    else:
+        ctx.out.line("Attempts: none finished yet")
+
+    manual = plain(item.get("manualRetries", []))
+    if manual:
+        ctx.out.line()
+        ctx.out.line("Manual retries")
+        ctx.out.lines(
+            "  " + line
+            for line in table(
+                ["ATTEMPT", "REQUESTED", "FROM", "FORCED", "BY"],
+                [
+                    [
+                        entry.get("attempt"),
+                        entry.get("requestedAt"),
+                        f"{entry.get('previousStatus')} at attempt {entry.get('previousAttempt')}"
+                        + (
+                            f", maxAttempts raised from {entry['maxAttemptsRaisedFrom']}"
+                            if entry.get("maxAttemptsRaisedFrom")
+                            else ""
+                        ),
+                        "yes" if entry.get("forced") else "no",
+                        entry.get("requestedBy"),
+                    ]
+                    for entry in manual
+                ],
+            )
+        )
+    return 0
+
+
+def run_logs(ctx: Context, args: argparse.Namespace) -> int:
+    run_id = parse_run_id(args.run_id)
+    item = read_run(ctx, run_id)
+    chosen = attempt_stream(item, args.attempt)
+    log_group = ctx.deployment().output("JobLogGroupName")
+    read = read_log_events(ctx.aws, log_group, chosen.log_stream_name)
+    if ctx.out.json_mode:
+        ctx.out.json(
+            {
+                "runId": run_id,
+                "attempt": chosen.attempt,
+                "logGroupName": log_group,
+                "logStreamName": chosen.log_stream_name,
+                "events": [
+                    {
+                        "timestamp": event.get("timestamp"),
+                        "time": epoch_ms_iso(event.get("timestamp")),
+                        "message": event.get("message", ""),
+                    }
+                    for event in read.events
+                ],
+                "pages": read.pages,
+                "complete": read.complete,
+            }
+        )
+        return 0
+    ctx.out.line(
+        f"Run {run_id} attempt {chosen.attempt}: log stream {chosen.log_stream_name} in {log_group} "
+        f"({len(read.events)} event{'' if len(read.events) == 1 else 's'})"
+    )
+    for event in read.events:
+        ctx.out.line(f"{epoch_ms_iso(event.get('timestamp')) or '-'}  {str(event.get('message', '')).rstrip()}")
+    if not read.complete:
+        ctx.out.line(f"(stopped after {read.pages} pages; the stream has more events)")
+    return 0
+
+
+def epoch_ms_iso(value: Any) -> str | None:
+    """A log event's time to the millisecond, in UTC."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Test support shared by the suites: in-memory fakes of the layer's ports (see ``fakes``)."""

@@ -1,0 +1,394 @@
+"""In-memory runs table: the fakes of ``RunStore`` and ``WatchdogStore`` (batch_orchestrator.ports).
+
+Each method is the conditional write the real ``RunsTable`` makes, evaluated on a dict: the same
+condition, the same attributes set and removed, the same ``WriteResult`` (the run after the write only
+where the real write asks DynamoDB for it, else None; the run as it was when the condition fails).
+``tests/unit/test_fakes_contract.py`` runs the same scenarios on this fake and on ``RunsTable`` over
+moto and requires equal answers, so the two cannot drift apart unnoticed.
+
+Where this fake is simpler than AWS, on purpose:
+
+* DynamoDB answers a write whose response was lost by retrying it; ``RunsTable`` recognises its own
+  earlier try by a write id. Here no answer is ever lost, so there is nothing to recognise.
+* The sparse index (``ActiveRunsIndex``) is eventually consistent in DynamoDB: a Query may return a
+  run as it was a moment ago. Here it is always current. The watchdog's marks are conditional on the
+  run being exactly as read, which is what makes a stale read harmless on AWS.
+* TTL (``expiresAt``), ``lastError`` and the other attributes only operators read are not kept: no
+  Protocol method returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from batch_orchestrator.models import AttemptRecord, JobObservation, Run, RunStatus, SideEffect, Source, progress_of
+from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
+from batch_orchestrator.timeutil import epoch_seconds, iso
+
+NOT_APPLIED_NO_RUN = WriteResult(applied=False, run=None)
+APPLIED = WriteResult(applied=True, run=None)
+
+
+@dataclass
+class _StoredRun:
+    """One run item: the Run, plus the attributes the Protocols read that a Run does not carry."""
+
+    run: Run
+    active_status: RunStatus | None  # the sparse index's key: None means "not in the index"
+    done: dict[str, str] = field(default_factory=dict)  # complete_side_effect's done_field -> when
+    marks: dict[str, str] = field(default_factory=dict)  # stuckAlertedFor, resubmittedAt, ... -> value
+    resubmissions: int | None = None  # None: the attribute was never written
+
+
+@dataclass
+class _BlockedQueueAlert:
+    lease_until: int | None
+    sent_at: str | None = None
+
+
+class FakeRunStore:
+    """``RunStore`` in memory (see the module docstring for what it does not model)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _StoredRun] = {}
+        self._blocked_queue_alerts: dict[str, _BlockedQueueAlert] = {}
+
+    # ------------------------------------------------------------------ what tests may look at
+    def get(self, run_id: str) -> Run | None:
+        """The run as a consistent GetItem would read it (``RunsTable.get``)."""
+        stored = self._runs.get(run_id)
+        return stored.run if stored else None
+
+    def active_status(self, run_id: str) -> RunStatus | None:
+        """The run's key in the sparse index; None once it is finished and owes nothing."""
+        stored = self._runs.get(run_id)
+        return stored.active_status if stored else None
+
+    def done_at(self, run_id: str, done_field: str) -> str | None:
+        stored = self._runs.get(run_id)
+        return stored.done.get(done_field) if stored else None
+
+    # ------------------------------------------------------------------------------ submit path
+    def claim_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult:
+        existing = self._runs.get(run_id)
+        if existing is not None:
+            return WriteResult(applied=False, run=existing.run)
+        run = Run(
+            run_id=run_id,
+            status=RunStatus.SUBMITTED,
+            attempt=1,
+            max_attempts=max_attempts,
+            source=source,
+            progress=progress_of(1, RunStatus.SUBMITTED),
+            job_name=job_name,
+            job_queue=job_queue,
+            job_definition=job_definition,
+            created_at=iso(now),
+            updated_at=iso(now),
+            claimed_until=claimed_until,
+        )
+        self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.SUBMITTED)
+        return APPLIED
+
+    def claim_retry_attempt(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        if stored.run.status is not RunStatus.RETRY_WAIT or stored.run.attempt != attempt:
+            return WriteResult(applied=False, run=stored.run)
+        stored.run = replace(
+            stored.run,
+            status=RunStatus.SUBMITTED,
+            progress=progress_of(attempt, RunStatus.SUBMITTED),
+            job_name=job_name,
+            updated_at=iso(now),
+            claimed_until=claimed_until,
+            job_queue=job_queue,
+            job_definition=job_definition,
+            side_effect=None,
+            next_attempt_at=None,
+            job_id=None,
+            exit_code=None,
+            status_reason=None,
+            log_stream_name=None,
+        )
+        stored.active_status = RunStatus.SUBMITTED
+        return APPLIED
+
+    def take_over_claim(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        previous_until: int,
+        job_queue: str,
+        job_definition: str,
+        now: datetime,
+        claimed_until: int,
+    ) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        run = stored.run
+        if not (
+            run.attempt == attempt
+            and run.claimed_until is not None
+            and run.claimed_until == previous_until
+            and run.job_id is None
+            and run.status in (RunStatus.SUBMITTED, RunStatus.QUEUED)
+        ):
+            return WriteResult(applied=False, run=run)
+        # The progress stays as it was, as RunsTable writes it: a QUEUED run taken over keeps QUEUED's.
+        stored.run = replace(
+            run,
+            status=RunStatus.SUBMITTED,
+            updated_at=iso(now),
+            claimed_until=claimed_until,
+            job_queue=job_queue,
+            job_definition=job_definition,
+        )
+        stored.active_status = RunStatus.SUBMITTED
+        return APPLIED
+
+    def release_claim(self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        run = stored.run
+        if not (run.attempt == attempt and run.claimed_until == claimed_until and run.job_id is None):
+            return WriteResult(applied=False, run=run)
+        stored.run = replace(
+            run,
+            status=RunStatus.QUEUED,
+            progress=progress_of(attempt, RunStatus.QUEUED),
+            updated_at=iso(now),
+            claimed_until=0,
+        )
+        stored.active_status = RunStatus.QUEUED
+        return APPLIED
+
+    # ------------------------------------------------------------------------------- track path
+    def apply_observation(
+        self,
+        obs: JobObservation,
+        *,
+        now: datetime,
+        new_status: RunStatus,
+        next_attempt: int | None = None,
+        next_attempt_at: datetime | None = None,
+        side_effect: SideEffect | None = None,
+    ) -> WriteResult:
+        retrying = new_status is RunStatus.RETRY_WAIT
+        if retrying and (next_attempt is None or next_attempt_at is None):
+            raise ValueError("RETRY_WAIT needs the next attempt and its time")
+        stored = self._runs.get(obs.run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        run = stored.run
+        if not (
+            run.attempt == obs.attempt
+            and run.progress < obs.progress
+            and (run.job_id is None or run.job_id == obs.job_id)
+        ):
+            return WriteResult(applied=False, run=run)
+        history = run.history
+        if obs.status.is_terminal:
+            record = AttemptRecord(
+                attempt=obs.attempt,
+                job_id=obs.job_id,
+                status=obs.status,
+                exit_code=obs.exit_code,
+                reason=obs.failure.reason if obs.status is RunStatus.FAILED else None,
+                log_stream_name=obs.log_stream_name,
+                started_at=obs.started_at,
+                stopped_at=obs.stopped_at,
+            )
+            history = (*history, record)
+        updated = replace(
+            run,
+            status=new_status,
+            job_id=obs.job_id,
+            job_name=obs.job_name,
+            updated_at=iso(now),
+            claimed_until=None,
+            status_reason=obs.status_reason,
+            exit_code=obs.exit_code,
+            log_stream_name=obs.log_stream_name,
+            progress=obs.progress,
+            side_effect=side_effect if side_effect is not None else run.side_effect,
+            history=history,
+        )
+        if retrying:
+            assert next_attempt is not None
+            assert next_attempt_at is not None
+            updated = replace(
+                updated,
+                attempt=next_attempt,
+                progress=progress_of(next_attempt, RunStatus.RETRY_WAIT),
+                next_attempt_at=iso(next_attempt_at),
+                last_job_id=obs.job_id,
+                job_id=None,
+            )
+        stored.run = updated
+        # The index holds what someone may still act on: active runs, and failed ones owing an alert.
+        stored.active_status = new_status if not new_status.is_terminal or side_effect is not None else None
+        return WriteResult(applied=True, run=updated)
+
+    def take_over_side_effect(self, *, run_id: str, previous_token: str, token: str, due: int) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        pending = stored.run.side_effect
+        if pending is None or pending.token != previous_token:
+            return WriteResult(applied=False, run=stored.run)
+        stored.run = replace(stored.run, side_effect=replace(pending, token=token, due=due))
+        return WriteResult(applied=True, run=stored.run)
+
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        pending = stored.run.side_effect
+        if pending is None or pending.token != token:
+            return WriteResult(applied=False, run=stored.run)
+        stored.run = replace(stored.run, side_effect=None)
+        stored.done[done_field] = iso(now)
+        stored.active_status = None
+        return APPLIED
+
+    def claim_queue_blocked_alert(
+        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+    ) -> bool:
+        existing = self._blocked_queue_alerts.get(job_id)
+        if existing is not None and (
+            existing.sent_at is not None or existing.lease_until is None or existing.lease_until >= epoch_seconds(now)
+        ):
+            return False
+        self._blocked_queue_alerts[job_id] = _BlockedQueueAlert(lease_until=lease_until)
+        return True
+
+    def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None:
+        existing = self._blocked_queue_alerts.get(job_id)
+        if existing is not None:
+            existing.sent_at = iso(now)
+            existing.lease_until = None
+
+
+class FakeWatchdogStore(FakeRunStore):
+    """``WatchdogStore`` in memory: the runs of ``FakeRunStore`` plus the sparse index and the marks.
+
+    ``page_size`` cuts ``active_runs`` into pages as DynamoDB does at 1 MB; a query always yields at
+    least one page, possibly empty, as a Query does.
+    """
+
+    def __init__(self, *, page_size: int = 1_000) -> None:
+        super().__init__()
+        self._page_size = page_size
+
+    def active_runs(self, *, status: RunStatus, updated_before: datetime) -> Iterator[ActivePage]:
+        before = iso(updated_before)  # the index's sort key is the ISO string: compared as text
+        matching = sorted(
+            (
+                stored
+                for stored in self._runs.values()
+                if stored.active_status is status
+                and stored.run.updated_at is not None
+                and stored.run.updated_at < before
+            ),
+            key=lambda stored: stored.run.updated_at or "",
+        )
+        for start in range(0, max(len(matching), 1), self._page_size):
+            page = [self._active_run(stored) for stored in matching[start : start + self._page_size]]
+            yield ActivePage(runs=tuple(page), items_read=len(page))
+
+    def mark_stuck_alerted(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        return self._mark_episode(run, "stuckAlertedFor", "stuckAlertedAt", episode, now)
+
+    def mark_cancel_requested(self, *, run: Run, episode: str, now: datetime) -> WriteResult:
+        return self._mark_episode(run, "cancelRequestedFor", "cancelRequestedAt", episode, now)
+
+    def mark_resubmitted(
+        self,
+        *,
+        run: Run,
+        episode: str,
+        resubmissions: int,
+        max_resubmissions: int,
+        now: datetime,
+        lost_before: datetime | None = None,
+    ) -> WriteResult:
+        stored = self._runs.get(run.run_id)
+        under_cap = stored is not None and (stored.resubmissions is None or stored.resubmissions < max_resubmissions)
+        result = self._mark_episode(
+            run, "resubmittedFor", "resubmittedAt", episode, now, lost_before=lost_before, also_requires=under_cap
+        )
+        if result.applied:
+            assert stored is not None
+            stored.resubmissions = resubmissions + 1
+        return result
+
+    def _mark_episode(
+        self,
+        run: Run,
+        field_name: str,
+        at_field: str,
+        episode: str,
+        now: datetime,
+        *,
+        lost_before: datetime | None = None,
+        also_requires: bool = True,
+    ) -> WriteResult:
+        if run.updated_at is None:
+            return WriteResult(applied=False, run=run)
+        stored = self._runs.get(run.run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        marked = stored.marks.get(field_name)
+        marked_at = stored.marks.get(at_field)
+        free = (
+            marked is None
+            or marked != episode
+            or (lost_before is not None and marked_at is not None and marked_at < iso(lost_before))
+        )
+        if not (
+            stored.run.progress == run.progress and stored.run.updated_at == run.updated_at and free and also_requires
+        ):
+            return WriteResult(applied=False, run=stored.run)
+        # updatedAt stays: it is when the run entered its state, the index's sort key and part of the episode.
+        stored.marks[field_name] = episode
+        stored.marks[at_field] = iso(now)
+        return APPLIED
+
+    @staticmethod
+    def _active_run(stored: _StoredRun) -> ActiveRun:
+        return ActiveRun(
+            run=stored.run,
+            stuck_alerted_for=stored.marks.get("stuckAlertedFor"),
+            cancel_requested_for=stored.marks.get("cancelRequestedFor"),
+            resubmitted_for=stored.marks.get("resubmittedFor"),
+            resubmitted_at=stored.marks.get("resubmittedAt"),
+            resubmissions=stored.resubmissions or 0,
+        )

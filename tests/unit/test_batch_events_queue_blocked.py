@@ -1,0 +1,58 @@
+"""Queue-blocked events (batch_orchestrator.batch_events.parse_queue_blocked): the queue, the job, the reason
+and the run they name."""
+
+from __future__ import annotations
+
+from batch_orchestrator.batch_events import parse_queue_blocked
+from batch_orchestrator.models import QueueBlocked
+from tests.support.events import load_event
+
+QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-orchestrator-queue"
+
+
+# ---------------------------------------------------------------------------------------- queue blocked
+
+
+def test_queue_blocked_names_queue_job_reason_and_run() -> None:
+    # Given
+    event = load_event("batch_queue_blocked.json")
+
+    # When
+    blocked = parse_queue_blocked(event)
+
+    # Then
+    assert blocked == QueueBlocked(
+        job_queue=QUEUE_ARN,
+        job_id="81a30c4e-819d-450d-894c-45f6095b2f9d",
+        job_name="s3-f465b014c95d872789ac978a-a1-genome-assembly_fastq",
+        status_reason=(
+            "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) "
+            "is higher than that can be met by the CE(s) attached to the job queue."
+        ),
+        run_id="s3-f465b014c95d872789ac978a",
+        attempt=1,
+    )
+
+
+def test_queue_blocked_by_a_foreign_job_is_still_reported() -> None:
+    # Given
+    event = load_event("batch_queue_blocked.json")
+    detail = event["detail"]
+    detail["jobName"] = "nightly-etl-20261121"
+    del detail["tags"]
+
+    # When
+    blocked = parse_queue_blocked(event)
+
+    # Then
+    assert blocked.job_queue == QUEUE_ARN
+    assert (blocked.run_id, blocked.attempt) == (None, None)
+
+
+def test_queue_blocked_takes_the_queue_from_resources_when_detail_lacks_it() -> None:
+    # Given
+    event = load_event("batch_queue_blocked.json")
+    del event["detail"]["jobQueue"]
+
+    # When / Then
+    assert parse_queue_blocked(event).job_queue == QUEUE_ARN
