@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.runner import IMAGE_PATHS
+from orchestrator_cli.render import pad, shorten  # terminal columns, not characters: wide file names align
 
 if TYPE_CHECKING:
     from batch_orchestrator.alert_format import Alert
@@ -69,7 +70,7 @@ def describe_stand_ins(pipeline: LocalPipeline) -> list[str]:
 def format_change(change: StatusChange) -> str:
     exit_text = f"  exit {change.exit_code}" if change.exit_code is not None else ""
     return (
-        f"  {change.seconds:6.1f}s  {_clip(change.label, 34):<34} {change.status:<10} "
+        f"  {change.seconds:6.1f}s  {pad(shorten(change.label, 34), 34)} {change.status:<10} "
         f"attempt {change.attempt}/{change.max_attempts}{exit_text}"
     )
 
@@ -90,10 +91,6 @@ def job_output_line(alert: Alert, *, kept: bool = True) -> str | None:
         f"  job output: `make demo ARGS=--verbose` prints it (the demo's stack is gone when it ends; "
         f"under `make serve`: {LOGS_COMMAND} RUN_ID){note}"
     )
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
 
 
 def _relative(path: Path) -> str:

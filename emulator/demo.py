@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.alerts_inbox import alert_run_id
 from emulator.console import Console, describe_stand_ins, format_change, job_output_line
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
+from orchestrator_cli.render import display_width, pad
 
 if TYPE_CHECKING:
     from batch_orchestrator.alert_format import Alert
@@ -98,7 +99,7 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     for item in DEMO_INPUTS:
         upload = pipeline.upload(prefix + item.name, item.body)
         uploads[item.name] = upload
-        console.line(f"  {prefix + item.name:<40} ({item.what}) -> run {upload.run_id}")
+        console.line(f"  {pad(prefix + item.name, 40)} ({item.what}) -> run {upload.run_id}")
     console.heading("Progress (read from the runs table after every function invocation)")
     ran_from = time.monotonic()
     runs = pipeline.wait_for_runs([u.run_id for u in uploads.values()], timeout=RUN_TIMEOUT_SECONDS)
@@ -194,8 +195,8 @@ def _result_check(s3: Any, bucket: str, key: str, item: DemoInput) -> Check:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
 

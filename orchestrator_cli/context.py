@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator_cli.aws import Aws
+from orchestrator_cli.deployment import Deployment, describe_stack
 from orchestrator_cli.render import Output
 from orchestrator_cli.settings import Settings
-from orchestrator_cli.stack import Deployment, describe_stack
 
 log = logging.getLogger("orchestrator_cli")
 

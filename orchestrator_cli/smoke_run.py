@@ -21,6 +21,7 @@ from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import S3Source
 from batch_orchestrator.schedule import parse_schedule_firing
 from orchestrator_cli.context import Context
+from orchestrator_cli.deployment import Deployment
 from orchestrator_cli.errors import CliError, UsageError, from_aws, from_cause
 from orchestrator_cli.smoke_alerts import AlertInbox
 from orchestrator_cli.smoke_cleanup import Created, OwnedRun, remove_created
@@ -43,7 +44,6 @@ from orchestrator_cli.smoke_steps import (
     judge_alarms,
     schedule_payload,
 )
-from orchestrator_cli.stack import Deployment
 
 POLL_FIRST_SECONDS = 0.5
 POLL_MAX_SECONDS = 5.0

@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one scenario per smoke step and failure mode, sharing the step-by-step pipeline helpers.
 """`orchestrator smoke` against the stack of template.yaml in moto, with the pipeline played step by step.
 
 The smoke test's clock is replaced: each of its sleeps moves the world on instead (the submit function

@@ -182,7 +182,7 @@ def test_main_leaves_the_environment_as_it_was(stack: EmulatedStack, monkeypatch
 
 def test_the_cli_hides_the_same_shim_outputs_the_emulator_adds() -> None:
     from emulator.template_shims import SHIM_OUTPUT_PREFIX
-    from orchestrator_cli.stack import LOCAL_SHIM_OUTPUT_PREFIX
+    from orchestrator_cli.deployment import LOCAL_SHIM_OUTPUT_PREFIX
 
     assert LOCAL_SHIM_OUTPUT_PREFIX == SHIM_OUTPUT_PREFIX
 

@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: support code, no tests: one lifecycle per limit family, recorded once per session.
 """The requests this code sends stay within the AWS limits that moto does not enforce.
 
 moto accepts a 200-character job name, a 2 MB SQS message or a 1 MB DynamoDB item; AWS does not.

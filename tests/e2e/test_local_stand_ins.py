@@ -169,3 +169,20 @@ def test_stop_leaves_nothing_behind() -> None:
         pass
     assert BatchSimpleBackend._mark_job_as_finished is original_finish
     assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
+
+
+def test_the_serve_stream_lines_up_wide_and_accented_file_names() -> None:
+    # Given status changes of runs whose keys are ASCII, Japanese (two columns a character) and accented
+    from emulator.console import format_change
+    from emulator.run_progress import StatusChange
+    from orchestrator_cli.render import display_width
+
+    labels = ["incoming/report.csv", "incoming/売上レポート.csv", "incoming/cafe\u0301 menu.csv"]
+    changes = [StatusChange(1.0, "s3-x", label, "RUNNING", 1, 3, None, None) for label in labels]
+
+    # When the serve stream prints them
+    lines = [format_change(change) for change in changes]
+
+    # Then the status column starts at the same terminal column on every line
+    columns = {display_width(line[: line.index("RUNNING")]) for line in lines}
+    assert len(columns) == 1, lines

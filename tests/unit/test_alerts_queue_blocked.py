@@ -3,34 +3,14 @@ and attributes."""
 
 from __future__ import annotations
 
-import json
-import string
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from batch_orchestrator.alert_advice import queue_blocked_advice
-from batch_orchestrator.alert_format import JSON_SEPARATOR, Alert
 from batch_orchestrator.alerts import build_queue_blocked_alert
 from batch_orchestrator.models import QueueBlocked
-
-QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-orchestrator-jobs"
-RUN_ID = "s3-4cef758b2fc44b4843339f60"
-
-
-def split_body(alert: Alert) -> tuple[str, Any]:
-    summary, separator, data = alert.message.partition(f"\n\n{JSON_SEPARATOR}\n")
-    assert separator, "the body has a blank line and a separator line before the JSON"
-    return summary, json.loads(data)
-
-
-def assert_sns_subject(subject: str) -> None:
-    assert len(subject) < 100
-    assert subject.isascii()
-    assert subject.isprintable()  # no line breaks, no control characters
-    assert subject[0].isalnum() or subject[0] in string.punctuation
-
+from tests.support.alert_builders import QUEUE_ARN, RUN_ID, assert_sns_subject, split_body
 
 # ---------------------------------------------------------------------------------------------
 # QUEUE_BLOCKED
