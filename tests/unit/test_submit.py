@@ -135,6 +135,9 @@ def test_the_first_delivery_claims_the_run_and_submits_its_job(runs: FakeRunStor
     run = runs.get(RUN_ID)
     assert run is not None
     assert (run.status, run.attempt, run.claimed_until) == (RunStatus.SUBMITTED, 1, epoch_seconds(T0) + LEASE)
+    # with what it was submitted with: the watchdog and the alerts read these back
+    recorded = (run.source, run.job_name, run.job_queue, run.job_definition, run.max_attempts)
+    assert recorded == (SOURCE, result.job_name, QUEUE, DEFINITION, 3)
     assert jobs.lookups == []
 
 
@@ -244,6 +247,10 @@ def test_a_takeover_submits_with_the_current_definition_and_looks_in_the_stored_
     assert jobs.lookups == [(QUEUE, job_name_for(RUN_ID, 1, SOURCE))]
     (job,) = jobs.jobs
     assert (job.spec.job_queue, job.spec.job_definition) == (NEW_QUEUE, NEW_DEFINITION)
+    # and the run records what the new claim submitted with
+    run = runs.get(RUN_ID)
+    assert run is not None
+    assert (run.job_name, run.job_queue, run.job_definition) == (result.job_name, NEW_QUEUE, NEW_DEFINITION)
 
 
 class _RacingStore(FakeRunStore):
@@ -335,6 +342,7 @@ def test_a_retry_request_claims_the_waiting_attempt_and_submits_it(runs: FakeRun
     run = runs.get(RUN_ID)
     assert run is not None
     assert (run.status, run.attempt, run.side_effect) == (RunStatus.SUBMITTED, 2, None)
+    assert (run.job_name, run.job_queue, run.job_definition) == (result.job_name, QUEUE, DEFINITION)
 
 
 @pytest.mark.parametrize(
