@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.runner import IMAGE_PATHS
+from orchestrator_cli.job_logs import LOGS_COMMAND  # the CLI command that prints a run's job output
 from orchestrator_cli.render import pad, shorten  # terminal columns, not characters: wide file names align
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ STAND_INS = (
     ("container image", "{image_paths}; python3 = this virtualenv's python"),
     ("SNS subscriber", "an SQS inbox subscribed to the alerts topic stands in for e-mail"),
 )
-# The operator CLI command that prints a run's job output (orchestrator_cli.job_logs.LOGS_COMMAND).
-LOGS_COMMAND = ".venv/bin/orchestrator runs logs"
 CONSOLE_LINK_NOTE = "the alert's console link is for AWS; it leads nowhere locally"
 
 

@@ -92,7 +92,7 @@ def test_scheduled_config_needs_the_schedule_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["RUNS_TABLE", "JOB_QUEUE_ARN", "JOB_DEFINITION_ARN", "MAX_ATTEMPTS", "CLAIM_LEASE_SECONDS"]
+    "name", ["RUNS_TABLE", "JOB_QUEUE_ARN", "JOB_DEFINITION_ARN", "MAX_ATTEMPTS", "CLAIM_LEASE_SECONDS", "INPUT_PREFIX"]
 )
 def test_a_missing_submit_variable_is_named_not_defaulted(name: str) -> None:
     # Given the template's environment without one variable the submit path needs
@@ -116,3 +116,11 @@ def test_submit_jobs_fails_the_invocation_naming_a_missing_variable(
     # When / Then: the invocation fails (the Errors alarm sees it), not each record in silence
     with pytest.raises(ConfigError, match="MAX_ATTEMPTS is required"):
         app.handler({"Records": [upload]}, lambda_context)
+
+
+def test_an_empty_input_prefix_is_the_whole_bucket_not_a_missing_variable() -> None:
+    # Given the template's environment with InputPrefix="" (Lambda keeps a variable whose value is empty)
+    env = {**SUBMIT_ENV, "INPUT_PREFIX": ""}
+
+    # When / Then: an empty prefix is a value, only a missing variable is an error
+    assert SubmitConfig.from_env(env).input_prefix == ""

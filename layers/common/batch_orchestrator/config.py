@@ -36,6 +36,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _present(env: Mapping[str, str], name: str) -> str:
+    """A variable the template always sets but may set to "" (an empty prefix: the whole bucket)."""
+    if name not in env:
+        raise ConfigError(f"environment variable {name} is required (it may be empty)")
+    return env[name].strip()
+
+
 def _integer(env: Mapping[str, str], name: str, *, minimum: int, maximum: int, default: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -116,7 +123,7 @@ class SubmitConfig:
         return cls(
             store=StoreConfig.from_env(env),
             submit=_submit_settings(env),
-            input_prefix=env.get("INPUT_PREFIX", "").strip(),
+            input_prefix=_present(env, "INPUT_PREFIX"),
         )
 
 
