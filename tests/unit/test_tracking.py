@@ -418,6 +418,8 @@ def test_a_blocked_queue_is_alerted_once_per_blocking_job(runs: FakeRunStore, al
     assert (first, duplicate, other) == (True, False, True)
     assert [alert.alert_type for alert in alerts.published] == [ALERT_QUEUE_BLOCKED] * 2
     assert alerts.published[0].details["reasonCode"] == "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
+    # and the alert names the stack's region, which its cancel-job command needs
+    assert alerts.published[0].details["region"] == SETTINGS.region
 
 
 def test_a_blocked_queue_alert_whose_sender_died_is_sent_after_its_lease(
