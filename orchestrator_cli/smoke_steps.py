@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batch_orchestrator.adapters.run_items import ALERT_SENT_AT
 from batch_orchestrator.retry_policy import ExitCodeSet
 from orchestrator_cli.errors import UsageError
 from orchestrator_cli.render import one_line, shorten
@@ -196,7 +197,7 @@ def judge(watch: RunWatch, now: float, places: Places, alerts: list[ReceivedAler
             return StepOutcome(watch.number, name, Result.PASSED, seconds, detail, run_id=watch.run_id)
         if now < watch.deadline:
             return None
-        sent = (item or {}).get("alertSentAt")
+        sent = (item or {}).get(ALERT_SENT_AT)
         seen = f"run {watch.run_id} {describe_run(item)}; " + (
             f"the run records the alert as sent at {sent}, but it never reached the temporary subscription"
             if sent

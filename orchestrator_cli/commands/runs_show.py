@@ -11,6 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from batch_orchestrator.adapters.run_items import ALERT_SENT_AT
 from batch_orchestrator.console_links import log_stream_console_url
 from batch_orchestrator.models import RunStatus
 from orchestrator_cli.commands.runs_item import input_text, read_run
@@ -78,7 +79,7 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
         ("Exit code", item.get("exitCode")),
         ("Reason", one_line(str(item["statusReason"])) if item.get("statusReason") else None),
         ("Last error", one_line(str(item["lastError"])) if item.get("lastError") else None),
-        ("Alert sent", item.get("alertSentAt")),
+        ("Alert sent", item.get(ALERT_SENT_AT)),
         ("Logs", current_command or current_log or item.get("logStreamName")),
     ]
     ctx.out.lines(fields(rows, indent=2))

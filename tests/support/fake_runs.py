@@ -37,7 +37,7 @@ class _StoredRun:
 
     run: Run
     active_status: RunStatus | None  # the sparse index's key: None means "not in the index"
-    done: dict[str, str] = field(default_factory=dict)  # complete_side_effect's done_field -> when
+    alert_sent_at: str | None = None  # when complete_side_effect recorded the alert published
     marks: dict[str, str] = field(default_factory=dict)  # stuckAlertedFor, resubmittedAt, ... -> value
     resubmissions: int | None = None  # None: the attribute was never written
 
@@ -66,9 +66,9 @@ class FakeRunStore:
         stored = self._runs.get(run_id)
         return stored.active_status if stored else None
 
-    def done_at(self, run_id: str, done_field: str) -> str | None:
+    def alert_sent_at(self, run_id: str) -> str | None:
         stored = self._runs.get(run_id)
-        return stored.done.get(done_field) if stored else None
+        return stored.alert_sent_at if stored else None
 
     # ------------------------------------------------------------------------------ submit path
     def claim_first_attempt(
@@ -267,7 +267,7 @@ class FakeRunStore:
         stored.run = replace(stored.run, side_effect=replace(pending, token=token, due=due))
         return WriteResult(applied=True, run=stored.run)
 
-    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime) -> WriteResult:
         stored = self._runs.get(run_id)
         if stored is None:
             return NOT_APPLIED_NO_RUN
@@ -275,7 +275,7 @@ class FakeRunStore:
         if pending is None or pending.token != token:
             return WriteResult(applied=False, run=stored.run)
         stored.run = replace(stored.run, side_effect=None)
-        stored.done[done_field] = iso(now)
+        stored.alert_sent_at = iso(now)
         stored.active_status = None
         return APPLIED
 

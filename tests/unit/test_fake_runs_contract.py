@@ -308,9 +308,9 @@ def test_a_side_effect_is_taken_over_and_completed_by_its_token_only(store: Stor
     # When
     wrong = store.take_over_side_effect(run_id=RUN_ID, previous_token="other", token="x", due=1)
     taken = store.take_over_side_effect(run_id=RUN_ID, previous_token="first", token="second", due=lease_at(5))
-    stale_completion = store.complete_side_effect(run_id=RUN_ID, token="first", now=at(5), done_field="alertSentAt")
+    stale_completion = store.complete_side_effect(run_id=RUN_ID, token="first", now=at(5))
     in_index_before = active(store, RunStatus.FAILED)
-    completed = store.complete_side_effect(run_id=RUN_ID, token="second", now=at(5), done_field="alertSentAt")
+    completed = store.complete_side_effect(run_id=RUN_ID, token="second", now=at(5))
 
     # Then
     assert not wrong.applied
@@ -466,7 +466,7 @@ def _life_of_two_runs(store: Store) -> list[Any]:
     )
     answers.append(store.apply_observation(observation(RunStatus.RUNNING), now=at(11), new_status=RunStatus.RUNNING))
     snapshot()
-    answers.append(store.complete_side_effect(run_id=RUN_ID, token="a1", now=at(11), done_field="alertSentAt"))
+    answers.append(store.complete_side_effect(run_id=RUN_ID, token="a1", now=at(11)))
     answers.append(
         store.apply_observation(
             observation(RunStatus.SUCCEEDED, exit_code=0, run_id=other_id, source=other),

@@ -29,7 +29,6 @@ from batch_orchestrator.models import (
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.tracking import (
-    ALERT_SENT_AT,
     TrackOutcome,
     TrackResult,
     TrackSettings,
@@ -217,7 +216,7 @@ def test_a_final_failure_is_alerted_once_with_the_attempts_facts(
     assert run is not None
     assert (run.status, run.side_effect) == (RunStatus.FAILED, None)
     assert runs.active_status(RUN_ID) is None
-    assert runs.done_at(RUN_ID, ALERT_SENT_AT) is not None
+    assert runs.alert_sent_at(RUN_ID) is not None
     assert retry_queue.sent == []
 
 

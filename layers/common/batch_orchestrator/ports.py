@@ -124,8 +124,9 @@ class RunStore(Protocol):
         returns the run after it."""
         ...
 
-    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
-        """The side effect leased to ``token`` was performed: drop it and stamp ``done_field``."""
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime) -> WriteResult:
+        """The alert leased to ``token`` was published: drop the lease and record when (a retry needs no
+        completion: the claim of its next attempt clears the lease)."""
         ...
 
     def claim_queue_blocked_alert(

@@ -30,9 +30,6 @@ from batch_orchestrator.ports import AlertSink, RetryQueue, RunStore
 from batch_orchestrator.retry_policy import RetryDecision, RetryPolicy, decide
 from batch_orchestrator.timeutil import epoch_seconds
 
-# What the runs table records once a run's alert is published (the run may then expire).
-ALERT_SENT_AT = "alertSentAt"
-
 
 class TrackOutcome(StrEnum):
     UPDATED = "UPDATED"  # the run moved forward
@@ -194,7 +191,7 @@ def _perform(
         run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group
     )
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
-    runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now, done_field=ALERT_SENT_AT)
+    runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now)
 
 
 def handle_queue_blocked(

@@ -23,6 +23,8 @@ ACTIVE_RUNS_INDEX = "ActiveRunsIndex"
 WRITE_ID = "writeId"
 # The TTL attribute (template.yaml's TimeToLiveSpecification): epoch seconds.
 EXPIRES_AT = "expiresAt"
+# When a run's alert, or a blocked queue's, was published (ISO time): the alert is no longer owed.
+ALERT_SENT_AT = "alertSentAt"
 # Keys of the items that are not runs: one per job that blocked a job queue (its one alert).
 QUEUE_BLOCKED_KEY_PREFIX = "queue-blocked#"
 

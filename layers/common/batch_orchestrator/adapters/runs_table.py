@@ -32,6 +32,7 @@ from batch_orchestrator.adapters.aws import client
 from batch_orchestrator.adapters.conditional_writes import ItemParser, put_if, update_if
 from batch_orchestrator.adapters.run_items import (
     ACTIVE_RUNS_INDEX,
+    ALERT_SENT_AT,
     EXPIRES_AT,
     QUEUE_BLOCKED_KEY_PREFIX,
     active_run_from_item,
@@ -291,11 +292,11 @@ class RunsTable:
             return_new=True,
         )
 
-    def complete_side_effect(self, *, run_id: str, token: str, now: datetime, done_field: str) -> WriteResult:
+    def complete_side_effect(self, *, run_id: str, token: str, now: datetime) -> WriteResult:
         """The alert went out: drop the lease and leave the sparse index (the run is finished: it may expire)."""
         return self._update(
             run_id,
-            set_values={done_field: iso(now), EXPIRES_AT: self.expires_at(now)},
+            set_values={ALERT_SENT_AT: iso(now), EXPIRES_AT: self.expires_at(now)},
             remove=("sideEffect", "activeStatus"),
             condition="#sideEffect.#token = :token",
             condition_values={":token": token},
@@ -331,7 +332,7 @@ class RunsTable:
             ),
             names={
                 "#runId": "runId",
-                "#alertSentAt": "alertSentAt",
+                "#alertSentAt": ALERT_SENT_AT,
                 "#alertLeaseUntil": "alertLeaseUntil",
             },
             values={":now": epoch_seconds(now)},
@@ -343,7 +344,7 @@ class RunsTable:
         """The blocked-queue alert of ``job_id`` was published: later deliveries of its event send nothing."""
         self._update(
             QUEUE_BLOCKED_KEY_PREFIX + job_id,
-            set_values={"alertSentAt": iso(now)},
+            set_values={ALERT_SENT_AT: iso(now)},
             remove=("alertLeaseUntil",),
             condition="attribute_exists(#runId)",
             condition_values={},
