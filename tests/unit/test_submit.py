@@ -10,38 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from batch_orchestrator.errors import JobSubmitError
-from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for, run_id_for
+from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for
 from batch_orchestrator.models import (
     SIDE_EFFECT_RETRY,
     JobObservation,
     RunStatus,
-    S3Source,
     SideEffect,
     SubmitRequest,
 )
 from batch_orchestrator.ports import JobSpec, WriteResult
 from batch_orchestrator.submit import SubmitOutcome, SubmitResult, SubmitSettings, submit_run
 from batch_orchestrator.timeutil import epoch_seconds
+from tests.support.decision_values import DEFINITION, JOB_1, QUEUE, RUN_ID, SOURCE, T0
 from tests.support.fakes import FakeJobGateway, FakeRunStore
 from tests.support.handlers import load_handler
 
-T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LEASE = 90
-QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/jobs"
-DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/job:1"
 NEW_QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/jobs-2"
 NEW_DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/job:2"
 SETTINGS = SubmitSettings(job_queue=QUEUE, job_definition=DEFINITION, max_attempts=3, claim_lease_seconds=LEASE)
-SOURCE = S3Source(bucket="in", key="incoming/data.csv", sequencer="00A1")
-RUN_ID = run_id_for(SOURCE)
 FIRST = SubmitRequest(run_id=RUN_ID, attempt=1, source=SOURCE)
-JOB_1 = "0f0e0d0c-0000-4000-8000-000000000001"
 
 
 def seconds(n: float) -> datetime:

@@ -16,14 +16,13 @@ import pytest
 
 from batch_orchestrator.alerts import ALERT_QUEUE_BLOCKED, ALERT_RUN_FAILED
 from batch_orchestrator.errors import AlertPublishError, RetryEnqueueError
-from batch_orchestrator.ids import job_name_for, run_id_for
+from batch_orchestrator.ids import job_name_for
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     SIDE_EFFECT_RETRY,
     JobObservation,
     QueueBlocked,
     RunStatus,
-    S3Source,
     SubmitRequest,
 )
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
@@ -36,13 +35,11 @@ from batch_orchestrator.tracking import (
     handle_queue_blocked,
     recover_side_effect,
 )
+from tests.support.decision_values import DEFINITION, JOB_1, JOB_2, QUEUE, RUN_ID, SOURCE, T0
 from tests.support.fakes import FakeAlertSink, FakeRetryQueue, FakeRunStore
 from tests.support.handlers import load_handler
 
-T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LEASE = 120
-QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/jobs"
-DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/job:1"
 SETTINGS = TrackSettings(
     policy=RetryPolicy(
         retry_exit_codes=ExitCodeSet.parse("75"), max_attempts=3, base_delay_seconds=30, max_delay_seconds=900
@@ -51,10 +48,6 @@ SETTINGS = TrackSettings(
     region="us-east-1",
     job_log_group="/aws/batch/jobs",
 )
-SOURCE = S3Source(bucket="in", key="incoming/data.csv", sequencer="00A1")
-RUN_ID = run_id_for(SOURCE)
-JOB_1 = "0f0e0d0c-0000-4000-8000-000000000001"
-JOB_2 = "0f0e0d0c-0000-4000-8000-000000000002"
 RETRYABLE, FINAL = 75, 2
 
 
