@@ -25,7 +25,7 @@ COVERAGE_FLOOR ?= 85
 # not leave one core idle at the end (8.5 min instead of 13 for the whole suite on two cores).
 PYTEST_WORKERS ?= auto
 
-.PHONY: help setup lint lint-template checkov check hooks test mutate build deploy bench demo serve smoke clean
+.PHONY: help setup lint lint-template checkov template validate check hooks test mutate build deploy bench demo serve smoke clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,11 +67,19 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
+# workloads.yaml is rendered into template.yaml's "# >>> workloads:" regions; `sam build` deploys template.yaml,
+# so `make build` renders first and `make validate` (in `make check` and `make test`) fails on a stale template.
+template: $(VENV)/.installed ## Render workloads.yaml into template.yaml (its "# >>> workloads:" regions only)
+	$(PY) -m workload_table render
+
+validate: $(VENV)/.installed ## Check workloads.yaml (one line per problem) and that template.yaml is rendered from it
+	$(PY) -m workload_table check $(if $(wildcard samconfig.toml),--samconfig samconfig.toml --config-env $(CONFIG_ENV))
+
 # Settings in .checkov.yaml; the per-resource skips, each with its reason, in checkov-skips.json (no global skip).
 checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: no failed check; each skip listed with its reason in checkov-skips.json
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-check: $(VENV)/.installed ## The fast inner loop (under 2 minutes): ruff, mypy strict, and every test not marked slow
+check: $(VENV)/.installed validate ## The fast inner loop (under 2 minutes): ruff, mypy strict, make validate, every test not marked slow
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -80,7 +88,7 @@ check: $(VENV)/.installed ## The fast inner loop (under 2 minutes): ruff, mypy s
 hooks: $(VENV)/.installed ## Install the pre-commit hooks (.pre-commit-config.yaml: ruff, mypy, unit tests)
 	$(VENV)/bin/pre-commit install
 
-test: setup lint lint-template checkov ## THE test command: linters, template checks, then every test with branch coverage
+test: setup lint validate lint-template checkov ## THE test command: linters, make validate, template checks, then every test with branch coverage
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 
@@ -105,7 +113,7 @@ mutate: $(VENV)/.installed ## Mutation testing of submit.py and tracking.py agai
 	survived=$$($(CURDIR)/$(VENV)/bin/mutmut results | grep -c ': survived' || true); \
 	echo "mutants: $$total, survived: $$survived (each line above: mutmut show NAME, in a clone set up the same way)"
 
-build: $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH; no container)
+build: $(SAM_VENV)/.installed template ## Render workloads.yaml (make template), then sam build (needs python3.13 on PATH; no container)
 	$(SAM) build --config-env $(CONFIG_ENV)
 
 deploy: build ## sam deploy with the samconfig.toml environment CONFIG_ENV (default|dev|prod)

@@ -1,7 +1,8 @@
 """The stack of template.yaml, created inside moto: the same template, handlers and wiring, locally.
 
 Not deployed to Lambda. ``template`` turns the SAM template into what moto's CloudFormation can
-create (with small documented shims), ``stack`` creates it and reads back what it made, and
+create (with small documented shims; ``render_workloads`` first renders a workloads table into it, in
+memory), ``stack`` creates it and reads back what it made, and
 ``invoke`` runs a function's handler in-process with the environment the stack gives it.
 
 ``emulator.pipeline.LocalPipeline`` runs the whole stack locally (moto server, event delivery,
@@ -25,7 +26,7 @@ from emulator.stack import (
     configure_moto,
     deploy_stack,
 )
-from emulator.template import PreparedTemplate, load_template, prepare_template
+from emulator.template import PreparedTemplate, load_template, prepare_template, render_workloads
 
 __all__ = [
     "EmulatedStack",
@@ -42,5 +43,6 @@ __all__ = [
     "invoke_handler",
     "load_template",
     "prepare_template",
+    "render_workloads",
     "sqs_event_from_messages",
 ]

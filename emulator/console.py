@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from emulator.alerts_inbox import alert_run_id
-from emulator.runner import IMAGE_PATHS
+from emulator.local_container import IMAGE_PATHS
 from orchestrator_cli.job_logs import LOGS_COMMAND  # the CLI command that prints a run's job output
 from orchestrator_cli.render import pad, shorten  # terminal columns, not characters: wide file names align
 
@@ -30,6 +30,7 @@ STAND_INS = (
     ("SQS -> Lambda", "a local poller plays the event source mapping (batch size, window, partial failures)"),
     ("EventBridge", "the stack's own rule patterns route the Batch events to track_jobs"),
     ("AWS Batch/Fargate", "LOCAL JOB RUNNER: each job runs as a local process, not a container"),
+    ("Fargate memory", "a job's process group over its MEMORY is killed: exit 137, OutOfMemoryError"),
     ("container image", "{image_paths}; python3 = this virtualenv's python"),
     ("SNS subscriber", "an SQS inbox subscribed to the alerts topic stands in for e-mail"),
 )
@@ -68,9 +69,11 @@ def describe_stand_ins(pipeline: LocalPipeline) -> list[str]:
 
 def format_change(change: StatusChange) -> str:
     exit_text = f"  exit {change.exit_code}" if change.exit_code is not None else ""
+    size = f", {change.size}" if change.size else ""
+    workload = f"  [{change.workload}{size}]" if change.workload else ""
     return (
         f"  {change.seconds:6.1f}s  {pad(shorten(change.label, 34), 34)} {change.status:<10} "
-        f"attempt {change.attempt}/{change.max_attempts}{exit_text}"
+        f"attempt {change.attempt}/{change.max_attempts}{exit_text}{workload}"
     )
 
 

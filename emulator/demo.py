@@ -1,11 +1,13 @@
 """``python -m emulator demo``: the local pipeline on sample files, with its outcome checked.
 
-``demo`` starts the local pipeline (``emulator.pipeline``), uploads a few files chosen to show
-every path (success, a retried temporary failure, a permanent failure with its alert, a key with
-spaces and non-ASCII characters), prints the runs' progress, a summary and the alerts SNS
-delivered, checks the outcome against what the pipeline must do, stops everything and exits 1 if
-anything was off. ``serve`` and ``upload`` (the pipeline kept running for the user's own files)
-are ``emulator.serve``.
+``demo`` starts the local pipeline (``emulator.pipeline``) on template.yaml rendered with the two
+workloads of ``emulator/demo_workloads.yaml`` (``images`` with a memory ladder, ``reports``), uploads a
+few files chosen to show every path (success, a retried temporary failure, a permanent failure with
+its alert, a key with spaces and non-ASCII characters, an upload to each workload, an attempt killed
+out of memory and retried one step up the ladder, a key no workload takes), prints the runs'
+progress, a summary, the workload and size of every attempt and the alerts SNS delivered, checks
+the outcome against what the pipeline must do, stops everything and exits 1 if anything was off.
+``serve`` and ``upload`` (the pipeline kept running for the user's own files) are ``emulator.serve``.
 
 Everything runs on this machine: nothing here talks to AWS. The output says so.
 Invariant: the exit code is 0 only when every check held and the pipeline reported no error.
@@ -13,16 +15,20 @@ Invariant: the exit code is 0 only when every check held and the pipeline report
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.console import Console, describe_stand_ins, format_change, job_output_line
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
+from emulator.run_progress import size_text
+from emulator.task_limits import OUT_OF_MEMORY_REASON
 from orchestrator_cli.render import display_width, pad
 
 if TYPE_CHECKING:
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 
 RUN_TIMEOUT_SECONDS = 120.0
 RESULT_NAME = "result.json"  # jobs/sample/job.py writes OUTPUT_PREFIX + RUN_ID + "/result.json"
+DEMO_WORKLOADS = Path(__file__).resolve().parent / "demo_workloads.yaml"
+UNMATCHED_KEY = "notes/todo.txt"  # under no workload's rule: counted (UploadsUnmatched), no run
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,12 @@ class DemoInput:
     attempts: int
     exit_code: int
     alerts: int
+    prefix: str | None = None  # None: the stack's InputPrefix (the default workload)
+    workload: str = "default"
+    memory_mib: tuple[int, ...] = ()  # of each attempt, when the demo shows it (a memory ladder)
+
+    def key(self, input_prefix: str) -> str:
+        return (input_prefix if self.prefix is None else self.prefix) + self.name
 
 
 DEMO_INPUTS = (
@@ -59,6 +73,30 @@ DEMO_INPUTS = (
     DemoInput(
         "rapport été 2026.csv", "région,total\nÎle-de-France,12\n", "space + non-ASCII key", "SUCCEEDED", 1, 0, 0
     ),
+    DemoInput(
+        "holiday.jpg",
+        "not really a picture\n",
+        "images: OOM at 512 MiB, then 1024",
+        "SUCCEEDED",
+        2,
+        0,
+        0,
+        prefix="images/",
+        workload="images",
+        memory_mib=(512, 1024),
+    ),
+    DemoInput(
+        "q3.csv",
+        "quarter,total\nQ3,42\n",
+        "reports: its own job definition",
+        "SUCCEEDED",
+        1,
+        0,
+        0,
+        prefix="reports/",
+        workload="reports",
+        memory_mib=(2048,),
+    ),
 )
 
 
@@ -75,13 +113,17 @@ def run_demo(*, verbose: bool = False, console: Console | None = None) -> int:
     began = time.monotonic()
     console.line("Batch Orchestrator - local demo. Everything below runs on this machine; nothing talks to AWS.")
     console.line("Starting the local stack (moto server, template.yaml, functions, local job runner)...")
-    pipeline = LocalPipeline(echo=console.line, echo_function_logs=verbose, echo_job_output=verbose)
+    workloads = DEMO_WORKLOADS.read_text(encoding="utf-8")
+    pipeline = LocalPipeline(
+        echo=console.line, echo_function_logs=verbose, echo_job_output=verbose, workloads_yaml=workloads
+    )
     try:
         with pipeline:
             started = time.monotonic() - began
             console.heading("Local stand-ins (SIMULATED)")
             console.lines(describe_stand_ins(pipeline))
             console.line(f"  stack {pipeline.stack.name} ready in {started:.1f} s; parameters: {_parameters_text()}")
+            console.line(f"  workloads: default (InputPrefix) + {_workloads_text(pipeline)}, from {_relative_name()}")
             return _play(pipeline, console, began)
     except Exception as exc:
         console.line(f"DEMO FAILED: {type(exc).__name__}: {exc}")
@@ -93,13 +135,15 @@ def run_demo(*, verbose: bool = False, console: Console | None = None) -> int:
 def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     prefix = pipeline.stack.outputs["InputPrefix"]
     bucket = pipeline.stack.outputs["InputBucketName"]
-    console.heading(f"Uploading {len(DEMO_INPUTS)} files to s3://{bucket}/{prefix}")
+    console.heading(f"Uploading {len(DEMO_INPUTS) + 1} files to s3://{bucket}/")
     pipeline.on_status_change(lambda change: console.line(format_change(change)))
     uploads = {}
     for item in DEMO_INPUTS:
-        upload = pipeline.upload(prefix + item.name, item.body)
+        upload = pipeline.upload(item.key(prefix), item.body)
         uploads[item.name] = upload
-        console.line(f"  {pad(prefix + item.name, 40)} ({item.what}) -> run {upload.run_id}")
+        console.line(f"  {pad(item.key(prefix), 40)} ({item.what}) -> run {upload.run_id}")
+    unmatched = pipeline.upload(UNMATCHED_KEY, "no workload takes this key\n")
+    console.line(f"  {pad(UNMATCHED_KEY, 40)} (no workload's key rule: counted, no run)")
     console.heading("Progress (read from the runs table after every function invocation)")
     ran_from = time.monotonic()
     runs = pipeline.wait_for_runs([u.run_id for u in uploads.values()], timeout=RUN_TIMEOUT_SECONDS)
@@ -108,12 +152,16 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     alerts = pipeline.alerts()
 
     console.heading("Summary")
-    rows = [("run", "input", "attempts", "status", "exit code")]
+    rows = [("run", "input", "workload", "attempts", "status", "exit code")]
     for item in DEMO_INPUTS:
         run = runs[uploads[item.name].run_id]
         exit_code = "-" if run.exit_code is None else str(run.exit_code)
-        rows.append((run.run_id, prefix + item.name, f"{run.attempt}/{run.max_attempts}", run.status.value, exit_code))
+        attempts = f"{run.attempt}/{run.max_attempts}"
+        rows.append((run.run_id, item.key(prefix), run.workload, attempts, run.status.value, exit_code))
     console.lines(_table(rows), indent="  ")
+
+    console.heading("Attempts - the workload and size of each (from the run's history)")
+    console.lines(_attempt_lines([(item.key(prefix), runs[uploads[item.name].run_id]) for item in DEMO_INPUTS]))
 
     console.heading(f"Alerts SNS delivered ({len(alerts)}) - as a subscriber receives them")
     for alert in alerts:
@@ -125,6 +173,7 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
         console.line()
 
     checks = _checks(pipeline, uploads, runs, alerts)
+    checks.append(_unmatched_check(pipeline, unmatched))
     console.heading("Checks")
     for check in checks:
         detail = f" - {check.detail}" if check.detail and not check.ok else ""
@@ -152,15 +201,18 @@ def _checks(
         run_id = uploads[item.name].run_id
         run = runs[run_id]
         name = item.name
-        got = (run.status.value, run.attempt, run.exit_code)
-        want = (item.status, item.attempts, item.exit_code)
+        got = (run.status.value, run.attempt, run.exit_code, run.workload)
+        want = (item.status, item.attempts, item.exit_code, item.workload)
         checks.append(
             Check(
-                f"{name}: {item.status} after {item.attempts} attempt(s), exit {item.exit_code}",
+                f"{name}: workload {item.workload}, {item.status} after {item.attempts} attempt(s), "
+                f"exit {item.exit_code}",
                 got == want,
                 f"got {got}",
             )
         )
+        if item.memory_mib:
+            checks.append(_memory_check(item, run))
         jobs = pipeline.jobs_of(run_id)
         last = jobs[-1] if jobs else {}
         described = (last.get("status"), (last.get("container") or {}).get("exitCode"))
@@ -183,6 +235,54 @@ def _checks(
     return checks
 
 
+def _memory_check(item: DemoInput, run: Run) -> Check:
+    """The memory of each attempt, and for a ladder the out-of-memory kill that moved the run up a step."""
+    got = [entry.memory_mib for entry in run.history]
+    reasons = [entry.reason for entry in run.history[:-1]]
+    what = " -> ".join(f"{mib} MiB" for mib in item.memory_mib)
+    if len(item.memory_mib) > 1:
+        what += f", each step after {OUT_OF_MEMORY_REASON}"
+    ok = got == list(item.memory_mib) and all(reason == OUT_OF_MEMORY_REASON for reason in reasons)
+    return Check(f"{item.name}: attempts ran with {what}", ok, f"got {got}, reasons {reasons}")
+
+
+def _unmatched_check(pipeline: LocalPipeline, upload: Upload) -> Check:
+    """A key no workload takes starts nothing, and submit_jobs logs and counts it (UploadsUnmatched)."""
+    logs = pipeline.stack.client("logs")
+    group = pipeline.stack.function_log_group("SubmitJobsFunction")
+    lines = []
+    for event in logs.filter_log_events(logGroupName=group).get("events", []):
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(event["message"]))
+    unmatched = [line.get("key") for line in lines if line.get("message") == "upload unmatched"]
+    counted = sum(_metric_total(line.get("UploadsUnmatched")) for line in lines if "_aws" in line)
+    started = pipeline.run(upload.run_id) is not None or bool(pipeline.jobs_of(upload.run_id))
+    return Check(
+        f"{UNMATCHED_KEY}: no run; logged, and counted (UploadsUnmatched) like every unmatched key",
+        UNMATCHED_KEY in unmatched and counted == len(unmatched) and not started,
+        f"logged {unmatched}, UploadsUnmatched {counted}, run or job started: {started}",
+    )
+
+
+def _metric_total(value: Any) -> float:
+    """An EMF metric value: a number, or a list of them (Powertools writes lists); absent: 0."""
+    values = value if isinstance(value, list) else [value]
+    return float(sum(item for item in values if isinstance(item, int | float)))
+
+
+def _attempt_lines(runs: Sequence[tuple[str, Run]]) -> list[str]:
+    width = max(display_width(key) for key, _ in runs)
+    lines = []
+    for key, run in runs:
+        for index, entry in enumerate(run.history):
+            head = f"{pad(key, width)}  {run.workload:<8}" if index == 0 else " " * (width + 10)
+            exit_text = "" if entry.exit_code is None else f" exit {entry.exit_code}"
+            reason = f" ({entry.reason})" if entry.reason else ""
+            size = size_text(entry.vcpu, entry.memory_mib) or "size not recorded"
+            lines.append(f"  {head}  attempt {entry.attempt}: {pad(size, 18)} {entry.status.value}{exit_text}{reason}")
+    return lines
+
+
 def _result_check(s3: Any, bucket: str, key: str, item: DemoInput) -> Check:
     data = item.body.encode("utf-8")
     expected = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "lines": item.body.count("\n")}
@@ -203,3 +303,12 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _parameters_text() -> str:
     return ", ".join(f"{name}={value}" for name, value in LOCAL_PARAMETERS.items())
+
+
+def _workloads_text(pipeline: LocalPipeline) -> str:
+    environment = pipeline.stack.function_environment("SubmitJobsFunction")
+    return ", ".join(str(workload["name"]) for workload in json.loads(environment["WORKLOADS"]))
+
+
+def _relative_name() -> str:
+    return f"{DEMO_WORKLOADS.parent.name}/{DEMO_WORKLOADS.name}"

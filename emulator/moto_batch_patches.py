@@ -2,7 +2,8 @@
 
 Owns every edit of moto's Batch: the submit hook that hands a job submitted to a runner's queue to
 that runner instead of marking it SUCCEEDED (``route_submitted_jobs``), the record of a job that
-DescribeJobs and ListJobs read (``record_job_state_in_moto``), and the reading of a TerminateJob or
+DescribeJobs and ListJobs read (``record_job_state_in_moto``; its container shows the effective
+``resourceRequirements`` from the takeover on), and the reading of a TerminateJob or
 CancelJob request (``termination_requested``). The invariant: moto's record of a job taken over by a
 runner says what the runner did, as AWS Batch's would; jobs of other queues keep moto's behaviour.
 
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from emulator.batch_event_builder import TERMINAL
 from emulator.moto_fidelity import ORIGINAL_ATTRIBUTE
+from emulator.task_limits import effective_resource_requirements
 
 
 class SubmittedJobTaker(Protocol):
@@ -87,15 +89,30 @@ def termination_requested(job_id: str, *, account_id: str, region: str) -> str |
 
 
 def _patch_container_details(job: Any) -> None:
-    """Part of record_job_state_in_moto: the job's ``container`` as AWS shows it (see there)."""
+    """The job's ``container`` as AWS shows it, from the moment a runner takes the job (moto 5.2 internals).
+
+    Besides the gaps record_job_state_in_moto names: moto shows the legacy ``vcpus``/``memory`` of the job
+    definition and ignores SubmitJob's ``containerOverrides.resourceRequirements``. For a job whose definition
+    (or override) has ``resourceRequirements``, as every Fargate job's does, the container shows the effective
+    ones instead (``task_limits.effective_resource_requirements``) and not the legacy fields, which Batch does
+    not use on Fargate.
+    """
     if "_container_details" in vars(job):
         return
     original = job._container_details
+    properties = job.job_definition.container_properties or {}
+    requirements = effective_resource_requirements(
+        properties.get("resourceRequirements") or [], job.container_overrides.get("resourceRequirements") or []
+    )
 
     def container_details() -> dict[str, Any]:
         details: dict[str, Any] = original()
         environment = {item["name"]: item["value"] for item in details.get("environment", [])}
         details["environment"] = [{"name": name, "value": value} for name, value in environment.items()]
+        if requirements:
+            details.pop("vcpus", None)
+            details.pop("memory", None)
+            details["resourceRequirements"] = [dict(item) for item in requirements]
         for key, value in getattr(job, "_local_runner_container", {}).items():
             if value is not None:
                 details[key] = value
@@ -156,6 +173,7 @@ def _install_submit_hook() -> None:
             return
         self.backend._jobs[job.job_id] = job
         job.status = "SUBMITTED"
+        _patch_container_details(job)
         runner.accept_submitted_job(job.job_id)
 
     setattr(hand_job_to_local_runner, ORIGINAL_ATTRIBUTE, current)

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from emulator.runner import FAKE_CREDENTIALS
+from emulator.local_container import FAKE_CREDENTIALS
 from emulator.stack import MOTO_CONFIG
 
 LOCAL_HOST = "127.0.0.1"

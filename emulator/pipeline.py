@@ -18,7 +18,8 @@ AWS would do between them. Every part that stands in for an AWS service is marke
 * EventBridge Scheduler — ``fire_schedule`` fires a schedule of the stack on demand, with the
   scheduler's context placeholders filled in; with ``run_schedules`` an ENABLED schedule also
   fires on its cron()/rate()/at() expression in its time zone (``emulator.schedules``).
-* AWS Batch / Fargate — ``emulator.runner.LocalJobRunner``: jobs are local processes.
+* AWS Batch / Fargate — ``emulator.runner.LocalJobRunner``: jobs are local processes, within their
+  memory (Fargate's out-of-memory kill), and Spot interruptions only when asked (``interrupt_spot``).
 * SNS subscribers — an SQS queue subscribed to the alerts topic (``emulator.alerts_inbox``).
 
 What the pipeline reports (status changes of runs) is ``emulator.run_progress``. Invariant:
@@ -51,6 +52,7 @@ from emulator.run_progress import RunProgress, StatusChange, run_ids_of
 from emulator.runner import DEFAULT_CAPACITY, LocalJobRunner
 from emulator.schedules import find_schedule, fire_on_time, render_schedule_input
 from emulator.stack import DEFAULT_STACK_NAME, EmulatedStack, Schedule, deploy_stack
+from emulator.template import render_workloads
 
 if TYPE_CHECKING:
     from batch_orchestrator.alert_format import Alert
@@ -93,6 +95,11 @@ class LocalPipeline:
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``stop()`` stops every thread
     and process it started, resets moto's state and restores os.environ and moto's settings.
+
+    ``workloads_yaml``: the text of a workloads.yaml; the stack is then template.yaml rendered with that
+    table (in memory; the file is not changed), and a table that must not deploy raises here, before
+    anything starts. ``interrupt_spot``: the local job runner interrupts the first N Spot tasks of every
+    run (SIMULATED capacity loss; 0: never).
     """
 
     def __init__(
@@ -107,8 +114,13 @@ class LocalPipeline:
         echo: Echo | None = None,
         echo_function_logs: bool = False,
         echo_job_output: bool = False,
+        workloads_yaml: str | None = None,
+        interrupt_spot: int = 0,
     ) -> None:
         self.parameters = {**LOCAL_PARAMETERS, **{k: str(v) for k, v in (parameters or {}).items()}}
+        self.workloads_yaml = workloads_yaml
+        self._template_text = render_workloads(workloads_yaml) if workloads_yaml is not None else None
+        self._interrupt_spot = interrupt_spot
         self._stack_name = stack_name
         self._job_capacity = job_capacity
         self._run_schedules = run_schedules
@@ -163,7 +175,7 @@ class LocalPipeline:
         self._started_at = time.monotonic()
         try:
             self.endpoint_url = self._moto.start()
-            self._stack = deploy_stack(self.parameters, stack_name=self._stack_name)
+            self._stack = deploy_stack(self.parameters, stack_name=self._stack_name, template_text=self._template_text)
             self._prepare_functions()
             self._alerts_inbox = AlertsInbox(self._stack, f"{self._stack_name}-alerts-inbox")
             self._start_workers()
@@ -304,12 +316,16 @@ class LocalPipeline:
         return self._alerts_inbox.received()
 
     def jobs_of(self, run_id: str) -> list[dict[str, Any]]:
-        """DescribeJobs entries of every Batch job of the run (job names start with the run id)."""
+        """DescribeJobs entries of every Batch job of the run, on any of the stack's job queues (job names
+        start with the run id), oldest first."""
         batch = self.stack.client("batch")
-        summaries = batch.list_jobs(
-            jobQueue=self.stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [f"{run_id}-*"]}]
-        )["jobSummaryList"]
-        ids = [summary["jobId"] for summary in summaries]
+        ids = [
+            summary["jobId"]
+            for queue_arn in self.stack.resources_of_type("AWS::Batch::JobQueue").values()
+            for summary in batch.list_jobs(
+                jobQueue=queue_arn, filters=[{"name": "JOB_NAME", "values": [f"{run_id}-*"]}]
+            )["jobSummaryList"]
+        ]
         jobs = batch.describe_jobs(jobs=ids)["jobs"] if ids else []
         return sorted(jobs, key=lambda job: job["createdAt"])
 
@@ -376,6 +392,7 @@ class LocalPipeline:
             capacity=self._job_capacity,
             echo=self._echo,
             echo_output=self._echo_job_output,
+            interrupt_spot=self._interrupt_spot,
         ).start()
         for mapping in stack.event_source_mappings.values():
             if not mapping.enabled_in_template or not mapping.function_logical_id:

@@ -36,6 +36,8 @@ class StatusChange:
     max_attempts: int
     exit_code: int | None
     status_reason: str | None
+    workload: str = ""  # the run's workload ("default": the stack's own)
+    size: str = ""  # vCPU and memory of the current attempt, e.g. "0.25 vCPU, 512 MiB" ("" when unknown)
 
 
 class RunProgress:
@@ -109,6 +111,8 @@ class RunProgress:
                     max_attempts=run.max_attempts,
                     exit_code=run.exit_code,
                     status_reason=run.status_reason,
+                    workload=run.workload,
+                    size=size_text(run.vcpu, run.memory_mib),
                 )
                 self._changes.append(change)
                 self._changed.notify_all()
@@ -169,6 +173,13 @@ def run_ids_of(event: Any, environment: Mapping[str, str]) -> list[str]:
             source = parse_schedule_firing(event, default_name=environment.get("SCHEDULE_NAME", ""))
             found.append(run_id_for(source))
     return list(dict.fromkeys(found))
+
+
+def size_text(vcpu: str | None, memory_mib: int | None) -> str:
+    """An attempt's size as people read it: "0.25 vCPU, 512 MiB" ("" when neither is known)."""
+    parts = [f"{vcpu} vCPU"] if vcpu is not None else []
+    parts += [f"{memory_mib} MiB"] if memory_mib is not None else []
+    return ", ".join(parts)
 
 
 def _snapshot(run: Run) -> tuple[Any, ...]:

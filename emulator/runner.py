@@ -14,6 +14,14 @@ the part of Batch and Fargate for that job:
 * the container image is not pulled: its paths are mapped to directories of this repository
   (``IMAGE_PATHS``: the sample image's ``/app`` is ``jobs/sample/``), and the image's ``python3``
   is this virtual environment's interpreter (which has boto3, like the image);
+* it runs each attempt with the job's effective vCPU and MEMORY (the job definition's
+  ``resourceRequirements``, replaced by SubmitJob's ``containerOverrides.resourceRequirements``) and
+  stops it like Fargate when its processes' resident memory goes over MEMORY: exit code 137,
+  container reason "OutOfMemoryError: Container killed due to memory usage" (``emulator.task_limits``);
+* on request (``interrupt_spot=N``: the first N Spot tasks of every run), it interrupts tasks of
+  queues whose compute environment is FARGATE_SPOT as AWS takes Spot capacity back: SIGTERM, then
+  SIGKILL, statusReason "Your Spot Task was interrupted." (``emulator.task_limits``); the job
+  definition's retryStrategy then decides, as for any failed attempt;
 * it enforces the attempt timeout (``timeout.attemptDurationSeconds``) the way Batch does: the
   task is stopped (SIGTERM, then SIGKILL after a grace period), statusReason says the duration
   was exceeded, and such a failure is never retried natively;
@@ -28,14 +36,16 @@ the part of Batch and Fargate for that job:
   (``moto_batch_patches.record_job_state_in_moto``), so DescribeJobs, which the watchdog reads,
   reports the same status, exit code and attempts.
 
-Not simulated: image pulls, vCPU/memory limits and placement (``capacity`` processes run at
-once, the others wait in RUNNABLE), the job role's permissions (moto does not enforce IAM),
-array and multi-node jobs (left to moto, which marks them SUCCEEDED), PENDING (jobs have no
-dependencies), and the ECS task metadata endpoint.
+Not simulated: image pulls, vCPU limits and placement (``capacity`` processes run at once, the
+others wait in RUNNABLE), Spot interruptions nobody asked for, the job role's permissions (moto
+does not enforce IAM), array and multi-node jobs (left to moto, which marks them SUCCEEDED),
+PENDING (jobs have no dependencies), and the ECS task metadata endpoint.
 
 This module owns the runner itself: taking a job over, its attempts as local processes, and the
-events and records of each transition. The invariant: every status the runner emits in an event is
-first recorded in moto's job, so DescribeJobs never lags behind the events.
+events and records of each transition. The container stand-in (paths, environment, process group)
+is ``local_container``, the job records and their logs ``local_jobs``, Fargate's memory limit and
+Spot ``task_limits``. The invariant: every status the runner emits in an event is first recorded in
+moto's job, so DescribeJobs never lags behind the events.
 
 Over 400 lines because ``LocalJobRunner`` is one state machine (dispatch, attempts, processes,
 events) whose parts share its lock, its process table and its stop flag; the moto internals it
@@ -44,115 +54,61 @@ relies on are in ``moto_batch_patches`` and the exit-code rules in ``exit_codes`
 
 from __future__ import annotations
 
-import contextlib
-import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_orchestrator.ids import RUN_ID_TAG
 from batch_orchestrator.job_outcome import TIMEOUT_STATUS_REASON
-from emulator.batch_event_builder import TERMINAL, attempt_entry, job_state_change
+from emulator.batch_event_builder import TERMINAL, job_state_change
 from emulator.exit_codes import container_exit_code, evaluate_on_exit
+from emulator.local_container import (
+    IMAGE_PATHS,
+    IMAGE_WORKDIR,
+    SAMPLE_JOB_DIR,
+    container_environment,
+    kill_group,
+    local_command,
+)
+from emulator.local_jobs import EXITED_STATUS_REASON, LocalAttempt, LocalJob, write_attempt_logs
 from emulator.moto_batch_patches import (
     record_job_state_in_moto,
     route_submitted_jobs,
     stop_routing_submitted_jobs,
     termination_requested,
 )
+from emulator.task_limits import (
+    MEMORY_POLL_SECONDS,
+    OUT_OF_MEMORY_EXIT_CODE,
+    OUT_OF_MEMORY_REASON,
+    SPOT_INTERRUPTED_STATUS_REASON,
+    SpotInterruptions,
+    over_memory,
+    queue_uses_spot,
+    task_resources,
+)
 from emulator.template import REPO_ROOT
 
-SAMPLE_JOB_DIR = REPO_ROOT / "jobs" / "sample"
-# Container image path → local directory (the sample image copies job.py to its WORKDIR /app).
-IMAGE_PATHS: dict[str, Path] = {"/app": SAMPLE_JOB_DIR}
-IMAGE_WORKDIR = "/app"
-# The image's interpreter names; they run as this environment's python (it has boto3, as the image does).
-IMAGE_PYTHONS = frozenset({"python", "python3", "python3.13"})
+__all__ = ["DEFAULT_CAPACITY", "SAMPLE_JOB_DIR", "LocalAttempt", "LocalJob", "LocalJobRunner", "local_command"]
 
 # Batch's statusReason / container reason texts for the cases the runner produces (the timeout's is
-# TIMEOUT_STATUS_REASON, defined once in the layer, which recognises it).
-EXITED_STATUS_REASON = "Essential container in task exited"
+# TIMEOUT_STATUS_REASON, defined once in the layer, which recognises it; the exit's is in local_jobs).
 START_FAILED_STATUS_REASON = "Task failed to start"
 START_FAILED_REASON = "CannotStartContainerError"
 CONTAINER_NAME = "default"  # the name Batch gives a single-container job's container
 
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 DEFAULT_CAPACITY = 4
 STOP_GRACE_SECONDS = 2.0  # ECS waits stopTimeout (30 s by default) between SIGTERM and SIGKILL
-LOG_BATCH = 500
 
 Emit = Callable[[dict[str, Any]], None]
 Echo = Callable[[str], None]
-
-
-# ------------------------------------------------------------------------------------ records
-@dataclass
-class LocalAttempt:
-    """One Batch attempt (one task) of a job, as the runner saw it."""
-
-    number: int
-    task_id: str
-    log_stream_name: str
-    started_at: int  # epoch ms
-    stopped_at: int | None = None
-    exit_code: int | None = None
-    reason: str | None = None  # container.reason (no exit code: the task never ran)
-    status_reason: str | None = None
-    timed_out: bool = False
-    pid: int | None = None  # of the local process standing in for the task
-
-
-@dataclass
-class LocalJob:
-    """A job the runner took over from moto's Batch."""
-
-    job_id: str
-    job_name: str
-    job_queue: str
-    job_definition: str
-    tags: dict[str, str]
-    command: list[str]
-    environment: dict[str, str]
-    timeout_seconds: int | None
-    retry_attempts: int
-    evaluate_on_exit: list[dict[str, Any]]
-    log_group: str | None
-    log_stream_prefix: str
-    status: str = "SUBMITTED"
-    attempts: list[LocalAttempt] = field(default_factory=list)
-    output: list[tuple[int, int, str]] = field(default_factory=list)  # (attempt, epoch ms, line)
-
-    @property
-    def run_id(self) -> str | None:
-        return self.tags.get(RUN_ID_TAG)
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.attempts[-1].exit_code if self.attempts else None
-
-    def attempts_for_batch(self) -> list[dict[str, Any]]:
-        """``attempts[]`` as DescribeJobs and the events show it (finished attempts only)."""
-        return [
-            attempt_entry(
-                exit_code=a.exit_code,
-                reason=a.reason,
-                status_reason=a.status_reason or EXITED_STATUS_REASON,
-                log_stream_name=a.log_stream_name,
-                started_at=a.started_at,
-                stopped_at=a.stopped_at,
-            )
-            for a in self.attempts
-            if a.stopped_at is not None
-        ]
 
 
 # ------------------------------------------------------------------------------------ the runner
@@ -163,13 +119,15 @@ class _ProcessOutcome:
     status_reason: str
     timed_out: bool = False
     terminated: bool = False  # by TerminateJob/CancelJob: never retried
+    note: str | None = None  # what the runner did to the task, for its log (out of memory, Spot)
 
 
 class LocalJobRunner:
     """Runs the jobs submitted to ``job_queue_arns`` as local processes (see the module docstring).
 
     ``emit`` receives every Batch event the runner produces, in order per job; the caller routes
-    it (the local pipeline hands it to the EventBridge rules of the stack).
+    it (the local pipeline hands it to the EventBridge rules of the stack). ``interrupt_spot``: how many
+    Spot tasks of each run are interrupted (0, the default: none; see ``task_limits.SpotInterruptions``).
     """
 
     def __init__(
@@ -187,6 +145,7 @@ class LocalJobRunner:
         stop_grace_seconds: float = STOP_GRACE_SECONDS,
         echo: Echo | None = None,
         echo_output: bool = False,
+        interrupt_spot: int = 0,
     ) -> None:
         self._queues = tuple(job_queue_arns)
         self._emit = emit
@@ -206,6 +165,8 @@ class LocalJobRunner:
         self._unfinished = 0
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._definitions: dict[str, dict[str, Any]] = {}
+        self._spot_queues: dict[str, bool] = {}
+        self._spot_interruptions = SpotInterruptions(interrupt_spot)
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -226,7 +187,7 @@ class LocalJobRunner:
         with self._lock:
             processes = list(self._processes.values())
         for process in processes:
-            _kill_group(process, signal.SIGKILL)
+            kill_group(process, signal.SIGKILL)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=10)
         if self._pool is not None:
@@ -289,6 +250,8 @@ class LocalJobRunner:
             evaluate_on_exit=list(retry.get("evaluateOnExit") or []),
             log_group=log_options.get("awslogs-group"),
             log_stream_prefix=log_options.get("awslogs-stream-prefix") or "batch",
+            resources=task_resources(container),
+            spot=self._uses_spot(described["jobQueue"]),
         )
         with self._lock:
             self._jobs[job_id] = job
@@ -299,6 +262,11 @@ class LocalJobRunner:
             found = self._batch.describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
             self._definitions[arn] = found[0] if found else {}
         return self._definitions[arn]
+
+    def _uses_spot(self, job_queue: str) -> bool:
+        if job_queue not in self._spot_queues:
+            self._spot_queues[job_queue] = queue_uses_spot(self._batch, job_queue)
+        return self._spot_queues[job_queue]
 
     def _finished(self) -> None:
         with self._lock:
@@ -321,6 +289,8 @@ class LocalJobRunner:
                 attempt.reason = outcome.reason
                 attempt.status_reason = outcome.status_reason
                 attempt.timed_out = outcome.timed_out
+                if outcome.note:
+                    self._say(f"job {job.job_name}: Batch attempt {attempt.number} {outcome.note}")
                 self._write_logs(job, attempt)
                 if outcome.exit_code == 0:
                     self._transition(job, "SUCCEEDED", attempt=attempt)
@@ -357,7 +327,14 @@ class LocalJobRunner:
             process = subprocess.Popen(  # noqa: S603
                 argv,
                 cwd=cwd,
-                env=self._process_environment(job, attempt),
+                env=container_environment(
+                    job.environment,
+                    job_id=job.job_id,
+                    attempt=attempt.number,
+                    job_queue=job.job_queue,
+                    endpoint_url=self._endpoint_url,
+                    region=self._region,
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -368,45 +345,90 @@ class LocalJobRunner:
         attempt.pid = process.pid
         with self._lock:
             self._processes[job.job_id] = process
-        self._say(f"job {job.job_name}: Batch attempt {attempt.number} runs as local process {process.pid}")
+        self._say(
+            f"job {job.job_name}: Batch attempt {attempt.number} runs as local process {process.pid} "
+            f"({job.resources.describe()}{', Fargate Spot' if job.spot else ''})"
+        )
         reader = threading.Thread(target=self._read_output, args=(job, attempt, process), daemon=True)
         reader.start()
+        interrupt = job.spot and self._spot_interruptions.take(job.run_id or job.job_id)
         try:
             attempt.started_at = _now_ms()
             self._transition(job, "RUNNING", attempt=attempt)
-            return self._wait(process, job.timeout_seconds, job_id=job.job_id)
+            if interrupt:
+                return self._interrupt_spot_task(process)
+            return self._wait(process, job.timeout_seconds, job_id=job.job_id, memory_mib=job.resources.memory_mib)
         finally:
             reader.join(timeout=5)
             with self._lock:
                 self._processes.pop(job.job_id, None)
 
     def _wait(
-        self, process: subprocess.Popen[bytes], timeout_seconds: int | None, *, job_id: str | None = None
+        self,
+        process: subprocess.Popen[bytes],
+        timeout_seconds: int | None,
+        *,
+        job_id: str | None = None,
+        memory_mib: int | None = None,
     ) -> _ProcessOutcome:
+        """Until the task ends by itself, or is stopped: by the runner's stop, TerminateJob/CancelJob, the
+        attempt timeout, or its memory limit (checked every MEMORY_POLL_SECONDS)."""
         deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
         while True:
             if self._stopping.is_set():
-                _kill_group(process, signal.SIGKILL)
+                kill_group(process, signal.SIGKILL)
                 process.wait()
                 return _ProcessOutcome(None, "runner stopped", "local runner stopped")
             try:
-                code = process.wait(timeout=0.1)
+                code = process.wait(timeout=MEMORY_POLL_SECONDS)
                 return _ProcessOutcome(container_exit_code(code), None, EXITED_STATUS_REASON)
             except subprocess.TimeoutExpired:
                 pass
-            reason = self._termination_of(job_id) if job_id is not None else None
-            if reason is not None:
-                return _ProcessOutcome(self._stop_task(process), None, reason, terminated=True)
-            if deadline is not None and time.monotonic() >= deadline:
-                return _ProcessOutcome(self._stop_task(process), None, TIMEOUT_STATUS_REASON, timed_out=True)
+            stopped = self._stopped_from_outside(process, job_id, deadline) or self._out_of_memory(process, memory_mib)
+            if stopped is not None:
+                return stopped
+
+    def _stopped_from_outside(
+        self, process: subprocess.Popen[bytes], job_id: str | None, deadline: float | None
+    ) -> _ProcessOutcome | None:
+        reason = self._termination_of(job_id) if job_id is not None else None
+        if reason is not None:
+            return _ProcessOutcome(self._stop_task(process), None, reason, terminated=True)
+        if deadline is not None and time.monotonic() >= deadline:
+            return _ProcessOutcome(self._stop_task(process), None, TIMEOUT_STATUS_REASON, timed_out=True)
+        return None
+
+    def _out_of_memory(self, process: subprocess.Popen[bytes], memory_mib: int | None) -> _ProcessOutcome | None:
+        """SIMULATED Fargate memory limit: the whole task is killed (SIGKILL, exit 137) once its process group
+        holds more than ``memory_mib`` MiB resident (``task_limits`` cites the documented reason)."""
+        used = over_memory(process.pid, memory_mib) if memory_mib is not None else None
+        if used is None:
+            return None
+        kill_group(process, signal.SIGKILL)
+        process.wait()
+        return _ProcessOutcome(
+            OUT_OF_MEMORY_EXIT_CODE,
+            OUT_OF_MEMORY_REASON,
+            EXITED_STATUS_REASON,
+            note=f"used {used:.0f} MiB of its {memory_mib} MiB: killed, {OUT_OF_MEMORY_REASON}",
+        )
+
+    def _interrupt_spot_task(self, process: subprocess.Popen[bytes]) -> _ProcessOutcome:
+        """SIMULATED Spot interruption (``interrupt_spot``): stopped as ECS stops a reclaimed Fargate Spot task."""
+        return _ProcessOutcome(
+            self._stop_task(process),
+            None,
+            SPOT_INTERRUPTED_STATUS_REASON,
+            note=f"interrupted (SIMULATED Spot capacity taken back): {SPOT_INTERRUPTED_STATUS_REASON}",
+        )
 
     def _stop_task(self, process: subprocess.Popen[bytes]) -> int:
         """What ECS StopTask does: SIGTERM, then SIGKILL after the grace period. Returns the exit code."""
-        _kill_group(process, signal.SIGTERM)
+        kill_group(process, signal.SIGTERM)
         try:
             code = process.wait(timeout=self._grace)
         except subprocess.TimeoutExpired:
-            _kill_group(process, signal.SIGKILL)
+            kill_group(process, signal.SIGKILL)
             code = process.wait()
         return container_exit_code(code)
 
@@ -423,28 +445,6 @@ class LocalJobRunner:
             job.output.append((attempt.number, _now_ms(), line))
             if self._echo_output:
                 self._say(f"  {job.job_name} | {line}")
-
-    def _process_environment(self, job: LocalJob, attempt: LocalAttempt) -> dict[str, str]:
-        """The container's environment, plus what lets the local process reach the emulator only."""
-        base = {name: os.environ[name] for name in ("PATH", "HOME", "TMPDIR", "SYSTEMROOT") if name in os.environ}
-        return {
-            **base,
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            **job.environment,
-            # What Batch adds to every container.
-            "AWS_BATCH_JOB_ID": job.job_id,
-            "AWS_BATCH_JOB_ATTEMPT": str(attempt.number),
-            "AWS_BATCH_JQ_NAME": job.job_queue.rsplit("/", 1)[-1],
-            # SIMULATED: the task role's credentials would come from the ECS credentials endpoint.
-            **FAKE_CREDENTIALS,
-            "AWS_ENDPOINT_URL": self._endpoint_url,
-            "AWS_REGION": self._region,
-            "AWS_DEFAULT_REGION": self._region,
-            "AWS_CONFIG_FILE": os.devnull,  # no profile of the user's can point the job elsewhere
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
 
     def _native_retry(self, job: LocalJob, attempt: LocalAttempt) -> bool:
         if attempt.number >= job.retry_attempts:
@@ -503,51 +503,14 @@ class LocalJobRunner:
         self._emit(event)
 
     def _write_logs(self, job: LocalJob, attempt: LocalAttempt) -> None:
-        """The attempt's output → moto's CloudWatch Logs, as the awslogs driver would send it."""
-        if not job.log_group:
-            return
-        events = [
-            {"timestamp": stamp, "message": line or " "}
-            for number, stamp, line in job.output
-            if number == attempt.number
-        ]
         try:
-            with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
-                self._logs.create_log_group(logGroupName=job.log_group)
-            self._logs.create_log_stream(logGroupName=job.log_group, logStreamName=attempt.log_stream_name)
-            for start in range(0, len(events), LOG_BATCH):
-                self._logs.put_log_events(
-                    logGroupName=job.log_group,
-                    logStreamName=attempt.log_stream_name,
-                    logEvents=events[start : start + LOG_BATCH],
-                )
+            write_attempt_logs(self._logs, job, attempt)
         except Exception as exc:  # logs are a convenience; the job's outcome does not depend on them
             self._say(f"job {job.job_name}: could not write its logs: {exc}")
 
     def _say(self, text: str) -> None:
         if self._echo is not None:
             self._echo(f"[local Batch] {text}")
-
-
-# ---------------------------------------------------------------------------------- pure helpers
-def local_command(command: Sequence[str], image_paths: Mapping[str, Path]) -> list[str]:
-    """The container command as a local argv: image paths mapped, the image's python replaced."""
-    argv = [_local_path(part, image_paths) for part in command]
-    if argv and argv[0] in IMAGE_PYTHONS:
-        argv[0] = sys.executable
-    return argv
-
-
-def _local_path(argument: str, image_paths: Mapping[str, Path]) -> str:
-    for image_path, local in image_paths.items():
-        if argument == image_path or argument.startswith(image_path.rstrip("/") + "/"):
-            return str(local) + argument[len(image_path.rstrip("/")) :]
-    return argument
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
 
 
 def _now_ms() -> int:

@@ -389,8 +389,13 @@ def deploy_stack(
     *,
     stack_name: str = DEFAULT_STACK_NAME,
     template_path: Path = DEFAULT_TEMPLATE,
+    template_text: str | None = None,
 ) -> EmulatedStack:
-    """Create the stack of ``template_path`` (template.yaml) in moto and return what it made."""
+    """Create the stack of ``template_path`` (template.yaml) in moto and return what it made.
+
+    ``template_text``: another text for that template (e.g. ``template.render_workloads``: template.yaml
+    rendered with a workloads table), created instead of the file's; code paths stay relative to the file.
+    """
     started = time.perf_counter()
     parameters = {name: str(value) for name, value in (parameters or {}).items()}
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL")
@@ -401,7 +406,9 @@ def deploy_stack(
     account_id = session.client("sts", region_name=region).get_caller_identity()["Account"]
 
     code_bucket = f"{stack_name.lower()}-code-{account_id}"[:BUCKET_NAME_MAX_LENGTH]
-    prepared = prepare_template(parameters, template_path=template_path, code_bucket=code_bucket, region=region)
+    prepared = prepare_template(
+        parameters, template_path=template_path, template_text=template_text, code_bucket=code_bucket, region=region
+    )
     upload_placeholders(session, region, code_bucket, prepared)
     layer_arns = publish_layers(session, region, stack_name, account_id, prepared)
     deployable = _with_conditions_output(substitute_refs(prepared.deployable, layer_arns))

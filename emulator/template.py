@@ -62,13 +62,29 @@ def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
 _CfnYamlLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
-def load_template(path: Path) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM YAML (or JSON) template, short-form tags included."""
-    with Path(path).open(encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=_CfnYamlLoader)  # noqa: S506 - SafeLoader subclass
+def load_template(path: Path, *, text: str | None = None) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM YAML (or JSON) template, short-form tags included.
+
+    ``text``: the template's text, parsed instead of the file at ``path`` (``path`` then only names it).
+    """
+    if text is None:
+        text = Path(path).read_text(encoding="utf-8")
+    document = yaml.load(text, Loader=_CfnYamlLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources mapping)")
     return document
+
+
+def render_workloads(workloads_yaml: str, *, template_path: Path = DEFAULT_TEMPLATE) -> str:
+    """The text of ``template_path`` with its workload regions rendered from ``workloads_yaml`` (the text of a
+    workloads.yaml), in memory, as ``make template`` renders template.yaml; the file itself is not changed.
+
+    Raises whatever the renderer raises for a table that must not deploy (``WorkloadTableError``: one
+    problem a line), before anything is created.
+    """
+    from workload_table.render import render_template
+
+    return render_template(Path(template_path).read_text(encoding="utf-8"), workloads_yaml)
 
 
 # ------------------------------------------------------------------------------------- packaging
@@ -308,12 +324,17 @@ def prepare_template(
     parameters: Mapping[str, str] | None = None,
     *,
     template_path: Path = DEFAULT_TEMPLATE,
+    template_text: str | None = None,
     code_bucket: str = "local-stack-code",
     region: str = "us-east-1",
 ) -> PreparedTemplate:
-    """Load, package, transform and shim template.yaml. Pure: touches no AWS API."""
+    """Load, package, transform and shim template.yaml. Pure: touches no AWS API.
+
+    ``template_text``: the template to use instead of the file's own text (e.g. ``render_workloads``'s
+    output); the local CodeUri/ContentUri paths are still read relative to ``template_path``'s directory.
+    """
     parameters = dict(parameters or {})
-    sam = load_template(template_path)
+    sam = load_template(template_path, text=template_text)
     check_parameters(sam, parameters)
     check_rules(sam, parameters)
     packaged, code_dirs = point_code_at_s3(sam, Path(template_path).resolve().parent, code_bucket)

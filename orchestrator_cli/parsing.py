@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from batch_orchestrator.ids import RUN_ID_PATTERN
+from batch_orchestrator.ids import RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN
 from batch_orchestrator.limits import S3_MAX_KEY_BYTES
 from orchestrator_cli.errors import UsageError
 
@@ -88,6 +88,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def workload_name(text: str) -> str:
+    """argparse type: a name a workload can have (``default``, or a name from workloads.yaml)."""
+    if not WORKLOAD_NAME_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a workload name: a lowercase letter, then up to 19 lowercase letters, digits or "
+            "hyphens (e.g. default, thumbnails)"
+        )
+    return text
 
 
 def endpoint_url(text: str) -> str:

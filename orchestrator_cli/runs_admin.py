@@ -23,6 +23,7 @@ from batch_orchestrator.adapters.conditional_writes import update_if
 from batch_orchestrator.adapters.run_items import (
     ACTIVE_RUNS_INDEX,
     EXPIRES_AT,
+    WORKLOAD,
     attribute_names,
     from_attribute_values,
     side_effect_attribute,
@@ -32,6 +33,15 @@ from batch_orchestrator.errors import RunStoreError
 from batch_orchestrator.models import AttemptRecord, Run, RunStatus, SideEffect, progress_of
 from batch_orchestrator.ports import WriteResult
 from batch_orchestrator.timeutil import iso
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD
+
+
+def workload_condition(workload: str) -> tuple[str, dict[str, Any]]:
+    """A filter condition for the runs of ``workload``, with its values: a run without the attribute is
+    the default workload's (written before runs recorded their workload)."""
+    if workload == DEFAULT_WORKLOAD:
+        return f"(attribute_not_exists(#{WORKLOAD}) OR #{WORKLOAD} = :workload)", {":workload": workload}
+    return f"#{WORKLOAD} = :workload", {":workload": workload}
 
 
 class RunsAdmin:
@@ -51,8 +61,14 @@ class RunsAdmin:
         item = response.get("Item")
         return from_attribute_values(item) if item else None
 
-    def query_active(self, status: RunStatus, *, since: str | None = None, limit: int) -> list[dict[str, Any]]:
-        """Runs whose activeStatus is ``status``, newest update first, from the sparse index (never a Scan)."""
+    def query_active(
+        self, status: RunStatus, *, since: str | None = None, workload: str | None = None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Runs whose activeStatus is ``status``, newest update first, from the sparse index (never a Scan).
+
+        ``workload`` keeps that workload's runs only, by a filter: the Query still reads (and is billed
+        for) the runs of other workloads in ``status``, and pages on until ``limit`` match or the index ends.
+        """
         key_condition = "#activeStatus = :status"
         values: dict[str, Any] = {":status": status.value}
         if since is not None:
@@ -62,10 +78,16 @@ class RunsAdmin:
             "TableName": self._table,
             "IndexName": ACTIVE_RUNS_INDEX,
             "KeyConditionExpression": key_condition,
-            "ExpressionAttributeNames": attribute_names(key_condition),
-            "ExpressionAttributeValues": to_attribute_values(values),
             "ScanIndexForward": False,
         }
+        expressions = [key_condition]
+        if workload is not None:
+            condition, workload_values = workload_condition(workload)
+            request["FilterExpression"] = condition
+            expressions.append(condition)
+            values.update(workload_values)
+        request["ExpressionAttributeNames"] = attribute_names(*expressions)
+        request["ExpressionAttributeValues"] = to_attribute_values(values)
         items: list[dict[str, Any]] = []
         while len(items) < limit:
             request["Limit"] = limit - len(items)
@@ -80,9 +102,15 @@ class RunsAdmin:
         return items[:limit]
 
     def scan_runs(
-        self, statuses: tuple[RunStatus, ...], *, since: str | None = None, max_items: int
+        self,
+        statuses: tuple[RunStatus, ...],
+        *,
+        since: str | None = None,
+        workload: str | None = None,
+        max_items: int,
     ) -> tuple[list[dict[str, Any]], int, bool]:
-        """Runs in ``statuses`` updated since ``since``, by a filtered Scan: terminal runs are in no index.
+        """Runs in ``statuses`` updated since ``since`` (of ``workload``), by a filtered Scan: terminal runs
+        are in no index.
 
         Reads at most ``max_items`` items (a Scan costs the items it reads, not the ones it returns).
         Returns the matches, the number of items read, and whether that was the whole table.
@@ -93,6 +121,10 @@ class RunsAdmin:
         if since is not None:
             condition += " AND #updatedAt >= :since"
             values[":since"] = since
+        if workload is not None:
+            workload_filter, workload_values = workload_condition(workload)
+            condition += f" AND {workload_filter}"
+            values.update(workload_values)
         request: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": condition,

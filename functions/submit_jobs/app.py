@@ -2,7 +2,8 @@
 
 Each SQS record is processed on its own; a record that fails (malformed, throttled, store error) is
 reported in batchItemFailures so SQS redelivers only it, and after the queue's receive limit moves
-it to the dead-letter queue.
+it to the dead-letter queue. An upload is routed to its workload in memory; one no workload takes is
+counted (UploadsUnmatched) and logged, at no AWS call.
 """
 
 import os
@@ -19,8 +20,8 @@ from batch_orchestrator.adapters.batch import BatchJobs
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
-from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
-from batch_orchestrator.s3_events import Skipped
+from batch_orchestrator.observability import MetricUnit, count, logger, metrics, tracer
+from batch_orchestrator.s3_events import Skipped, Unmatched
 from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import utcnow
@@ -54,35 +55,49 @@ def _handle_record(record: SQSRecord) -> None:
     config, runs, jobs = _dependencies()
     logger.set_correlation_id(None)
     try:
-        requests = parse_submit_message(record.body, input_prefix=config.input_prefix)
+        requests = parse_submit_message(record.body, routes=config.routes)
     except MalformedMessage as exc:
         logger.error("malformed submit message", extra={"message_id": record.message_id, "error": str(exc)})
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     for request in requests:
+        if isinstance(request, Unmatched):
+            logger.info(
+                "upload unmatched", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key}
+            )
+            count("UploadsUnmatched", workload=None)
+            continue
         if isinstance(request, Skipped):
             logger.info("input skipped", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key})
-            metrics.add_metric(name="InputsSkipped", unit=MetricUnit.Count, value=1)
+            count("InputsSkipped", workload=None)
             continue
         logger.set_correlation_id(request.run_id)
+        workload = request.plan.workload
         try:
             result = submit_run(request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow())
-        except OrchestratorError as exc:  # SubmitJob refused or unknown, or the runs table unavailable
+        except OrchestratorError as exc:  # SubmitJob refused or unknown, the runs table unavailable, no such workload
             logger.warning(
-                "submit failed", extra={"message_id": record.message_id, "attempt": request.attempt, "error": str(exc)}
+                "submit failed",
+                extra={
+                    "message_id": record.message_id,
+                    "attempt": request.attempt,
+                    "workload": workload,
+                    "error": str(exc),
+                },
             )
-            metrics.add_metric(name="SubmitFailures", unit=MetricUnit.Count, value=1)
+            count("SubmitFailures", workload=workload)
             raise
         logger.info(
             "run " + result.outcome.value.lower(),
             extra={
                 "attempt": result.attempt,
+                "workload": workload,
                 "job_name": result.job_name,
                 "job_id": result.job_id,
                 "detail": result.detail,
             },
         )
-        metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+        count(OUTCOME_METRICS[result.outcome], workload=workload)
 
 
 @logger.inject_lambda_context(clear_state=True)

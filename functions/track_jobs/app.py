@@ -19,7 +19,7 @@ from batch_orchestrator.batch_events import IGNORED_ARRAY_CHILD, Ignored, parse_
 from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.models import QueueBlocked
-from batch_orchestrator.observability import MetricUnit, logger, metrics, tracer
+from batch_orchestrator.observability import MetricUnit, count, logger, metrics, tracer
 from batch_orchestrator.timeutil import utcnow
 from batch_orchestrator.tracking import TrackOutcome, apply_job_event, handle_queue_blocked
 
@@ -74,6 +74,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "job event " + result.outcome.value.lower(),
         extra={
             "attempt": parsed.attempt,
+            "workload": parsed.workload,
             "job_status": parsed.status.value,
             "exit_code": parsed.exit_code,
             "detail": result.detail,
@@ -81,5 +82,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     metric = OUTCOME_METRICS[result.outcome]
     if metric is not None:
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        count(metric, workload=parsed.workload)
     return {"runId": result.run_id, "outcome": result.outcome.value}

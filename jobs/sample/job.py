@@ -6,6 +6,7 @@ The orchestrator passes the input only as environment variables (never on a comm
     INPUT_BUCKET, INPUT_KEY, INPUT_VERSION_ID (optional)    for uploads
     SCHEDULE_NAME, SCHEDULED_TIME                           for schedule firings
     OUTPUT_BUCKET, OUTPUT_PREFIX                            set by the job definition
+    SAMPLE_MEMORY_MIB (optional)                            set by a workload's environment (below)
 
 The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json``: the input's SHA-256,
 its size in bytes and its number of lines (newline characters, plus one for a last line without
@@ -26,6 +27,11 @@ before writing anything; ``#exit <code> until attempt <n>`` does so only while R
 So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#exit 3`` fails
 for good (the failure canary of ``orchestrator smoke``, ``smoke-fail-exit-N.txt``, starts with
 ``#exit N``). A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
+
+Memory: with SAMPLE_MEMORY_MIB=<n> the job fills n MiB (every page touched, so they are resident) and
+holds them about a second before it writes its result, to try a workload's memory ladder: with 700 it
+is killed out of memory on a 512 MiB step and succeeds on a 1024 MiB one (the interpreter and boto3
+take some 60 MiB more). Unset or 0: nothing extra.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ EX_NOPERM = 77
 EX_CONFIG = 78
 
 CHUNK_BYTES = 1024 * 1024
+MIB = 1024 * 1024
+MEMORY_HOLD_SECONDS = 1.0
+MAX_SAMPLE_MEMORY_MIB = 16384
 FIRST_LINE_LIMIT = 200
 _EXIT_DIRECTIVE = re.compile(r"#exit\s+(\d{1,3})(?:\s+until\s+attempt\s+(\d{1,2}))?\s*")
 _SLEEP_DIRECTIVE = re.compile(r"#sleep\s+(\d{1,5})\s*")
@@ -94,6 +103,27 @@ def directive_exit_code(first_line: str, attempt: int) -> int | None:
 def directive_sleep_seconds(first_line: str) -> int:
     match = _SLEEP_DIRECTIVE.fullmatch(first_line.strip())
     return int(match[1]) if match else 0
+
+
+def sample_memory_mib(env: Mapping[str, str]) -> int:
+    """SAMPLE_MEMORY_MIB as a number of MiB (0 when unset); a value that is not one is a configuration error."""
+    text = env.get("SAMPLE_MEMORY_MIB", "").strip() or "0"
+    if not text.isdigit() or int(text) > MAX_SAMPLE_MEMORY_MIB:
+        raise JobError(
+            f"SAMPLE_MEMORY_MIB must be a whole number of MiB up to {MAX_SAMPLE_MEMORY_MIB}: {text!r}", EX_CONFIG
+        )
+    return int(text)
+
+
+def use_memory(mib: int, *, hold_seconds: float = MEMORY_HOLD_SECONDS) -> None:
+    """Fill ``mib`` MiB one MiB at a time (each a new, fully written block, so resident) and hold it a while."""
+    if mib <= 0:
+        return
+    log("using memory as SAMPLE_MEMORY_MIB asks", mib=mib, seconds=hold_seconds)
+    blocks = [bytes([index % 251 + 1]) * MIB for index in range(mib)]
+    time.sleep(hold_seconds)
+    log("memory released", mib=len(blocks))
+    del blocks
 
 
 def error_exit_code(exc: BaseException) -> int:
@@ -141,6 +171,7 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
     trigger = env.get("TRIGGER", "s3")
     output_bucket = required(env, "OUTPUT_BUCKET")
     output_prefix = env.get("OUTPUT_PREFIX", "")
+    memory_mib = sample_memory_mib(env)
     result: dict[str, Any] = {"runId": run_id, "attempt": attempt, "trigger": trigger}
 
     if trigger == "schedule":
@@ -163,6 +194,7 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
         result["input"] = {"bucket": bucket, "key": key, "versionId": response.get("VersionId")}
         result.update(summary)
 
+    use_memory(memory_mib)
     result["finishedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     output_key = f"{output_prefix}{run_id}/result.json"
     s3.put_object(

@@ -12,10 +12,11 @@ from typing import Any
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
 from batch_orchestrator.models import RunStatus
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD
 from orchestrator_cli.commands.runs_list import list_runs
 from orchestrator_cli.commands.runs_retry import retry_run
 from orchestrator_cli.commands.runs_show import run_logs, show_run
-from orchestrator_cli.parsing import positive_int
+from orchestrator_cli.parsing import positive_int, workload_name
 
 DEFAULT_LIMIT = 50
 DEFAULT_MAX_SCAN = 10_000
@@ -29,6 +30,10 @@ loop. --since shortens the output, it does not make the Scan cheaper.
 
 --status takes run statuses (any case: {", ".join(s.value.lower() for s in RunStatus)})
 and two shorthands: "active" (the default: every non-terminal status) and "all".
+
+--workload keeps the runs of one workload ("{DEFAULT_WORKLOAD}": the one the stack parameters
+describe, and every run written before runs recorded their workload). It filters the same
+Query and Scan: the runs of other workloads are still read, and paid for.
 """
 
 
@@ -41,8 +46,8 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     listing = commands.add_parser(
         "list",
         parents=parents,
-        help="runs by status and time, newest first",
-        description="List runs by status and time, newest update first.",
+        help="runs by status, workload and time, newest first",
+        description="List runs by status, workload and time, newest update first.",
         epilog=LIST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,6 +56,12 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="append",
         metavar="STATUS",
         help="a run status, or 'active' (default) or 'all'; repeat or comma-separate for several",
+    )
+    listing.add_argument(
+        "--workload",
+        type=workload_name,
+        metavar="NAME",
+        help=f"only the runs of this workload ('{DEFAULT_WORKLOAD}': the stack parameters' own)",
     )
     listing.add_argument("--since", metavar="WHEN", help="updated since: 2h, 30m, 7d, 1w, or an ISO-8601 date/time")
     listing.add_argument(
@@ -69,7 +80,8 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="one run with its attempt history and log links",
         description=(
-            "Show one run: status, input, timestamps, and every attempt with exit code, reason and log link "
+            "Show one run: status, workload, input, timestamps, and every attempt with its size (vCPU, memory, "
+            "Spot or On-Demand), exit code, reason and log link "
             "(against the local stack, the `runs logs` command instead of an AWS console link)."
         ),
     )

@@ -1,8 +1,9 @@
 """`orchestrator runs list`: runs by status and time, newest update first, as a table or JSON.
 
-Owns the choice of statuses and how a run is summed up in one row. Invariant: non-terminal runs are
-only ever read by a Query of the active-runs index; SUCCEEDED and FAILED runs by a Scan capped at
---max-scan, and the output says whether that Scan read the whole table.
+Owns the choice of statuses and workload and how a run is summed up in one row. Invariant: non-terminal
+runs are only ever read by a Query of the active-runs index; SUCCEEDED and FAILED runs by a Scan capped
+at --max-scan, and the output says whether that Scan read the whole table. --workload is a filter on
+those same reads (a run without a workload attribute is the default workload's), never another read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from batch_orchestrator.errors import RunStoreError
 from batch_orchestrator.models import RunStatus
 from batch_orchestrator.timeutil import iso
-from orchestrator_cli.commands.runs_item import input_text, runs_admin
+from orchestrator_cli.commands.runs_item import input_text, runs_admin, workload_of
 from orchestrator_cli.context import Context
 from orchestrator_cli.errors import UsageError, from_cause
 from orchestrator_cli.parsing import parse_since
@@ -30,6 +31,7 @@ def run_summary(item: Mapping[str, Any]) -> dict[str, Any]:
     summary = {
         "runId": item.get("runId"),
         "status": item.get("status"),
+        "workload": workload_of(item),
         "attempt": item.get("attempt"),
         "maxAttempts": item.get("maxAttempts"),
         "trigger": source.get("trigger"),
@@ -75,11 +77,13 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> int:
     complete = True
     try:
         for status in (s for s in statuses if not s.is_terminal):
-            for item in admin.query_active(status, since=since, limit=args.limit):
+            for item in admin.query_active(status, since=since, workload=args.workload, limit=args.limit):
                 items[item["runId"]] = item
         terminal = tuple(s for s in statuses if s.is_terminal)
         if terminal:
-            found, scanned, complete = admin.scan_runs(terminal, since=since, max_items=args.max_scan)
+            found, scanned, complete = admin.scan_runs(
+                terminal, since=since, workload=args.workload, max_items=args.max_scan
+            )
             for item in found:
                 items[item["runId"]] = item
     except RunStoreError as exc:
@@ -105,6 +109,7 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> int:
                 "count": len(shown),
                 "matched": len(ordered),
                 "statuses": [status.value for status in statuses],
+                "workload": args.workload,
                 "since": since,
                 "scannedItems": scanned,
                 "scanComplete": complete,
@@ -112,7 +117,10 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> int:
         )
         return 0
     if not shown:
-        ctx.out.line(f"No runs ({', '.join(s.value for s in statuses)}){' since ' + since if since else ''}.")
+        of_workload = f" of workload {args.workload}" if args.workload else ""
+        ctx.out.line(
+            f"No runs{of_workload} ({', '.join(s.value for s in statuses)}){' since ' + since if since else ''}."
+        )
     else:
         rows = []
         for item in shown:
@@ -124,11 +132,12 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> int:
                     summary["runId"],
                     summary["status"],
                     f"{summary['attempt']}/{summary['maxAttempts']}",
+                    summary["workload"],
                     shorten(summary["input"], INPUT_WIDTH),
                     summary["exitCode"],
                     when,
                 ]
             )
-        ctx.out.lines(table(["RUN ID", "STATUS", "ATTEMPT", "INPUT", "EXIT", "UPDATED"], rows))
+        ctx.out.lines(table(["RUN ID", "STATUS", "ATTEMPT", "WORKLOAD", "INPUT", "EXIT", "UPDATED"], rows))
     ctx.out.lines(notes)
     return 0

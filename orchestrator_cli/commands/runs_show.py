@@ -1,8 +1,10 @@
 """`orchestrator runs show | logs`: one run read back, its record and its job's output.
 
-Owns how one run is presented: its fields, attempt history, manual retries and where each attempt's
-log stream is (an AWS console link, or against the local stack the `runs logs` command), and the
-printing of a stream's events. Invariant: read-only; neither command writes to the stack.
+Owns how one run is presented: its fields (its workload, its current size and capacity among them),
+attempt history (each attempt's size: vCPU, memory, and Spot or On-Demand when the run records it),
+manual retries and where each attempt's log stream is (an AWS console link, or against the local
+stack the `runs logs` command), and the printing of a stream's events. Invariant: read-only;
+neither command writes to the stack.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_orchestrator.adapters.run_items import ALERT_SENT_AT
+from batch_orchestrator.adapters.run_items import ALERT_SENT_AT, CAPACITY, SIZE_STEP, SPOT_INTERRUPTIONS, WORKLOAD
 from batch_orchestrator.console_links import log_stream_console_url
 from batch_orchestrator.models import RunStatus
-from orchestrator_cli.commands.runs_item import input_text, read_run
+from orchestrator_cli.commands.runs_item import input_text, read_run, size_text, workload_of
 from orchestrator_cli.context import Context
 from orchestrator_cli.job_logs import attempt_stream, logs_command, read_log_events, targets_local
 from orchestrator_cli.parsing import parse_run_id
@@ -53,58 +55,27 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
 
     if ctx.out.json_mode:
         document = dict(plain(item))
-        document.update({"input": input_text(item.get("source") or {}), "logUrl": current_log, "history": history})
+        document.update(
+            {
+                WORKLOAD: workload_of(item),
+                "input": input_text(item.get("source") or {}),
+                "logUrl": current_log,
+                "history": history,
+            }
+        )
         if local:
             document["logsCommand"] = current_command
         ctx.out.json(document)
         return 0
 
-    source = item.get("source") or {}
     status = str(item.get("status"))
     ctx.out.line(f"Run {run_id}  {status}  (attempt {item.get('attempt')} of {item.get('maxAttempts')})")
-    version = f" (version {source['versionId']})" if source.get("versionId") else ""
-    queue = str(item.get("jobQueue", "")).rsplit("/", 1)[-1] or None
-    rows: list[tuple[str, Any]] = [
-        ("Input", input_text(source) + version),
-        ("Trigger", source.get("trigger")),
-        ("Created", item.get("createdAt")),
-        ("Updated", item.get("updatedAt")),
-        ("Submitted", item.get("submittedAt")),
-        ("Next attempt", item.get("nextAttemptAt") if status == RunStatus.RETRY_WAIT.value else None),
-        ("Job", item.get("jobName")),
-        ("Job ID", item.get("jobId") or (f"{item['lastJobId']} (previous attempt)" if item.get("lastJobId") else None)),
-        ("Queue", queue),
-        ("Started", epoch_ms_time(item.get("startedAt"))),
-        ("Stopped", epoch_ms_time(item.get("stoppedAt"))),
-        ("Exit code", item.get("exitCode")),
-        ("Reason", one_line(str(item["statusReason"])) if item.get("statusReason") else None),
-        ("Last error", one_line(str(item["lastError"])) if item.get("lastError") else None),
-        ("Alert sent", item.get(ALERT_SENT_AT)),
-        ("Logs", current_command or current_log or item.get("logStreamName")),
-    ]
-    ctx.out.lines(fields(rows, indent=2))
+    ctx.out.lines(fields(_run_fields(item, logs=current_command or current_log), indent=2))
 
     ctx.out.line()
     if history:
         ctx.out.line("Attempts")
-        ctx.out.lines(
-            "  " + line
-            for line in table(
-                ["#", "JOB ID", "STATUS", "EXIT", "STARTED", "STOPPED", "REASON"],
-                [
-                    [
-                        entry.get("attempt"),
-                        entry.get("jobId") or None,
-                        entry.get("status"),
-                        entry.get("exitCode"),
-                        epoch_ms_time(entry.get("startedAt")),
-                        epoch_ms_time(entry.get("stoppedAt")),
-                        shorten(one_line(str(entry["reason"])), 80) if entry.get("reason") else None,
-                    ]
-                    for entry in history
-                ],
-            )
-        )
+        ctx.out.lines("  " + line for line in _attempts_table(history))
         links = [
             (f"  attempt {entry.get('attempt')} logs", entry.get("logsCommand") or entry["logUrl"])
             for entry in history
@@ -140,6 +111,74 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _run_fields(item: dict[str, Any], *, logs: str | None) -> list[tuple[str, Any]]:
+    source = item.get("source") or {}
+    version = f" (version {source['versionId']})" if source.get("versionId") else ""
+    queue = str(item.get("jobQueue", "")).rsplit("/", 1)[-1] or None
+    waiting = str(item.get("status")) == RunStatus.RETRY_WAIT.value
+    return [
+        ("Workload", workload_of(item)),
+        ("Input", input_text(source) + version),
+        ("Trigger", source.get("trigger")),
+        ("Created", item.get("createdAt")),
+        ("Updated", item.get("updatedAt")),
+        ("Submitted", item.get("submittedAt")),
+        ("Next attempt", item.get("nextAttemptAt") if waiting else None),
+        ("Job", item.get("jobName")),
+        ("Job ID", item.get("jobId") or (f"{item['lastJobId']} (previous attempt)" if item.get("lastJobId") else None)),
+        ("Queue", queue),
+        ("Size", _run_size(item)),
+        ("Capacity", _capacity_text(item)),
+        ("Started", epoch_ms_time(item.get("startedAt"))),
+        ("Stopped", epoch_ms_time(item.get("stoppedAt"))),
+        ("Exit code", item.get("exitCode")),
+        ("Reason", one_line(str(item["statusReason"])) if item.get("statusReason") else None),
+        ("Last error", one_line(str(item["lastError"])) if item.get("lastError") else None),
+        ("Alert sent", item.get(ALERT_SENT_AT)),
+        ("Logs", logs or item.get("logStreamName")),
+    ]
+
+
+def _run_size(item: dict[str, Any]) -> str | None:
+    """The current attempt's size, with its memory-ladder step (0 is the job definition's own size)."""
+    size = size_text(item)
+    step = item.get(SIZE_STEP)
+    if size is None or not step:
+        return size
+    return f"{size} (memory ladder step {step})"
+
+
+def _capacity_text(item: dict[str, Any]) -> str | None:
+    """``spot`` or ``on-demand``, with the Spot interruptions the run has had so far."""
+    capacity = item.get(CAPACITY)
+    interruptions = item.get(SPOT_INTERRUPTIONS)
+    if not interruptions:
+        return capacity
+    plural = "" if interruptions == 1 else "s"
+    return f"{capacity or '-'} ({interruptions} Spot interruption{plural} so far)"
+
+
+def _attempts_table(history: list[dict[str, Any]]) -> list[str]:
+    """One row per finished attempt; CAPACITY only when some attempt records it (a Spot workload's run)."""
+    with_capacity = any(entry.get(CAPACITY) for entry in history)
+    headers = ["#", "JOB ID", "STATUS", "EXIT", "SIZE", *(["CAPACITY"] if with_capacity else [])]
+    rows = [
+        [
+            entry.get("attempt"),
+            entry.get("jobId") or None,
+            entry.get("status"),
+            entry.get("exitCode"),
+            size_text(entry),
+            *([entry.get(CAPACITY)] if with_capacity else []),
+            epoch_ms_time(entry.get("startedAt")),
+            epoch_ms_time(entry.get("stoppedAt")),
+            shorten(one_line(str(entry["reason"])), 80) if entry.get("reason") else None,
+        ]
+        for entry in history
+    ]
+    return table([*headers, "STARTED", "STOPPED", "REASON"], rows)
 
 
 def run_logs(ctx: Context, args: argparse.Namespace) -> int:

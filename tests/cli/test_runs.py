@@ -33,7 +33,16 @@ def test_runs_list_shows_active_runs_from_the_index_and_finished_ones_on_request
 
     # Then only the running run appears, in a table
     assert active.code == ExitCode.OK, active.err
-    assert active.out.splitlines()[0].split() == ["RUN", "ID", "STATUS", "ATTEMPT", "INPUT", "EXIT", "UPDATED"]
+    assert active.out.splitlines()[0].split() == [
+        "RUN",
+        "ID",
+        "STATUS",
+        "ATTEMPT",
+        "WORKLOAD",
+        "INPUT",
+        "EXIT",
+        "UPDATED",
+    ]
     assert running in active.out
     assert "s3://" in active.out
     assert "incoming/running.csv" in active.out

@@ -126,6 +126,43 @@ def test_a_scan_stops_at_its_budget_and_says_runs_may_be_missing(admin: RunsAdmi
     assert (len(found), scanned, complete) == (2, 2, False)
 
 
+def test_a_workload_filter_keeps_its_runs_and_counts_runs_without_one_as_the_defaults(admin: RunsAdmin) -> None:
+    # Given runs of two workloads, running and failed, and runs written before runs recorded their workload
+    put_run("thumbs-running", RunStatus.RUNNING, workload="thumbnails")
+    put_run("default-running", RunStatus.RUNNING, workload="default")
+    put_run("old-running", RunStatus.RUNNING)
+    put_run("thumbs-failed", RunStatus.FAILED, workload="thumbnails")
+    put_run("old-failed", RunStatus.FAILED)
+
+    # When each workload's runs are asked for, from the index and by the Scan
+    thumbs = admin.query_active(RunStatus.RUNNING, workload="thumbnails", limit=10)
+    default = admin.query_active(RunStatus.RUNNING, workload="default", limit=10)
+    thumbs_failed, _, _ = admin.scan_runs((RunStatus.FAILED,), workload="thumbnails", max_items=100)
+    default_failed, scanned, complete = admin.scan_runs((RunStatus.FAILED,), workload="default", max_items=100)
+    unknown = admin.query_active(RunStatus.RUNNING, workload="reports", limit=10)
+
+    # Then each gets its own; a run without a workload is the default workload's; the Scan still read everything
+    assert [item["runId"] for item in thumbs] == ["thumbs-running"]
+    assert sorted(item["runId"] for item in default) == ["default-running", "old-running"]
+    assert [item["runId"] for item in thumbs_failed] == ["thumbs-failed"]
+    assert [item["runId"] for item in default_failed] == ["old-failed"]
+    assert (scanned, complete) == (5, True)
+    assert unknown == []
+
+
+def test_a_workload_filter_pages_past_other_workloads_runs_to_fill_the_limit(admin: RunsAdmin) -> None:
+    # Given an old default run behind three newer runs of another workload
+    put_run("old-default", RunStatus.RUNNING, updated=T0)
+    for minute in range(1, 4):
+        put_run(f"thumbs-{minute}", RunStatus.RUNNING, updated=T0 + timedelta(minutes=minute), workload="thumbnails")
+
+    # When one default run is asked for (DynamoDB's Limit counts the items read, before the filter)
+    found = admin.query_active(RunStatus.RUNNING, workload="default", limit=1)
+
+    # Then the Query reads on until it finds one
+    assert [item["runId"] for item in found] == ["old-default"]
+
+
 # --------------------------------------------------------------------------------------- manual retry
 def test_a_manual_retry_makes_the_failed_run_wait_for_its_next_attempt_and_never_expire(admin: RunsAdmin) -> None:
     # Given a run that failed for good, finished and so set to expire

@@ -13,6 +13,7 @@ integration flows run in moto and fails on a call its entry lacks.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import botocore.session
 from botocore import xform_name
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
+from batch_orchestrator.workloads import ComputeType, Workload, parse_workloads
 from tests.conformance.iam import ContextValue
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import UnknownPolicy, queue_arn
@@ -78,19 +80,36 @@ def _job(s: Scope) -> TypedResource:
     return TypedResource("job", s.arn("batch", f"job/{SAMPLE_JOB_ID}"))
 
 
+def runtime_workloads(environment: Mapping[str, str]) -> tuple[Workload, ...]:
+    """The workloads of the WORKLOADS variable, read by the functions' own parser (runtime form)."""
+    return parse_workloads(json.loads(environment.get("WORKLOADS", "[]")), source="WORKLOADS", runtime=True)
+
+
+def submit_targets(environment: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(job queue, job definition, why) of every SubmitJob the code may make: the default workload on JOB_QUEUE_ARN,
+    each workload of WORKLOADS on the On-Demand queue, and a fargate-spot one on SPOT_JOB_QUEUE_ARN too."""
+    targets = [(environment["JOB_QUEUE_ARN"], environment["JOB_DEFINITION_ARN"], "")]
+    for workload in runtime_workloads(environment):
+        targets.append((environment["JOB_QUEUE_ARN"], workload.job_definition, f"workload {workload.name}"))
+        if workload.compute is ComputeType.FARGATE_SPOT:
+            spot = environment["SPOT_JOB_QUEUE_ARN"]
+            targets.append((spot, workload.job_definition, f"workload {workload.name} on Spot"))
+    return targets
+
+
 def _submit_job(s: Scope) -> list[Authorised]:
-    definition = s.environment["JOB_DEFINITION_ARN"]
-    revision = re.search(r":job-definition/[^:/]+:\d+$", definition) is not None
-    resources = (
-        TypedResource("job-queue", s.environment["JOB_QUEUE_ARN"]),
-        TypedResource("job-definition-revision" if revision else "job-definition", definition),
-        _job(s),
-    )
-    return [
-        Authorised("batch:SubmitJob", resources, {}),
-        # The adapter passes tags (and propagateTags) in SubmitJob: tagging on create is authorised as TagResource.
-        Authorised("batch:TagResource", (_job(s),), {}, "tags set at SubmitJob"),
-    ]
+    requests = []
+    for queue, definition, why in submit_targets(s.environment):
+        revision = re.search(r":job-definition/[^:/]+:\d+$", definition) is not None
+        resources = (
+            TypedResource("job-queue", queue),
+            TypedResource("job-definition-revision" if revision else "job-definition", definition),
+            _job(s),
+        )
+        requests.append(Authorised("batch:SubmitJob", resources, {}, why))
+    # The adapter passes tags (and propagateTags) in SubmitJob: tagging on create is authorised as TagResource.
+    requests.append(Authorised("batch:TagResource", (_job(s),), {}, "tags set at SubmitJob"))
+    return requests
 
 
 def _send_message(s: Scope) -> list[Authorised]:

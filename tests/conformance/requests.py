@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, Scope, topic_key_arn
+from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, Scope, runtime_workloads, topic_key_arn
 from tests.conformance.iam import ContextValue, Decision, Principal, Request, evaluate, role, service
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import identity_policies, resource_policy, role_logical_id
@@ -274,30 +274,43 @@ def _execution_role_calls(stack: ResolvedStack, definition: str, container: Mapp
     return calls
 
 
+def input_key(stack: ResolvedStack, definition: str) -> str | None:
+    """A key the job of ``definition`` gets as its input: under InputPrefix for the stack's own job definition,
+    matched by the workload's key rule for a workload's (None: a workload only schedules start)."""
+    environment = stack.function_environment("SubmitJobsFunction")
+    arn = stack.ref(definition)
+    if arn == environment["JOB_DEFINITION_ARN"]:
+        return f"{environment['INPUT_PREFIX']}{SAMPLE_INPUT_KEY}"
+    (workload,) = [w for w in runtime_workloads(environment) if w.job_definition == arn]
+    rule = workload.key_rule
+    return None if rule is None else f"{rule.prefix}{SAMPLE_INPUT_KEY}{rule.suffix}"
+
+
 def _job_role_calls(stack: ResolvedStack, definition: str, container: Mapping[str, Any]) -> list[Call]:
     role_id = role_logical_id(stack, str(container["JobRoleArn"]))
     who = f"{role_id} (job of {definition})"
     bucket = input_bucket(stack)
-    input_prefix = stack.function_environment("SubmitJobsFunction")["INPUT_PREFIX"]
-    key = f"{input_prefix}{SAMPLE_INPUT_KEY}"
+    key = input_key(stack, definition)
     bucket_arn = f"arn:{stack.partition}:s3:::{bucket}"
-    calls = [
-        _role_call(
-            stack, role_id, who, "read the input object", action, (TypedResource("object", f"{bucket_arn}/{key}"),)
+    calls: list[Call] = []
+    if key is not None:
+        calls += [
+            _role_call(
+                stack, role_id, who, "read the input object", action, (TypedResource("object", f"{bucket_arn}/{key}"),)
+            )
+            for action in ("s3:GetObject", "s3:GetObjectVersion")
+        ]
+        calls.append(
+            _role_call(
+                stack,
+                role_id,
+                who,
+                "HeadObject/GetObject of a missing key answers 404 only with ListBucket",
+                "s3:ListBucket",
+                (TypedResource("bucket", bucket_arn),),
+                {"s3:prefix": key},
+            )
         )
-        for action in ("s3:GetObject", "s3:GetObjectVersion")
-    ]
-    calls.append(
-        _role_call(
-            stack,
-            role_id,
-            who,
-            "HeadObject/GetObject of a missing key answers 404 only with ListBucket",
-            "s3:ListBucket",
-            (TypedResource("bucket", bucket_arn),),
-            {"s3:prefix": key},
-        )
-    )
     environment = {str(item["Name"]): str(item["Value"]) for item in container.get("Environment", [])}
     if "OUTPUT_PREFIX" in environment:
         key = f"{environment['OUTPUT_PREFIX']}{SAMPLE_RUN_ID}/result.json"

@@ -131,11 +131,13 @@ def resolve_stack(
     stack_name: str = "batch-orchestrator",
     region: str = "us-east-1",
     account_id: str = "123456789012",
+    template_path: Path = DEFAULT_TEMPLATE,
 ) -> ResolvedStack:
-    """template.yaml, transformed and resolved as a stack named ``stack_name`` would be in ``region``."""
+    """template.yaml (or another rendering of it, ``template_path``), transformed and resolved as a stack
+    named ``stack_name`` would be in ``region``."""
     parameters = dict(parameters or {})
     return resolve_template(
-        transformed_template(parameters, region=region),
+        transformed_template(parameters, region=region, template_path=template_path),
         parameters,
         stack_name=stack_name,
         region=region,
@@ -181,14 +183,17 @@ def resolve_template(
     )
 
 
-def transformed_template(parameters: Mapping[str, str] | None = None, *, region: str = "us-east-1") -> dict[str, Any]:
+def transformed_template(
+    parameters: Mapping[str, str] | None = None, *, region: str = "us-east-1", template_path: Path = DEFAULT_TEMPLATE
+) -> dict[str, Any]:
     """``prepare_template(parameters, region=region).cloudformation``, with template.yaml parsed once per change.
 
     The same steps in the same order (parameter and Rules checks, code pointed at the placeholder bucket,
-    the SAM transform); only the YAML parse (two thirds of the time) is cached.
+    the SAM transform); only the YAML parse (two thirds of the time) is cached. ``template_path`` may be a
+    rendering of template.yaml elsewhere (a two-workload table, say): its code paths are the repository's.
     """
     parameters = dict(parameters or {})
-    sam = copy.deepcopy(_sam_template(DEFAULT_TEMPLATE, *_stamp(DEFAULT_TEMPLATE)))
+    sam = copy.deepcopy(_sam_template(template_path, *_stamp(template_path)))
     check_parameters(sam, parameters)
     check_rules(sam, parameters)
     packaged, _ = point_code_at_s3(sam, DEFAULT_TEMPLATE.resolve().parent, "local-stack-code")

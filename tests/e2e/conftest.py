@@ -8,6 +8,17 @@ with every thread and process it started, when the test ends, pass or fail.
 
     @pytest.mark.parametrize("pipeline_parameters", [{"MaxAttempts": "2"}], indirect=True)
     def test_something(pipeline): ...        # template parameter overrides
+
+    @pytest.fixture
+    def pipeline_workloads() -> str:         # in a test module: template.yaml rendered with this
+        return WORKLOADS_YAML                # workloads table (in memory) is the stack
+
+    @pytest.fixture
+    def pipeline_interrupt_spot() -> int:    # the local job runner interrupts the first N Spot
+        return 1                             # tasks of every run (SIMULATED; default 0)
+
+``stack`` (with ``stack_parameters`` and the autouse ``aws_env``) is tests/support/stack.py's: the stack alone,
+in an in-process moto, for tests that read what the emulator created without running jobs.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from typing import Any
 import pytest
 
 from emulator.pipeline import LocalPipeline
+from tests.support.stack import aws_env, stack, stack_parameters  # noqa: F401 - fixtures of this suite too
 
 RUN_TIMEOUT = 45.0  # seconds a run may take end to end; a run takes 1 to 5 here
 IDLE_TIMEOUT = 30.0
@@ -31,8 +43,24 @@ def pipeline_parameters(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def pipeline(pipeline_parameters: dict[str, str]) -> Iterator[LocalPipeline]:
-    running = LocalPipeline(pipeline_parameters).start()
+def pipeline_workloads(request: pytest.FixtureRequest) -> str | None:
+    """The text of a workloads.yaml the stack's template is rendered with (None: template.yaml as it is)."""
+    value = getattr(request, "param", None)
+    return None if value is None else str(value)
+
+
+@pytest.fixture
+def pipeline_interrupt_spot(request: pytest.FixtureRequest) -> int:
+    return int(getattr(request, "param", 0))
+
+
+@pytest.fixture
+def pipeline(
+    pipeline_parameters: dict[str, str], pipeline_workloads: str | None, pipeline_interrupt_spot: int
+) -> Iterator[LocalPipeline]:
+    running = LocalPipeline(
+        pipeline_parameters, workloads_yaml=pipeline_workloads, interrupt_spot=pipeline_interrupt_spot
+    ).start()
     try:
         yield running
     finally:

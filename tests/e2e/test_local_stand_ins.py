@@ -25,6 +25,13 @@ from emulator.exit_codes import container_exit_code, evaluate_on_exit
 from emulator.pipeline import LocalPipeline
 from emulator.runner import SAMPLE_JOB_DIR, LocalJobRunner, local_command
 from emulator.schedules import UnsupportedScheduleError, next_fire_time
+from emulator.task_limits import (
+    OUT_OF_MEMORY_REASON,
+    SPOT_INTERRUPTED_STATUS_REASON,
+    SpotInterruptions,
+    effective_resource_requirements,
+    group_resident_mib,
+)
 from emulator.template import DEFAULT_TEMPLATE, load_template
 
 # ------------------------------------------------------------------------------ Batch retryStrategy
@@ -81,16 +88,7 @@ def test_exit_codes_are_reported_as_docker_reports_them() -> None:
 
 def test_a_job_that_outlives_its_timeout_is_stopped_like_batch_stops_it(tmp_path: Path) -> None:
     # Given a runner (not started) and a task that ignores SIGTERM
-    runner = LocalJobRunner(
-        job_queue_arns=[],
-        emit=lambda event: None,
-        account_id="123456789012",
-        region="us-east-1",
-        endpoint_url="http://127.0.0.1:1",
-        batch_client=None,
-        logs_client=None,
-        stop_grace_seconds=0.5,
-    )
+    runner = _idle_runner()
     script = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(30)"
     )
@@ -108,6 +106,111 @@ def test_a_job_that_outlives_its_timeout_is_stopped_like_batch_stops_it(tmp_path
     assert outcome.exit_code == 137
     assert outcome.status_reason == TIMEOUT_STATUS_REASON
     assert process.poll() is not None
+
+
+def _idle_runner() -> LocalJobRunner:
+    """A runner that is never started: its attempt-watching methods work on any local process."""
+    return LocalJobRunner(
+        job_queue_arns=[],
+        emit=lambda event: None,
+        account_id="123456789012",
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        batch_client=None,
+        logs_client=None,
+        stop_grace_seconds=0.5,
+    )
+
+
+def _sample_job_using(mib: int, *, in_a_child: bool) -> subprocess.Popen[bytes]:
+    """A task (its own process group) that fills ``mib`` MiB with the sample job's use_memory and holds it 20 s,
+    itself or in a child process (the parent then holds nearly nothing)."""
+    use = f"import sys; sys.path.insert(0, {str(SAMPLE_JOB_DIR)!r}); import job; job.use_memory({mib}, hold_seconds=20)"
+    script = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {use!r}])" if in_a_child else use
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_a_task_over_its_memory_is_killed_like_fargate_kills_it_children_included() -> None:
+    # Given a task whose CHILD process fills 300 MiB, with a 200 MiB memory requirement
+    process = _sample_job_using(300, in_a_child=True)
+
+    # When the runner watches it
+    started = time.monotonic()
+    outcome = _idle_runner()._wait(process, 30, memory_mib=200)
+
+    # Then the whole task is killed, reported as Fargate reports an out-of-memory container
+    assert time.monotonic() - started < 15
+    assert (outcome.exit_code, outcome.reason) == (137, OUT_OF_MEMORY_REASON)
+    assert outcome.status_reason == "Essential container in task exited"
+    assert (outcome.timed_out, outcome.terminated) == (False, False)
+    assert process.poll() is not None
+
+
+def test_a_task_within_its_memory_runs_to_its_end() -> None:
+    # Given the sample job filling 40 MiB for a moment, with a 300 MiB memory requirement
+    use = f"import sys; sys.path.insert(0, {str(SAMPLE_JOB_DIR)!r}); import job; job.use_memory(40, hold_seconds=0.5)"
+    process = subprocess.Popen([sys.executable, "-c", use], stdout=subprocess.DEVNULL, start_new_session=True)
+
+    # When the runner watches it
+    outcome = _idle_runner()._wait(process, 30, memory_mib=300)
+
+    # Then it ends by itself, with its own exit code
+    assert (outcome.exit_code, outcome.reason) == (0, None)
+
+
+def test_the_resident_memory_of_a_task_counts_every_process_of_its_group() -> None:
+    # Given a task whose child holds 120 MiB
+    process = _sample_job_using(120, in_a_child=True)
+    try:
+        # When its group's resident memory is read (once the child has filled its memory)
+        deadline = time.monotonic() + 10
+        while (used := group_resident_mib(process.pid) or 0.0) < 120 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        # Then it holds the child's memory too
+        assert used >= 120
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_submit_job_resource_overrides_replace_the_definitions_by_type() -> None:
+    definition = [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]
+    assert effective_resource_requirements(definition, [{"type": "MEMORY", "value": "1024"}]) == [
+        {"type": "VCPU", "value": "0.25"},
+        {"type": "MEMORY", "value": "1024"},
+    ]
+    assert effective_resource_requirements(definition, []) == definition
+
+
+def test_injected_spot_interruptions_hit_the_first_tasks_of_each_run_only() -> None:
+    interruptions = SpotInterruptions(2)
+    assert [interruptions.take("run-a") for _ in range(3)] == [True, True, False]
+    assert [interruptions.take("run-b") for _ in range(3)] == [True, True, False]
+    assert not SpotInterruptions().take("run-c")
+    with pytest.raises(ValueError, match="interrupt_spot"):
+        SpotInterruptions(-1)
+
+
+@pytest.mark.parametrize("pipeline_parameters", [{"UseFargateSpot": "true"}], indirect=True)
+@pytest.mark.parametrize("pipeline_interrupt_spot", [1], indirect=True)
+def test_an_interrupted_spot_task_is_retried_by_the_job_definitions_own_rule(pipeline: LocalPipeline) -> None:
+    # Given the stack's own workload on Fargate Spot, whose job definition RETRIEs on the Spot reason, and a
+    # runner that interrupts the first Spot task of every run
+    upload = pipeline.upload("incoming/spot.txt", "payload\n")
+
+    # When the run finishes
+    run = pipeline.wait_for_runs([upload.run_id], timeout=45)[upload.run_id]
+
+    # Then Batch itself retried the interrupted task (one orchestrator attempt, two Batch attempts)
+    assert (run.status.value, run.attempt) == ("SUCCEEDED", 1)
+    (job,) = pipeline.jobs_of(upload.run_id)
+    assert [attempt["statusReason"] for attempt in job["attempts"]] == [
+        SPOT_INTERRUPTED_STATUS_REASON,
+        "Essential container in task exited",
+    ]
+    assert job["attempts"][0]["container"]["exitCode"] == 143  # SIGTERM, as ECS stops a reclaimed task
+    assert pipeline.errors == []
 
 
 # ---------------------------------------------------------------------------- scheduler expressions

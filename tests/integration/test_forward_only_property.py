@@ -20,7 +20,7 @@ from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.batch_events import parse_job_state_change
 from batch_orchestrator.config import TrackConfig
 from batch_orchestrator.ids import job_name_for, run_id_for
-from batch_orchestrator.models import JobObservation, S3Source, Source, SubmitRequest
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, JobObservation, S3Source, Source, SubmitRequest
 from batch_orchestrator.submit import SubmitSettings, submit_run
 from batch_orchestrator.tracking import apply_job_event
 from emulator import EmulatedStack
@@ -44,7 +44,9 @@ class Recorder:
         self.retries: list[tuple[str, int]] = []
         self.alerts: list[str] = []
 
-    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
+    def send_retry(
+        self, *, run_id: str, attempt: int, source: Source, delay_seconds: int, plan: AttemptPlan = DEFAULT_PLAN
+    ) -> None:
         self.retries.append((run_id, attempt))
 
     def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:

@@ -17,7 +17,7 @@ from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
 from batch_orchestrator.batch_events import parse_job_state_change
 from batch_orchestrator.config import TrackConfig
-from batch_orchestrator.models import JobObservation, Source
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, JobObservation, Source
 from batch_orchestrator.timeutil import utcnow
 from batch_orchestrator.tracking import TrackOutcome, apply_job_event
 from emulator import EmulatedStack
@@ -46,9 +46,11 @@ class CrashingOnce:
         self._inner = inner
         self.crashed = False
 
-    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
+    def send_retry(
+        self, *, run_id: str, attempt: int, source: Source, delay_seconds: int, plan: AttemptPlan = DEFAULT_PLAN
+    ) -> None:
         self._crash_once()
-        self._inner.send_retry(run_id=run_id, attempt=attempt, source=source, delay_seconds=delay_seconds)
+        self._inner.send_retry(run_id=run_id, attempt=attempt, source=source, delay_seconds=delay_seconds, plan=plan)
 
     def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
         self._crash_once()

@@ -101,7 +101,13 @@ def test_an_upload_to_one_stack_starts_nothing_in_the_other(
     assert queue_depth(prod, "SubmitQueueUrl") == 0
     assert all_jobs(prod) == []
     assert prod.client("dynamodb").scan(TableName=prod.outputs["RunsTableName"])["Count"] == 0
-    # and the JobsSubmitted metric went to dev's service dimension only
-    (submitted,) = [blob for blob in _emf(capsys.readouterr().out) if "JobsSubmitted" in blob]
-    assert submitted["service"] == DEV
-    assert submitted["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "BatchOrchestrator"
+    # and the JobsSubmitted metric went to dev's service dimension only: stack-wide, and for the default workload
+    stack_wide, by_workload = sorted(
+        (blob for blob in _emf(capsys.readouterr().out) if "JobsSubmitted" in blob), key=lambda blob: "Workload" in blob
+    )
+    assert stack_wide["service"] == by_workload["service"] == DEV
+    assert by_workload["Workload"] == "default"
+    assert stack_wide["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert sorted(by_workload["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Workload", "service"]
+    for blob in (stack_wide, by_workload):
+        assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "BatchOrchestrator"

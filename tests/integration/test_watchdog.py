@@ -249,7 +249,19 @@ def test_a_claim_whose_submission_never_happened_is_resubmitted_exactly_once(
 
     # Then exactly one resubmit request is on the SubmitQueue
     assert (first["claims_recovered"], second["claims_recovered"]) == (1, 0)
-    assert visible_messages(stack) == [{"kind": "resubmit", "runId": run_id, "attempt": 1, "source": source.to_dict()}]
+    assert visible_messages(stack) == [
+        {
+            "kind": "resubmit",
+            "runId": run_id,
+            "attempt": 1,
+            "source": source.to_dict(),
+            # the run's plan: its workload's first step, On-Demand, no Spot interruption
+            "workload": "default",
+            "sizeStep": 0,
+            "capacity": "on-demand",
+            "spotInterruptions": 0,
+        }
+    ]
 
     # And submit_jobs treats it as a redelivery: it takes the stale claim over and submits the job
     deliver_all(stack)

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from emulator import prepare_template
+from tests.conformance.resolve import transformed_template
+from tests.conformance.workload_stacks import rendered_template_path
 from tests.support.figures import figure
 
 NO_RESOURCE_LEVEL = "the action supports no resource-level permissions: the API requires Resource '*'"
@@ -211,3 +213,23 @@ def test_the_submit_queue_consumer_may_read_only_its_own_queue() -> None:
     mapping = resources["SubmitJobsFunctionSubmitQueueMessages"]["Properties"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_a_rendered_two_workload_template_adds_only_its_key_rules() -> None:
+    # Given template.yaml rendered from two workloads, with every optional statement switched on
+    template = transformed_template(
+        {"CancelStuckRunnableAfterMinutes": "60", "AlertEmail": "ops@example.com"},
+        template_path=rendered_template_path(),
+    )
+
+    # When every Allow statement is walked (the workload scheduler role's included)
+    found, problems, _ = findings(template)
+
+    # Then the only wildcards beyond the documented ones are the jobs' reads of each key rule's keys
+    # (<prefix>*<suffix>: the keys the rule routes), and the scheduler role names its function and queue
+    assert problems == []
+    assert sorted(set(found) - set(ALLOWED)) == [
+        "JobRole/ReadInput: resource ${InputBucket.Arn}/images/*.jpg",
+        "JobRole/ReadInput: resource ${InputBucket.Arn}/reports/*",
+    ]
+    assert not [finding for finding in found if finding.startswith("WorkloadSchedulerRole")]

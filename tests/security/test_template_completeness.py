@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 
 from emulator import prepare_template
+from tests.conformance.resolve import transformed_template
+from tests.conformance.workload_stacks import rendered_template_path
 from tests.support.figures import figure
 
 Template = dict[str, Any]
@@ -366,3 +368,14 @@ def test_a_template_missing_a_policy_or_an_alarm_is_rejected(
 
     # Then exactly that gap is reported
     assert gaps == expected_gaps
+
+
+# ------------------------------------------------------------------------------------ a rendered table
+def test_a_rendered_two_workload_template_keeps_every_rule() -> None:
+    # Given template.yaml rendered from two workloads (a Spot queue, job definitions, a schedule and its role)
+    template = transformed_template(template_path=rendered_template_path())
+
+    # Then the schedule's dead-letter queue keeps its alarm and nothing else is missing either
+    assert completeness_gaps(template) == []
+    assert "ScheduleDLQ" in dead_letter_queues(template)
+    assert "WorkloadReportsNightlySchedule" in template["Resources"]

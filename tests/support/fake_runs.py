@@ -22,10 +22,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from batch_orchestrator.models import AttemptRecord, JobObservation, Run, RunStatus, SideEffect, Source, progress_of
+from batch_orchestrator.models import (
+    DEFAULT_PLAN,
+    AttemptPlan,
+    AttemptRecord,
+    JobObservation,
+    Run,
+    RunStatus,
+    SideEffect,
+    Source,
+    progress_of,
+)
 from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
+from batch_orchestrator.workloads import Size
 
 NOT_APPLIED_NO_RUN = WriteResult(applied=False, run=None)
 APPLIED = WriteResult(applied=True, run=None)
@@ -46,6 +58,15 @@ class _StoredRun:
 class _BlockedQueueAlert:
     lease_until: int | None
     sent_at: str | None = None
+
+
+def _planned(plan: AttemptPlan, size: Size | None) -> dict[str, Any]:
+    """The Run fields a claim (or a retry decision) writes: the plan, and the size or none."""
+    return {
+        "plan": plan,
+        "vcpu": size.vcpu if size else None,
+        "memory_mib": size.memory_mib if size else None,
+    }
 
 
 class FakeRunStore:
@@ -82,6 +103,8 @@ class FakeRunStore:
         max_attempts: int,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         existing = self._runs.get(run_id)
         if existing is not None:
@@ -99,6 +122,7 @@ class FakeRunStore:
             created_at=iso(now),
             updated_at=iso(now),
             claimed_until=claimed_until,
+            **_planned(plan, size),
         )
         self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.SUBMITTED)
         return APPLIED
@@ -113,6 +137,8 @@ class FakeRunStore:
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         stored = self._runs.get(run_id)
         if stored is None:
@@ -134,6 +160,7 @@ class FakeRunStore:
             exit_code=None,
             status_reason=None,
             log_stream_name=None,
+            **_planned(plan, size),
         )
         stored.active_status = RunStatus.SUBMITTED
         return APPLIED
@@ -148,6 +175,8 @@ class FakeRunStore:
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         stored = self._runs.get(run_id)
         if stored is None:
@@ -169,6 +198,7 @@ class FakeRunStore:
             claimed_until=claimed_until,
             job_queue=job_queue,
             job_definition=job_definition,
+            **_planned(plan, size),
         )
         stored.active_status = RunStatus.SUBMITTED
         return APPLIED
@@ -200,6 +230,9 @@ class FakeRunStore:
         next_attempt: int | None = None,
         next_attempt_at: datetime | None = None,
         side_effect: SideEffect | None = None,
+        attempt_size: Size | None = None,
+        next_plan: AttemptPlan | None = None,
+        next_size: Size | None = None,
     ) -> WriteResult:
         retrying = new_status is RunStatus.RETRY_WAIT
         if retrying and (next_attempt is None or next_attempt_at is None):
@@ -225,6 +258,8 @@ class FakeRunStore:
                 log_stream_name=obs.log_stream_name,
                 started_at=obs.started_at,
                 stopped_at=obs.stopped_at,
+                vcpu=attempt_size.vcpu if attempt_size else None,
+                memory_mib=attempt_size.memory_mib if attempt_size else None,
             )
             history = (*history, record)
         updated = replace(
@@ -252,6 +287,8 @@ class FakeRunStore:
                 last_job_id=obs.job_id,
                 job_id=None,
             )
+            if next_plan is not None:
+                updated = replace(updated, **_planned(next_plan, next_size))
         stored.run = updated
         # The index holds what someone may still act on: active runs, and failed ones owing an alert.
         stored.active_status = new_status if not new_status.is_terminal or side_effect is not None else None

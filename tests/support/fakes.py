@@ -21,7 +21,7 @@ from typing import Any
 from batch_orchestrator.alert_format import JSON_SEPARATOR
 from batch_orchestrator.errors import AlertPublishError, BatchLookupError, JobSubmitError, RetryEnqueueError
 from batch_orchestrator.limits import SNS_MAX_MESSAGE_SIZE, SNS_SUBJECT, SQS_MAX_DELAY
-from batch_orchestrator.models import Source, SubmitRequest
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest
 from batch_orchestrator.ports import JobSpec
 from batch_orchestrator.s3_events import Skipped
 from batch_orchestrator.submit_messages import parse_submit_message, resubmit_message, retry_message
@@ -186,16 +186,18 @@ class FakeRetryQueue(_FakeSubmitQueue):
     The delay is recorded, not waited: ``requests()`` shows a delayed request at once.
     """
 
-    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
-        body = retry_message(run_id=run_id, attempt=attempt, source=source)
+    def send_retry(
+        self, *, run_id: str, attempt: int, source: Source, delay_seconds: int, plan: AttemptPlan = DEFAULT_PLAN
+    ) -> None:
+        body = retry_message(run_id=run_id, attempt=attempt, source=source, plan=plan)
         self._send(body, max(0, min(delay_seconds, SQS_MAX_DELAY.value)), f"attempt {attempt} of {run_id}")
 
 
 class FakeResubmitQueue(_FakeSubmitQueue):
     """``ResubmitQueue``: the watchdog's resubmit requests (never delayed)."""
 
-    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None:
-        body = resubmit_message(run_id=run_id, attempt=attempt, source=source)
+    def send_resubmit(self, *, run_id: str, attempt: int, source: Source, plan: AttemptPlan = DEFAULT_PLAN) -> None:
+        body = resubmit_message(run_id=run_id, attempt=attempt, source=source, plan=plan)
         self._send(body, 0, f"resubmission of attempt {attempt} of {run_id}")
 
 

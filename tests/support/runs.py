@@ -108,14 +108,19 @@ def iter_runs(stack: EmulatedStack) -> Iterator[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ Batch jobs and events
+def job_queues(stack: EmulatedStack) -> list[str]:
+    """The stack's job queues: the On-Demand one, and the Spot one when a workload runs on Fargate Spot."""
+    return [stack.outputs[name] for name in ("JobQueueArn", "SpotJobQueueArn") if name in stack.outputs]
+
+
 def all_jobs(stack: EmulatedStack) -> list[dict[str, Any]]:
-    """Every job in the stack's queue, whatever its status (full DescribeJobs entries)."""
+    """Every job in the stack's queues, whatever its status (full DescribeJobs entries)."""
     batch = stack.client("batch")
-    queue = stack.outputs["JobQueueArn"]
     ids: list[str] = []
-    for status in BATCH_STATUSES:
-        for page in batch.get_paginator("list_jobs").paginate(jobQueue=queue, jobStatus=status):
-            ids.extend(summary["jobId"] for summary in page["jobSummaryList"])
+    for queue in job_queues(stack):
+        for status in BATCH_STATUSES:
+            for page in batch.get_paginator("list_jobs").paginate(jobQueue=queue, jobStatus=status):
+                ids.extend(summary["jobId"] for summary in page["jobSummaryList"])
     jobs: list[dict[str, Any]] = []
     for start in range(0, len(ids), 100):
         jobs.extend(batch.describe_jobs(jobs=sorted(set(ids[start : start + 100])))["jobs"])
@@ -123,11 +128,15 @@ def all_jobs(stack: EmulatedStack) -> list[dict[str, Any]]:
 
 
 def jobs_of(stack: EmulatedStack, run_id: str) -> list[dict[str, Any]]:
-    """Every Batch job of the run (all attempts), found by the run id that starts its name."""
-    response = stack.client("batch").list_jobs(
-        jobQueue=stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [f"{run_id}*"]}]
-    )
-    return list(response["jobSummaryList"])
+    """Every Batch job of the run (all attempts, in any of the stack's queues), found by the run id that starts
+    its name."""
+    found: list[dict[str, Any]] = []
+    for queue in job_queues(stack):
+        response = stack.client("batch").list_jobs(
+            jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [f"{run_id}*"]}]
+        )
+        found.extend(response["jobSummaryList"])
+    return found
 
 
 def job_environment(job: dict[str, Any]) -> dict[str, str]:
@@ -155,14 +164,19 @@ def finish_attempt(
     reason: str | None = None,
     log_stream: str | None = "sample/default/0123456789abcdef",
     job_name: str | None = None,
+    status_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Send the track function the Batch event of the run's current job (or of ``job_name``) reaching ``status``."""
+    """Send the track function the Batch event of the run's current job (or of ``job_name``) reaching ``status``
+    (``reason``: the container's; ``status_reason``: Batch's, e.g. a Spot interruption)."""
     name = job_name or read_run(stack, run_id)["jobName"]
     (summary,) = [job for job in jobs_of(stack, run_id) if job["jobName"] == name]
     (job,) = stack.client("batch").describe_jobs(jobs=[summary["jobId"]])["jobs"]
     attempts = []
     if status in ("SUCCEEDED", "FAILED"):
-        attempts = [attempt_entry(exit_code=exit_code, reason=reason, log_stream_name=log_stream)]
+        entry = attempt_entry(exit_code=exit_code, reason=reason, log_stream_name=log_stream)
+        if status_reason is not None:
+            entry["statusReason"] = status_reason
+        attempts = [entry]
     event = job_state_change(
         job,
         status,
@@ -172,6 +186,7 @@ def finish_attempt(
         container_reason=reason,
         attempts=attempts,
         log_stream_name=log_stream,
+        status_reason=status_reason,
     )
     invoke_handler(stack, TRACK_FUNCTION, event)
     return read_run(stack, run_id)

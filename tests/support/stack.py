@@ -9,6 +9,13 @@
     @pytest.mark.parametrize("stack_parameters", [{"ScheduleEnabled": "true"}], indirect=True)
     def test_schedule(stack): ...                                # the same, via parametrize
 
+    @pytest.fixture
+    def stack_workloads() -> str:                                # in a test module: the stack of template.yaml
+        return TWO_WORKLOADS_YAML                                # rendered with this workloads table
+
+    @pytest.mark.parametrize("stack_workloads", [TABLE], indirect=True)   # the same, per test (import
+    def test_table(stack): ...                                   # stack_workloads from here for that)
+
 ``stack`` is an ``emulator.EmulatedStack``: outputs, resources, function_environment(...), and
 ``emulator.invoke_handler`` / ``deliver_sqs_batch`` run the handlers against it. A suite's conftest.py
 re-exports ``aws_env``, ``stack_parameters`` and ``stack`` (integration, cli, reliability, security);
@@ -25,6 +32,7 @@ from moto import mock_aws
 from batch_orchestrator.adapters import aws
 from emulator import EmulatedStack, deploy_stack
 from emulator.stack import MOTO_CONFIG
+from emulator.template import render_workloads
 
 REGION = "us-east-1"
 
@@ -49,13 +57,36 @@ def stack_parameters(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def stack(aws_env: dict[str, str], stack_parameters: dict[str, str]) -> Iterator[EmulatedStack]:
+def stack_workloads(request: pytest.FixtureRequest) -> str | None:
+    """The text of a workloads.yaml to render into template.yaml before it is created (None: the file as it
+    is). From ``parametrize(..., indirect=True)``; a test module may also define its own fixture of this name."""
+    value = getattr(request, "param", None)
+    return None if value is None else str(value)
+
+
+@pytest.fixture
+def stack(
+    aws_env: dict[str, str], stack_parameters: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[EmulatedStack]:
     """template.yaml created in a fresh in-process moto (Batch and Lambda without Docker).
+
+    With a ``stack_workloads`` fixture in reach that gives a table, the template is first rendered with that
+    table, in memory (``emulator.template.render_workloads``; template.yaml itself is not changed). It is
+    looked up by name, so the suites' conftests that re-export ``stack`` need not know about it.
 
     The shared package's cached AWS clients are forgotten on the way in and out, so none outlives
     the moto it was made in.
     """
+    workloads = _optional_fixture(request, "stack_workloads")
+    template_text = render_workloads(str(workloads)) if workloads is not None else None
     with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
-        yield deploy_stack(stack_parameters)
+        yield deploy_stack(stack_parameters, template_text=template_text)
         aws.reset_clients()
+
+
+def _optional_fixture(request: pytest.FixtureRequest, name: str) -> object:
+    try:
+        return request.getfixturevalue(name)
+    except pytest.FixtureLookupError:
+        return None

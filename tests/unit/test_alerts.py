@@ -128,13 +128,14 @@ def test_attributes_are_in_sns_shape() -> None:
         "alertType": {"DataType": "String", "StringValue": "RUN_FAILED"},
         "jobQueue": {"DataType": "String", "StringValue": "batch-orchestrator-jobs"},
         "trigger": {"DataType": "String", "StringValue": "s3"},
+        "workload": {"DataType": "String", "StringValue": "default"},
         "exitCode": {"DataType": "Number", "StringValue": "3"},
     }
 
 
 def test_exit_code_attribute_is_omitted_without_an_exit_code() -> None:
     alert = failed_alert(observation=make_observation(exit_code=None))
-    assert set(alert.attributes) == {"alertType", "jobQueue", "trigger"}
+    assert set(alert.attributes) == {"alertType", "jobQueue", "trigger", "workload"}
 
 
 def test_exit_code_zero_is_still_an_attribute() -> None:

@@ -78,6 +78,8 @@ def test_summary_comes_first_then_the_same_data_as_json() -> None:
         "logStreamName": "batch-orchestrator/default/5b0e3f1c2d4a4e8f9a7b6c5d4e3f2a10",
         "startedAt": "2026-03-14T02:00:15Z",
         "stoppedAt": "2026-03-14T02:01:42Z",
+        "vcpu": None,
+        "memoryMib": None,
     }
 
 

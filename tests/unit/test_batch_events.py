@@ -174,7 +174,9 @@ def test_an_array_parent_speaks_for_the_run() -> None:
 
     # Then
     assert obs.status is RunStatus.FAILED
-    assert obs.failure == JobFailure(exit_code=None, reason="Array Child Job failed", timed_out=False)
+    assert obs.failure == JobFailure(
+        exit_code=None, reason="Array Child Job failed", timed_out=False, status_reason="Array Child Job failed"
+    )
 
 
 # ---------------------------------------------------------------------------------------- dispatch and consistency

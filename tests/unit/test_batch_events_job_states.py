@@ -92,7 +92,12 @@ def test_failed_with_exit_code_3() -> None:
 
     # Then
     assert obs.status is RunStatus.FAILED
-    assert obs.failure == JobFailure(exit_code=3, reason="Essential container in task exited", timed_out=False)
+    assert obs.failure == JobFailure(
+        exit_code=3,
+        reason="Essential container in task exited",
+        timed_out=False,
+        status_reason="Essential container in task exited",
+    )
     assert obs.log_stream_name == "batch-orchestrator/default/e10b4c8b7550d98702c1767ed0888b37"
 
 
@@ -163,7 +168,10 @@ def test_spot_reclaim_is_a_failure_without_exit_code() -> None:
 
     # Then
     assert obs.failure == JobFailure(
-        exit_code=None, reason="Host EC2 (instance i-0abc9876fed543210) terminated.", timed_out=False
+        exit_code=None,
+        reason="Host EC2 (instance i-0abc9876fed543210) terminated.",
+        timed_out=False,
+        status_reason="Host EC2 (instance i-0abc9876fed543210) terminated.",
     )
     assert obs.batch_attempts == 2
 
@@ -205,7 +213,12 @@ def test_timeout_is_flagged_and_has_no_exit_code() -> None:
 
     # Then
     assert obs.run_id == "sch-9f98860f6ac03feec6d317e1"
-    assert obs.failure == JobFailure(exit_code=None, reason="Job attempt duration exceeded timeout", timed_out=True)
+    assert obs.failure == JobFailure(
+        exit_code=None,
+        reason="Job attempt duration exceeded timeout",
+        timed_out=True,
+        status_reason="Job attempt duration exceeded timeout",
+    )
 
 
 def test_timeout_is_flagged_even_when_the_killed_container_reports_137() -> None:
@@ -217,7 +230,12 @@ def test_timeout_is_flagged_even_when_the_killed_container_reports_137() -> None
     failure = extract_failure(detail)
 
     # Then
-    assert failure == JobFailure(exit_code=137, reason="Job attempt duration exceeded timeout", timed_out=True)
+    assert failure == JobFailure(
+        exit_code=137,
+        reason="Job attempt duration exceeded timeout",
+        timed_out=True,
+        status_reason="Job attempt duration exceeded timeout",
+    )
 
 
 def test_timeout_is_recognised_from_the_last_attempt() -> None:
@@ -248,7 +266,12 @@ def test_multi_container_job_reports_its_essential_container() -> None:
     obs = observe(event)
 
     # Then
-    assert obs.failure == JobFailure(exit_code=4, reason="Essential container in task exited", timed_out=False)
+    assert obs.failure == JobFailure(
+        exit_code=4,
+        reason="Essential container in task exited",
+        timed_out=False,
+        status_reason="Essential container in task exited",
+    )
     assert obs.log_stream_name == "batch-orchestrator/main/abbb06af9188a9ff5387d132af81e436"
 
 

@@ -43,7 +43,7 @@ def test_object_created_record_becomes_a_source() -> None:
     body = notification("incoming/my+report+%C3%BC+2026.csv", versionId="3HL4kqtJlcpXroDTDmJ")
 
     # When
-    (item,) = iter_notification(body, prefix="incoming/")
+    (item,) = iter_notification(body)
 
     # Then
     assert item == S3Source(
@@ -58,7 +58,7 @@ def test_object_created_record_becomes_a_source() -> None:
 
 def test_test_event_is_skipped() -> None:
     body = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-21T10:00:00Z", "Bucket": "input-bucket"}
-    (item,) = iter_notification(body, prefix="incoming/")
+    (item,) = iter_notification(body)
     assert item == Skipped(reason="s3:TestEvent", bucket="input-bucket")
 
 
@@ -66,25 +66,25 @@ def test_test_event_is_skipped() -> None:
     ("raw_key", "fields", "reason"),
     [
         ("incoming/subdir/", {"size": 0}, "folder placeholder"),
-        ("other/x.csv", {}, "outside the input prefix"),
         ("incoming/x.csv", {"event_name": "ObjectRemoved:Delete"}, "not an object creation"),
     ],
 )
 def test_records_that_start_no_run_are_skipped_with_a_reason(raw_key: str, fields: dict[str, Any], reason: str) -> None:
-    (item,) = iter_notification(notification(raw_key, **fields), prefix="incoming/")
+    (item,) = iter_notification(notification(raw_key, **fields))
     assert isinstance(item, Skipped)
     assert reason in item.reason
 
 
 def test_non_empty_object_whose_key_ends_in_slash_is_not_a_placeholder() -> None:
-    (item,) = iter_notification(notification("incoming/odd/", size=5), prefix="incoming/")
+    (item,) = iter_notification(notification("incoming/odd/", size=5))
     assert isinstance(item, S3Source)
 
 
-def test_prefix_is_matched_on_the_decoded_key() -> None:
-    (item,) = iter_notification(notification("incoming%2Fa.csv"), prefix="incoming/")
+def test_a_key_outside_every_prefix_is_still_an_upload_here() -> None:
+    # Routing (which workload, if any) comes after parsing: see test_submit_messages.py
+    (item,) = iter_notification(notification("other/x.csv"))
     assert isinstance(item, S3Source)
-    assert item.key == "incoming/a.csv"
+    assert item.key == "other/x.csv"
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_prefix_is_matched_on_the_decoded_key() -> None:
 )
 def test_malformed_notifications_raise_a_clear_error(body: dict[str, Any], message: str) -> None:
     with pytest.raises(MalformedMessage, match=message):
-        list(iter_notification(body, prefix=""))
+        list(iter_notification(body))
 
 
 def test_the_largest_size_a_run_can_store_is_accepted() -> None:
@@ -111,7 +111,7 @@ def test_the_largest_size_a_run_can_store_is_accepted() -> None:
     body = notification("incoming/huge.csv", size=10**38 - 1)
 
     # When it is parsed
-    (item,) = iter_notification(body, prefix="incoming/")
+    (item,) = iter_notification(body)
 
     # Then it is a source like any other, with its size
     assert isinstance(item, S3Source)

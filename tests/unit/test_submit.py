@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from batch_orchestrator.errors import JobSubmitError
-from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for
+from batch_orchestrator.ids import (
+    ATTEMPT_TAG,
+    RUN_ID_TAG,
+    SIZE_STEP_TAG,
+    SPOT_INTERRUPTIONS_TAG,
+    WORKLOAD_TAG,
+    job_name_for,
+)
 from batch_orchestrator.models import (
     SIDE_EFFECT_RETRY,
     JobObservation,
@@ -117,7 +124,14 @@ def test_the_first_delivery_claims_the_run_and_submits_its_job(runs: FakeRunStor
         SubmitOutcome.SUBMITTED, RUN_ID, 1, job_name_for(RUN_ID, 1, SOURCE), job_id=job.job_id
     )
     assert (job.spec.job_name, job.spec.job_queue, job.spec.job_definition) == (result.job_name, QUEUE, DEFINITION)
-    assert job.spec.tags == {RUN_ID_TAG: RUN_ID, ATTEMPT_TAG: "1"}
+    assert job.spec.tags == {
+        RUN_ID_TAG: RUN_ID,
+        ATTEMPT_TAG: "1",
+        WORKLOAD_TAG: "default",
+        SIZE_STEP_TAG: "0",
+        SPOT_INTERRUPTIONS_TAG: "0",
+    }
+    assert job.spec.resources is None
     assert job.spec.environment == {
         "RUN_ID": RUN_ID,
         "RUN_ATTEMPT": "1",

@@ -17,13 +17,13 @@ from batch_orchestrator.batch_events import parse_describe_jobs_entry
 from batch_orchestrator.config import RUNNING_MARGIN_SECONDS, WatchdogConfig
 from batch_orchestrator.errors import ConfigError
 from batch_orchestrator.ids import run_id_for
-from batch_orchestrator.models import JobObservation, RunStatus, S3Source, SideEffect, SubmitRequest
+from batch_orchestrator.models import AttemptPlan, JobObservation, Run, RunStatus, S3Source, SideEffect, SubmitRequest
 from batch_orchestrator.submit_messages import parse_submit_message, resubmit_message
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.watchdog import WATCHED_STATUSES, WatchdogSettings, episode_of
+from tests.support.environments import WATCHDOG_ENV, with_workloads, workload_json
 from tests.support.fakes import FakeAlertSink, FakeJobInspector, FakeRetryQueue
 from tests.support.sweeps import (
-    ACCOUNT,
     DEFINITION,
     LEASE,
     QUEUE,
@@ -248,27 +248,6 @@ def test_a_resubmit_request_with_a_bad_attempt_is_malformed(attempt: Any) -> Non
         parse_submit_message(body, input_prefix="incoming/")
 
 
-WATCHDOG_ENV = {
-    "RUNS_TABLE": "runs",
-    "AWS_REGION": "us-east-1",
-    "JOB_QUEUE_ARN": QUEUE,
-    "SUBMIT_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/submit",
-    "ALERTS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts",
-    "MAX_ATTEMPTS": "3",
-    "RETRY_EXIT_CODES": "75",
-    "RETRY_BASE_DELAY_SECONDS": "30",
-    "JOB_LOG_GROUP": "/aws/batch/jobs",
-    "SIDE_EFFECT_LEASE_SECONDS": "330",
-    "RECONCILE_AFTER_SECONDS": "600",
-    "STUCK_SUBMITTED_MINUTES": "15",
-    "STUCK_RUNNABLE_MINUTES": "30",
-    "STUCK_STARTING_MINUTES": "15",
-    "STUCK_RUNNING_MINUTES": "0",
-    "JOB_TIMEOUT_SECONDS": "3600",
-    "CANCEL_STUCK_RUNNABLE_AFTER_MINUTES": "0",
-}
-
-
 def test_watchdog_config_derives_the_running_threshold_from_the_job_timeout() -> None:
     config = WatchdogConfig.from_env(WATCHDOG_ENV)
 
@@ -284,6 +263,26 @@ def test_watchdog_config_derives_the_running_threshold_from_the_job_timeout() ->
         ]
         == 90 * 60
     )
+
+
+def test_a_running_run_may_run_as_long_as_its_own_workloads_timeout() -> None:
+    # Given a workload whose jobs time out after 15 minutes, next to the default's hour
+    env = with_workloads(WATCHDOG_ENV, [workload_json("quick", match={"prefix": "quick/"}, timeout_seconds=900)])
+    settings = WatchdogConfig.from_env(env).watchdog
+    source = S3Source(bucket="in", key="quick/a.csv", sequencer="01")
+
+    def running(workload: str) -> Run:
+        plan = AttemptPlan(workload=workload)
+        return Run(run_id_for(source), RunStatus.RUNNING, 1, 3, source, progress=10_005, plan=plan)
+
+    # Then each run is stuck after its own workload's timeout plus the margin
+    assert settings.stuck_threshold(running("quick")) == 900 + RUNNING_MARGIN_SECONDS
+    assert settings.stuck_threshold(running("default")) == 3600 + RUNNING_MARGIN_SECONDS
+    # and a run of a workload the table no longer holds after the default's
+    assert settings.stuck_threshold(running("gone")) == 3600 + RUNNING_MARGIN_SECONDS
+    # An explicit STUCK_RUNNING_MINUTES holds for every workload
+    fixed = WatchdogConfig.from_env({**env, "STUCK_RUNNING_MINUTES": "90"}).watchdog
+    assert fixed.stuck_threshold(running("quick")) == 90 * 60
 
 
 @pytest.mark.parametrize(

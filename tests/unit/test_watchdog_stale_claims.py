@@ -7,8 +7,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from batch_orchestrator.alerts import ALERT_RUN_STUCK
-from batch_orchestrator.models import RunStatus
+from batch_orchestrator.ids import job_name_for, run_id_for
+from batch_orchestrator.models import AttemptPlan, RunStatus, S3Source
 from batch_orchestrator.timeutil import epoch_seconds
+from batch_orchestrator.workloads import Capacity, Size
 from tests.support.fakes import FakeAlertSink, FakeJobInspector, FakeResubmitQueue
 from tests.support.sweeps import (
     DEFINITION,
@@ -100,3 +102,31 @@ def test_resubmissions_stop_at_the_limit_and_the_claim_is_then_alerted_as_stuck(
     assert len(resubmit_queue.sent) == SETTINGS.max_resubmissions
     (stuck,) = alerts.of_type(ALERT_RUN_STUCK)
     assert stuck.subject.startswith("Batch job stuck in QUEUED")
+
+
+def test_a_resubmission_asks_for_the_plan_the_claim_recorded(
+    runs: Store, resubmit_queue: FakeResubmitQueue, sweep_at: Sweeper
+) -> None:
+    # Given a claim of attempt 1 of a Spot workload's run, whose holder crashed before SubmitJob
+    source = S3Source(bucket="batch-orch-input", key="video/clip.mp4", sequencer="00A1")
+    run_id = run_id_for(source)
+    plan = AttemptPlan(workload="video", capacity=Capacity.SPOT)
+    runs.claim_first_attempt(
+        run_id=run_id,
+        source=source,
+        job_name=job_name_for(run_id, 1, source),
+        job_queue=QUEUE,
+        job_definition=DEFINITION,
+        max_attempts=3,
+        now=T0,
+        claimed_until=epoch_seconds(T0) + LEASE,
+        plan=plan,
+        size=Size("2", 4096),
+    )
+
+    # When the watchdog sweeps
+    sweep_at(T0 + timedelta(minutes=11))
+
+    # Then the resubmit request asks for that plan, not the default workload's
+    (request,) = resubmit_queue.requests()
+    assert (request.run_id, request.attempt, request.plan) == (run_id, 1, plan)

@@ -6,8 +6,10 @@ data as JSON after a separator line, so a program subscribed to the topic can pa
 without scraping the prose. Message attributes carry the alert type, queue and exit code, so
 subscribers can narrow what they receive with SNS filter policies.
 
-Invariant: an alert states what happened, to which input, and what to do, and every one is
-written through ``alert_format`` (SNS-valid subject, bounded body, non-empty attributes). The
+Invariant: an alert states what happened, to which input of which workload, and what to do (the
+workload is in the body, in the JSON and in the ``workload`` attribute; in the subject unless it is the
+default workload, so a stack without other workloads keeps its subjects), and every one is written
+through ``alert_format`` (SNS-valid subject, bounded body, non-empty attributes). The
 writing itself lives in ``alert_format`` (with the ``Alert`` type), the console links in
 ``console_links``, the advice in ``alert_advice``.
 """
@@ -47,6 +49,7 @@ from batch_orchestrator.models import (
     S3Source,
     ScheduleSource,
 )
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD
 
 ALERT_RUN_FAILED = "RUN_FAILED"
 ALERT_QUEUE_BLOCKED = "QUEUE_BLOCKED"
@@ -77,6 +80,27 @@ def _input_text(run: Run) -> str:
         text = f"s3://{source.bucket}/{source.key}"
         return f"{text} (version {source.version_id})" if source.version_id else text
     return f"schedule {source.schedule_name}, fired for {source.scheduled_time}"
+
+
+def _subject_prefix(text: str, run: Run) -> str:
+    """``text`` + ": ", naming the workload unless it is the default one: "Batch job failed [images]: "."""
+    return f"{text}: " if run.workload == DEFAULT_WORKLOAD else f"{text} [{run.workload}]: "
+
+
+def _size_text(vcpu: str | None, memory_mib: int | None) -> str | None:
+    return f"{vcpu} vCPU, {memory_mib} MiB" if vcpu is not None and memory_mib is not None else None
+
+
+def _workload_details(run: Run, record: AttemptRecord | None) -> dict[str, Any]:
+    """The JSON fields of the run's workload and of the failed attempt's plan and size."""
+    return {
+        "workload": run.workload,
+        "sizeStep": run.plan.size_step,
+        "capacity": run.plan.capacity.value,
+        "spotInterruptions": run.plan.spot_interruptions,
+        "vcpu": record.vcpu if record else run.vcpu,
+        "memoryMib": record.memory_mib if record else run.memory_mib,
+    }
 
 
 def _input_name(run: Run) -> str:
@@ -116,6 +140,9 @@ def _history_line(record: AttemptRecord) -> str:
     stopped = iso_from_epoch_ms(record.stopped_at)
     if stopped:
         parts.append(f"stopped {stopped}")
+    size = _size_text(record.vcpu, record.memory_mib)
+    if size:
+        parts.append(size)
     line = f"  {record.attempt}. " + ", ".join(parts)
     return f"{line} - {display(record.reason, 200)}" if record.reason else line
 
@@ -130,6 +157,8 @@ def _history_entry(record: AttemptRecord) -> dict[str, Any]:
         "logStreamName": record.log_stream_name,
         "startedAt": iso_from_epoch_ms(record.started_at),
         "stoppedAt": iso_from_epoch_ms(record.stopped_at),
+        "vcpu": record.vcpu,
+        "memoryMib": record.memory_mib,
     }
 
 
@@ -155,6 +184,8 @@ def build_run_failed_alert(
     if observation.started_at is not None and observation.stopped_at is not None:
         duration = max(0, (observation.stopped_at - observation.started_at) // 1000)
     history = _attempt_history(run, observation)
+    failed = next((record for record in history if record.attempt == attempt), None)
+    size = _size_text(failed.vcpu, failed.memory_mib) if failed else None
     queue = queue_name(observation.job_queue)
 
     if exit_code is not None:
@@ -163,14 +194,21 @@ def build_run_failed_alert(
         what, short = "timed out", "timed out"
     else:
         what, short = "failed without an exit code (infrastructure failure)", "no exit code"
-    subject = subject_around("Batch job failed: ", _input_name(run), f" ({short}, attempt {attempt}/{max_attempts})")
+    subject = subject_around(
+        _subject_prefix("Batch job failed", run), _input_name(run), f" ({short}, attempt {attempt}/{max_attempts})"
+    )
 
     rows = [
         ("Input", display(_input_text(run), INPUT_LIMIT)),
+        ("Workload", run.workload),
         ("Job", display(observation.job_name)),
         ("Job ID", observation.job_id),
         ("Queue", display(queue)),
         ("Attempt", f"{attempt} of {max_attempts}"),
+    ]
+    if size:
+        rows.append(("Size", f"{size} ({run.plan.capacity.value})"))
+    rows += [
         ("Exit code", _exit_text(observation)),
         ("Reason", display(failure_reason) if failure_reason else "none given"),
     ]
@@ -219,11 +257,13 @@ def build_run_failed_alert(
         "logStreamName": observation.log_stream_name,
         "logUrl": log_url,
         "history": [_history_entry(record) for record in history],
+        **_workload_details(run, failed),
     }
     attributes = {
         "alertType": string_attribute(ALERT_RUN_FAILED),
         "jobQueue": string_attribute(queue),
         "trigger": string_attribute(run.source.trigger.value),
+        "workload": string_attribute(run.workload),
     }
     if exit_code is not None:
         attributes["exitCode"] = {"DataType": "Number", "StringValue": str(exit_code)}
@@ -312,10 +352,13 @@ def build_stuck_run_alert(
     status_reason = observation.status_reason if observation else run.status_reason
     advice = stuck_run_advice(status, status_reason)
     minutes = stuck_seconds // 60
-    subject = subject_around(f"Batch job stuck in {status.value}: ", _input_name(run), f" ({minutes} min)")
+    subject = subject_around(
+        _subject_prefix(f"Batch job stuck in {status.value}", run), _input_name(run), f" ({minutes} min)"
+    )
 
     rows = [
         ("Input", display(_input_text(run), INPUT_LIMIT)),
+        ("Workload", run.workload),
         ("Status", f"{status.value} for {span_text(stuck_seconds)} (alert after {span_text(threshold_seconds)})"),
         ("Since", run.updated_at or "unknown"),
         ("Attempt", f"{run.attempt} of {run.max_attempts}"),
@@ -359,11 +402,13 @@ def build_stuck_run_alert(
         "advice": advice,
         "autoCancelAfterSeconds": cancel_after_seconds if auto_cancel else None,
         "region": region,
+        **_workload_details(run, None),
     }
     attributes = {
         "alertType": string_attribute(ALERT_RUN_STUCK),
         "jobQueue": string_attribute(queue),
         "status": string_attribute(status.value),
         "trigger": string_attribute(run.source.trigger.value),
+        "workload": string_attribute(run.workload),
     }
     return Alert(subject=subject, message=body(summary, details), attributes=attributes)

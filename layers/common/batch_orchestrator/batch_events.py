@@ -21,9 +21,14 @@ from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import (
     ATTEMPT_PATTERN,
     ATTEMPT_TAG,
+    COUNT_PATTERN,
     JOB_QUEUE_ARN_PART,
     RUN_ID_PATTERN,
     RUN_ID_TAG,
+    SIZE_STEP_TAG,
+    SPOT_INTERRUPTIONS_TAG,
+    WORKLOAD_NAME_PATTERN,
+    WORKLOAD_TAG,
     run_of_job_name,
 )
 from batch_orchestrator.job_outcome import (
@@ -32,7 +37,7 @@ from batch_orchestrator.job_outcome import (
     outcome_of,
     status_reason_of,
 )
-from batch_orchestrator.models import JobObservation, QueueBlocked, RunStatus
+from batch_orchestrator.models import DEFAULT_PLAN, JobObservation, QueueBlocked, RunStatus
 
 JOB_STATE_CHANGE = "Batch Job State Change"
 QUEUE_BLOCKED = "Batch Job Queue Blocked"
@@ -154,6 +159,7 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
     last = attempts[-1] if attempts and finished else None
     last_where = f"{where}.attempts[{len(attempts) - 1}]"
     status_reason = status_reason_of(job, where) if finished else optional_reason(job, "statusReason", where)
+    workload, size_step, spot_interruptions = _plan_tags(job, where)
 
     return JobObservation(
         run_id=run_id,
@@ -171,7 +177,34 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
         started_at=_timestamp(job, last, "startedAt", where, last_where),
         stopped_at=_timestamp(job, last, "stoppedAt", where, last_where),
         timed_out=outcome.timed_out,
+        workload=workload,
+        size_step=size_step,
+        spot_interruptions=spot_interruptions,
     )
+
+
+def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int]:
+    """The workload, ladder step and Spot interruptions our job's tags carry (``ids.plan_tags``).
+
+    A tag a job submitted before workloads existed lacks is the default plan's; a tag present with a value
+    submit never writes is malformed: deciding the next attempt from a guess could run the wrong job.
+    """
+    tags = job.get("tags")
+    if not isinstance(tags, Mapping):
+        return DEFAULT_PLAN.workload, DEFAULT_PLAN.size_step, DEFAULT_PLAN.spot_interruptions
+    workload = tags.get(WORKLOAD_TAG, DEFAULT_PLAN.workload)
+    if not isinstance(workload, str) or not WORKLOAD_NAME_PATTERN.match(workload):
+        raise MalformedMessage(f"{where}.tags[{WORKLOAD_TAG!r}] is {workload!r}, not a workload name")
+    counts = []
+    for tag, default in (
+        (SIZE_STEP_TAG, DEFAULT_PLAN.size_step),
+        (SPOT_INTERRUPTIONS_TAG, DEFAULT_PLAN.spot_interruptions),
+    ):
+        value = tags.get(tag, str(default))
+        if not isinstance(value, str) or not COUNT_PATTERN.match(value):
+            raise MalformedMessage(f"{where}.tags[{tag!r}] is {value!r}, not a count from 0 to 99")
+        counts.append(int(value))
+    return workload, counts[0], counts[1]
 
 
 def _timestamp(

@@ -3,10 +3,16 @@
 Handlers call ``*.from_env(os.environ)`` at cold start; the logic receives the typed result and never
 reads the environment itself. A missing or malformed value raises ConfigError naming the variable,
 so a bad deployment fails loudly on its first invocation instead of half-working.
+
+Every function builds the stack's workload table (``workload_table_from_env``): the default workload
+from the stack's own variables (INPUT_PREFIX, JOB_DEFINITION_ARN, JOB_VCPU, JOB_MEMORY,
+JOB_TIMEOUT_SECONDS, MAX_ATTEMPTS, RETRY_*) and the others from WORKLOADS, validated together with the
+same validator ``make validate`` runs, so a table a function runs is a table that validated.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +22,19 @@ from batch_orchestrator.errors import ConfigError
 from batch_orchestrator.ids import JOB_QUEUE_ARN_PART
 from batch_orchestrator.limits import SQS_MAX_DELAY
 from batch_orchestrator.models import RunStatus
+from batch_orchestrator.retry_policy import RetryPolicy
+from batch_orchestrator.routing import UploadRoutes
+from batch_orchestrator.workloads import (
+    DEFAULT_WORKLOAD,
+    ComputeType,
+    KeyRule,
+    Size,
+    Workload,
+    WorkloadTable,
+    WorkloadTableError,
+    parse_workloads,
+    validate_table,
+)
 
 # Each function imports only the logic it runs: the settings types are imported where they are
 # built, so submit_jobs' cold start does not load tracking, alerts and the watchdog (`make bench`).
@@ -27,6 +46,7 @@ if TYPE_CHECKING:
 _BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
 _SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$")
+_VCPU = re.compile(r"^(?:0\.25|0\.5|[1-9][0-9]*)$")  # as Batch writes a Fargate vCPU value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -86,6 +106,86 @@ def _job_target(env: Mapping[str, str]) -> tuple[str, str]:
     return queue, definition
 
 
+def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
+    """The default workload's retry policy (RETRY_*, MAX_ATTEMPTS)."""
+    try:
+        return RetryPolicy.from_settings(
+            retry_exit_codes=env.get("RETRY_EXIT_CODES", ""),
+            max_attempts=_required(env, "MAX_ATTEMPTS"),
+            base_delay_seconds=_required(env, "RETRY_BASE_DELAY_SECONDS"),
+            # SQS's DelaySeconds limit unless the environment asks for less.
+            max_delay_seconds=env.get("RETRY_MAX_DELAY_SECONDS", "") or str(SQS_MAX_DELAY.value),
+            retry_on_no_exit_code=env.get("RETRY_ON_NO_EXIT_CODE", "false") or "false",
+            retry_on_timeout=env.get("RETRY_ON_TIMEOUT", "false") or "false",
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _default_workload(env: Mapping[str, str]) -> Workload:
+    """The workload the stack's own parameters describe: uploads under INPUT_PREFIX, on Fargate On-Demand
+    (or the job queue's Fargate Spot with UseFargateSpot, which Batch retries itself), one size."""
+    _, definition = _job_target(env)
+    memory = _integer(env, "JOB_MEMORY", minimum=512, maximum=122_880)
+    return Workload(
+        name=DEFAULT_WORKLOAD,
+        key_rule=KeyRule(prefix=_present(env, "INPUT_PREFIX")),
+        schedules=(),
+        ladder=(Size(vcpu=_matching(env, "JOB_VCPU", _VCPU, "a Fargate vCPU value"), memory_mib=memory),),
+        timeout_seconds=_integer(env, "JOB_TIMEOUT_SECONDS", minimum=60, maximum=1_209_600),
+        retry=_retry_policy(env),
+        compute=ComputeType.FARGATE,
+        job_definition=definition,
+    )
+
+
+def workload_table_from_env(env: Mapping[str, str]) -> WorkloadTable:
+    """The stack's workloads: the default one from the stack's variables, the others from WORKLOADS.
+
+    Validated as one table: what ``make validate`` checks of workloads.yaml, and what only the deployed
+    INPUT_PREFIX and OUTPUT_PREFIX can tell (a rule as specific as the default's for some key; a rule
+    whose keys are all under the output prefix, which never starts a run). ConfigError names the
+    variables and every problem.
+    """
+    input_prefix = _present(env, "INPUT_PREFIX")
+    output_prefix = _output_prefix(env)
+    default = _default_workload(env)
+    raw = _required(env, "WORKLOADS")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"WORKLOADS is not JSON: {exc}") from exc
+    try:
+        others = parse_workloads(data, source="WORKLOADS", runtime=True)
+        return validate_table(others, source="WORKLOADS").with_default(
+            default, output_prefix=output_prefix, source="WORKLOADS"
+        )
+    except WorkloadTableError as exc:
+        problems = "; ".join(str(problem) for problem in exc.problems)
+        raise ConfigError(
+            f"WORKLOADS (with INPUT_PREFIX={input_prefix!r}, OUTPUT_PREFIX={output_prefix!r}) is not a valid "
+            f"workload table: {problems}"
+        ) from exc
+
+
+def _output_prefix(env: Mapping[str, str]) -> str:
+    # "" when the stack's jobs are read-only (no OutputPrefix): then no key is excluded from routing.
+    return _present(env, "OUTPUT_PREFIX")
+
+
+def _spot_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
+    """SPOT_JOB_QUEUE_ARN: "" unless a workload runs on fargate-spot, then the Spot queue's ARN."""
+    queue = _present(env, "SPOT_JOB_QUEUE_ARN")
+    if not queue:
+        if table.uses_spot:
+            spot = ", ".join(w.name for w in table.workloads if w.compute is ComputeType.FARGATE_SPOT)
+            raise ConfigError(f"environment variable SPOT_JOB_QUEUE_ARN is required: workload {spot} runs on Spot")
+        return ""
+    if not _BATCH_ARN.match(queue) or JOB_QUEUE_ARN_PART not in queue:
+        raise ConfigError(f"SPOT_JOB_QUEUE_ARN={queue!r} is not a Batch job queue ARN")
+    return queue
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     runs_table: str
@@ -99,7 +199,7 @@ class StoreConfig:
         )
 
 
-def _submit_settings(env: Mapping[str, str]) -> SubmitSettings:
+def _submit_settings(env: Mapping[str, str], table: WorkloadTable) -> SubmitSettings:
     """What both submit functions need to claim a run and submit its job."""
     from batch_orchestrator.submit import SubmitSettings
 
@@ -109,6 +209,8 @@ def _submit_settings(env: Mapping[str, str]) -> SubmitSettings:
         job_definition=definition,
         max_attempts=_integer(env, "MAX_ATTEMPTS", minimum=1, maximum=10),
         claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
+        workloads=table,
+        spot_job_queue=_spot_job_queue(env, table),
     )
 
 
@@ -117,13 +219,16 @@ class SubmitConfig:
     store: StoreConfig
     submit: SubmitSettings
     input_prefix: str
+    routes: UploadRoutes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
+        table = workload_table_from_env(env)
         return cls(
             store=StoreConfig.from_env(env),
-            submit=_submit_settings(env),
+            submit=_submit_settings(env, table),
             input_prefix=_present(env, "INPUT_PREFIX"),
+            routes=UploadRoutes(table),
         )
 
 
@@ -137,7 +242,7 @@ class ScheduledSubmitConfig:
     def from_env(cls, env: Mapping[str, str]) -> ScheduledSubmitConfig:
         return cls(
             store=StoreConfig.from_env(env),
-            submit=_submit_settings(env),
+            submit=_submit_settings(env, workload_table_from_env(env)),
             schedule_name=_required(env, "SCHEDULE_NAME"),
         )
 
@@ -152,28 +257,19 @@ class TrackConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrackConfig:
-        from batch_orchestrator.retry_policy import RetryPolicy
         from batch_orchestrator.tracking import TrackSettings
 
-        try:
-            policy = RetryPolicy.from_settings(
-                retry_exit_codes=env.get("RETRY_EXIT_CODES", ""),
-                max_attempts=_required(env, "MAX_ATTEMPTS"),
-                base_delay_seconds=_required(env, "RETRY_BASE_DELAY_SECONDS"),
-                # SQS's DelaySeconds limit unless the environment asks for less.
-                max_delay_seconds=env.get("RETRY_MAX_DELAY_SECONDS", "") or str(SQS_MAX_DELAY.value),
-                retry_on_no_exit_code=env.get("RETRY_ON_NO_EXIT_CODE", "false") or "false",
-                retry_on_timeout=env.get("RETRY_ON_TIMEOUT", "false") or "false",
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        table = workload_table_from_env(env)
+        default = table.get(DEFAULT_WORKLOAD)
+        assert default is not None, "workload_table_from_env always holds the default workload"
         return cls(
             store=StoreConfig.from_env(env),
             track=TrackSettings(
-                policy=policy,
+                policy=default.retry,
                 side_effect_lease_seconds=_integer(env, "SIDE_EFFECT_LEASE_SECONDS", minimum=10, maximum=3600),
                 region=_required(env, "AWS_REGION"),
                 job_log_group=_required(env, "JOB_LOG_GROUP"),
+                workloads=table,
             ),
             job_queue=_matching(env, "JOB_QUEUE_ARN", _BATCH_ARN, "a Batch job queue ARN"),
             submit_queue_url=_matching(env, "SUBMIT_QUEUE_URL", _SQS_URL, "an SQS queue URL"),
@@ -205,6 +301,9 @@ class WatchdogConfig:
         # Up to three weeks, as the template's StuckRunningMinutes allows: a job may run for JobTimeoutSeconds,
         # up to 14 days (tests/conformance/test_parameter_extremes.py checks the two agree).
         running = minutes("STUCK_RUNNING_MINUTES", minimum=0, maximum=3 * week)
+        # 0: each run's own workload's timeout plus the margin (the default workload's for runs of a
+        # workload the table no longer holds).
+        running_margin = RUNNING_MARGIN_SECONDS if running == 0 else None
         if running == 0:
             running = _integer(env, "JOB_TIMEOUT_SECONDS", minimum=60, maximum=1_209_600) + RUNNING_MARGIN_SECONDS
         submitted = minutes("STUCK_SUBMITTED_MINUTES")
@@ -223,5 +322,6 @@ class WatchdogConfig:
                     RunStatus.RUNNING: running,
                 },
                 cancel_runnable_after_seconds=minutes("CANCEL_STUCK_RUNNABLE_AFTER_MINUTES", minimum=0),
+                running_margin_seconds=running_margin,
             ),
         )

@@ -45,3 +45,8 @@ class AlertPublishError(OrchestratorError):
 
 class SweepIncomplete(OrchestratorError):
     """Some runs could not be checked (each was logged); the next sweep tries them again."""
+
+
+class WorkloadUnavailable(OrchestratorError):
+    """A request names a workload, ladder step or capacity this stack cannot submit (its workload table
+    changed since the request was written). Submitting it under another workload would run the wrong job."""

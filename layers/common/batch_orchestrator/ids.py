@@ -13,15 +13,24 @@ import re
 import unicodedata
 
 from batch_orchestrator.limits import BATCH_JOB_NAME
-from batch_orchestrator.models import S3Source, ScheduleSource, Source
+from batch_orchestrator.models import AttemptPlan, S3Source, ScheduleSource, Source
 
 # The run's identity on its Batch job (with the job name, see job_name_for): the tracker reads it back.
 RUN_ID_TAG = "batch-orchestrator:run-id"
 ATTEMPT_TAG = "batch-orchestrator:attempt"
+# The attempt's plan on its Batch job (plan_tags), so the tracker decides the next attempt from the event
+# alone. Jobs submitted before workloads existed have none of these (see models.DEFAULT_PLAN).
+WORKLOAD_TAG = "batch-orchestrator:workload"
+SIZE_STEP_TAG = "batch-orchestrator:size-step"
+SPOT_INTERRUPTIONS_TAG = "batch-orchestrator:spot-interruptions"
 _RUN_ID = r"(?:s3|sch)-[0-9a-f]{24}"
 _ATTEMPT = r"[1-9][0-9]?"  # 1..99 without leading zeros, as job_name_for and the attempt tag write it
 RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
 ATTEMPT_PATTERN = re.compile(rf"^{_ATTEMPT}$")
+# A workload's name as the table allows it (workloads.yaml: ^[a-z][a-z0-9-]{0,19}$; "default" is one).
+WORKLOAD_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# A ladder step or an interruption count as plan_tags writes it: 0..99 without leading zeros.
+COUNT_PATTERN = re.compile(r"^(?:0|[1-9][0-9]?)$")
 _JOB_NAME_PATTERN = re.compile(rf"(?P<run_id>{_RUN_ID})-a(?P<attempt>{_ATTEMPT})(?:-[A-Za-z0-9_-]+)?")
 # How a Batch job queue's ARN names it: arn:<partition>:batch:<region>:<account>:job-queue/<name>.
 JOB_QUEUE_ARN_PART = ":job-queue/"
@@ -43,7 +52,10 @@ def run_id_for(source: Source) -> str:
         revision = source.version_id or source.sequencer or ""
         return "s3-" + _digest(source.bucket, source.key, revision)
     if isinstance(source, ScheduleSource):
-        return "sch-" + _digest(source.schedule_name, source.scheduled_time)
+        if source.workload is None:
+            return "sch-" + _digest(source.schedule_name, source.scheduled_time)
+        # Three fields, never two: a workload's schedule cannot share a run with the stack's own schedule.
+        return "sch-" + _digest(source.workload, source.schedule_name, source.scheduled_time)
     raise TypeError(f"unsupported source {type(source).__name__}")
 
 
@@ -72,3 +84,13 @@ def run_of_job_name(job_name: str) -> tuple[str, int] | None:
     """The (run id, attempt) at the start of a name job_name_for wrote; None for any other name."""
     match = _JOB_NAME_PATTERN.fullmatch(job_name)
     return (match["run_id"], int(match["attempt"])) if match else None
+
+
+def plan_tags(plan: AttemptPlan) -> dict[str, str]:
+    """The tags that carry an attempt's plan on its job (the capacity is not among them: the tracker
+    derives the next one from the workload and the interruptions)."""
+    return {
+        WORKLOAD_TAG: plan.workload,
+        SIZE_STEP_TAG: str(plan.size_step),
+        SPOT_INTERRUPTIONS_TAG: str(plan.spot_interruptions),
+    }

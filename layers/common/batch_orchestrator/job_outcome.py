@@ -58,10 +58,12 @@ def extract_failure(detail: Mapping[str, Any]) -> JobFailure:
     the exit code, because a timed-out container may still exit with 137.
     """
     outcome = outcome_of(detail, "detail", finished=True)
+    status_reason = status_reason_of(detail, "detail")
     return JobFailure(
         exit_code=outcome.exit_code,
-        reason=outcome.container_reason or status_reason_of(detail, "detail"),
+        reason=outcome.container_reason or status_reason,
         timed_out=outcome.timed_out,
+        status_reason=status_reason,
     )
 
 

@@ -260,6 +260,48 @@ LOG_STREAM_NAME = NameRule(
 )
 
 # ================================================================================================
+# Workloads (workloads.yaml): Lambda's environment, EventBridge Scheduler, Fargate
+# ================================================================================================
+LAMBDA_ENVIRONMENT = Limit(
+    4 * KIB,
+    "bytes of a function's environment variables, all of them together",
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    note="Function environment variables: 4 KB for all of a function's variables in aggregate; it cannot be "
+    "raised. The page does not say how the aggregate is counted: count the UTF-8 bytes of every name and "
+    "value and keep a margin. The WORKLOADS variable (the rendered workload table) lives within it.",
+)
+_SCHEDULER_API = "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"
+SCHEDULER_EXPRESSION = Limit(256, "characters of ScheduleExpression", _SCHEDULER_API)
+SCHEDULER_TIMEZONE = Limit(50, "characters of ScheduleExpressionTimezone", _SCHEDULER_API)
+SCHEDULER_TARGET_INPUT = Limit(
+    256 * KIB,
+    "bytes of a schedule target's Input",
+    "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_Target.html",
+    note='"The maximum size of the Input field is 256 KB." (the service model\'s Target.Input documentation).',
+)
+SCHEDULE_PAYLOAD_BUDGET = Limit(
+    4 * KIB,
+    "bytes of a workload schedule's payload as compact JSON (our budget, not an AWS maximum)",
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    note="A payload travels in the WORKLOADS environment variable (within LAMBDA_ENVIRONMENT, shared by the "
+    "whole table) and reaches the job as the SCHEDULE_PAYLOAD override (within ECS_RUN_TASK_OVERRIDES); "
+    "SCHEDULER_TARGET_INPUT is far larger. A payload near this budget leaves no room for the rest of the "
+    "table: keep payloads small and put bulk data in S3.",
+)
+FARGATE_MAX_JOB_DURATION = Limit(
+    14 * 24 * 3600,
+    "seconds a job on Fargate can expect to run (14 days)",
+    _BATCH_GUIDE + "job_timeouts.html",
+    note='"Jobs that run on Fargate resources can\'t expect to run for more than 14 days." Batch itself has no '
+    "maximum timeout; the template's JobTimeoutSeconds and a workload's timeout_seconds stop at this.",
+)
+# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider. Fargate Spot only
+# supports Linux tasks with the X86_64 architecture." (An ARM64 job on a FARGATE_SPOT-only queue blocks it.)
+FARGATE_SPOT_CPU_ARCHITECTURE = NameRule(
+    6, r"X86_64", "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html"
+)
+
+# ================================================================================================
 # Names of the resources a template may name explicitly, by (resource type, name property)
 # ================================================================================================
 # SAM's AWS::Serverless::LayerVersion becomes AWS::Lambda::LayerVersion and AWS::Serverless::Function an

@@ -2,6 +2,10 @@
 
 Plain frozen dataclasses: no boto3, no environment. Adapters translate them to and from
 DynamoDB items, Batch requests and SNS messages.
+
+Every run belongs to a workload (``workloads``) and every attempt has an ``AttemptPlan``: what was
+written before workloads existed (run items, queue messages, job tags) carries none and reads as
+``DEFAULT_PLAN``, the default workload's first step on On-Demand capacity.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity
 
 
 class RunStatus(StrEnum):
@@ -95,19 +101,27 @@ class S3Source:
 
 @dataclass(frozen=True)
 class ScheduleSource:
-    """One firing of a schedule."""
+    """One firing of a schedule: the stack's own schedule (``workload`` None), or a workload's schedule.
+
+    A workload's schedule names are unique only within the workload, so the workload is part of the
+    source (and of its run id: see ``ids.run_id_for``).
+    """
 
     schedule_name: str
     scheduled_time: str  # ISO-8601 UTC as delivered by the scheduler
+    workload: str | None = None
 
     trigger = Trigger.SCHEDULE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "trigger": self.trigger.value,
             "scheduleName": self.schedule_name,
             "scheduledTime": self.scheduled_time,
         }
+        if self.workload is not None:
+            data["workload"] = self.workload
+        return data
 
 
 Source = S3Source | ScheduleSource
@@ -128,19 +142,45 @@ def source_from_dict(data: dict[str, Any]) -> Source:
                 event_time=data.get("eventTime"),
             )
         if trigger == Trigger.SCHEDULE.value:
-            return ScheduleSource(schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"]))
+            workload = data.get("workload")
+            if workload is not None and not isinstance(workload, str):
+                raise ValueError(f"source map's workload is {workload!r}, not a name")
+            return ScheduleSource(
+                schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"]), workload=workload
+            )
     except KeyError as exc:
         raise ValueError(f"source map lacks {exc.args[0]!r}") from exc
     raise ValueError(f"unknown source trigger {trigger!r}")
 
 
 @dataclass(frozen=True)
+class AttemptPlan:
+    """How one attempt is submitted: its workload, its memory-ladder step, the capacity it runs on and the
+    Spot interruptions the run has had before it.
+
+    It travels with the attempt: in the retry and resubmit messages, on the run item and as tags on the
+    Batch job, so the tracker decides the next attempt from the event alone. ``size_step`` indexes the
+    workload's ladder (0 is the job definition's own size).
+    """
+
+    workload: str = DEFAULT_WORKLOAD
+    size_step: int = 0
+    capacity: Capacity = Capacity.ON_DEMAND
+    spot_interruptions: int = 0
+
+
+# What a run, message or job written before workloads existed stands for.
+DEFAULT_PLAN = AttemptPlan()
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
-    """Ask the submit path to start attempt ``attempt`` of the run ``run_id``."""
+    """Ask the submit path to start attempt ``attempt`` of the run ``run_id``, as ``plan`` says."""
 
     run_id: str
     attempt: int
     source: Source
+    plan: AttemptPlan = DEFAULT_PLAN
 
     @property
     def is_retry(self) -> bool:
@@ -152,17 +192,23 @@ class JobFailure:
     """How a Batch job (one orchestrator attempt) failed.
 
     ``exit_code`` is None for infrastructure failures (Spot reclaim, image pull, timeout);
-    ``reason`` then carries Batch's statusReason / container.reason.
+    ``reason`` then carries Batch's statusReason / container.reason. ``status_reason`` is Batch's
+    statusReason alone: a Spot interruption is told by it even when the container left a reason.
     """
 
     exit_code: int | None
     reason: str | None
     timed_out: bool = False
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True)
 class JobObservation:
-    """What one Batch event (or a DescribeJobs entry) says about one of our jobs."""
+    """What one Batch event (or a DescribeJobs entry) says about one of our jobs.
+
+    ``workload``, ``size_step`` and ``spot_interruptions`` are read from the job's tags (jobs submitted
+    before workloads existed have none: the default workload, step 0, no interruption).
+    """
 
     run_id: str
     attempt: int
@@ -179,6 +225,9 @@ class JobObservation:
     started_at: int | None = None
     stopped_at: int | None = None
     timed_out: bool = False
+    workload: str = DEFAULT_WORKLOAD
+    size_step: int = 0
+    spot_interruptions: int = 0
 
     @property
     def progress(self) -> int:
@@ -190,6 +239,7 @@ class JobObservation:
             exit_code=self.exit_code,
             reason=self.container_reason or self.status_reason,
             timed_out=self.timed_out,
+            status_reason=self.status_reason,
         )
 
 
@@ -207,7 +257,8 @@ class QueueBlocked:
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One finished orchestrator attempt, kept in the run's short history."""
+    """One finished orchestrator attempt, kept in the run's short history, with the size it ran with
+    (None when the workload table did not know it: an old entry, or a workload since removed)."""
 
     attempt: int
     job_id: str
@@ -217,6 +268,8 @@ class AttemptRecord:
     log_stream_name: str | None = None
     started_at: int | None = None
     stopped_at: int | None = None
+    vcpu: str | None = None
+    memory_mib: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"attempt": self.attempt, "jobId": self.job_id, "status": self.status.value}
@@ -226,6 +279,8 @@ class AttemptRecord:
             ("logStreamName", self.log_stream_name),
             ("startedAt", self.started_at),
             ("stoppedAt", self.stopped_at),
+            ("vcpu", self.vcpu),
+            ("memoryMib", self.memory_mib),
         ):
             if value is not None:
                 data[name] = value
@@ -253,7 +308,11 @@ class SideEffect:
 
 @dataclass(frozen=True)
 class Run:
-    """A run as stored in the runs table (the fields the logic reads)."""
+    """A run as stored in the runs table (the fields the logic reads).
+
+    ``plan`` is the plan of the run's current attempt (in RETRY_WAIT: of the attempt it waits for), and
+    ``vcpu``/``memory_mib`` that attempt's size when the workload table knew it.
+    """
 
     run_id: str
     status: RunStatus
@@ -275,3 +334,10 @@ class Run:
     last_job_id: str | None = None
     side_effect: SideEffect | None = None
     history: tuple[AttemptRecord, ...] = field(default_factory=tuple)
+    plan: AttemptPlan = DEFAULT_PLAN
+    vcpu: str | None = None
+    memory_mib: int | None = None
+
+    @property
+    def workload(self) -> str:
+        return self.plan.workload

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from batch_orchestrator.models import JobObservation, Run, RunStatus, SideEffect, Source
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, JobObservation, Run, RunStatus, SideEffect, Source
+from batch_orchestrator.workloads import Size
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,18 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """Everything SubmitJob needs for one attempt; the input travels as data, never as a command line."""
+    """Everything SubmitJob needs for one attempt; the input travels as data, never as a command line.
+
+    ``resources`` overrides the job definition's vCPU and memory for this job (a memory ladder's step
+    above the first); None keeps the definition's own size.
+    """
 
     job_name: str
     job_queue: str
     job_definition: str
     environment: Mapping[str, str]
     tags: Mapping[str, str]
+    resources: Size | None = None
 
 
 class RunStore(Protocol):
@@ -46,6 +52,9 @@ class RunStore(Protocol):
     A write whose condition fails changes nothing and answers ``WriteResult(applied=False, run=<as it
     was>)``; infrastructure failures raise RunStoreError. Leases (``claimed_until``, a side effect's
     ``due``, the blocked-queue alert's ``lease_until``) are epoch seconds.
+
+    A claim records the attempt's ``plan`` (workload, ladder step, capacity, Spot interruptions) and its
+    ``size`` (None when the workload table does not know it); a run of the default workload need not say so.
     """
 
     def claim_first_attempt(
@@ -59,6 +68,8 @@ class RunStore(Protocol):
         max_attempts: int,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         """Create the run as SUBMITTED for attempt 1 with a claim leased until ``claimed_until``,
         unless a run with this id exists (then not applied, whatever its state)."""
@@ -74,9 +85,11 @@ class RunStore(Protocol):
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
-        """Move a run in RETRY_WAIT for exactly ``attempt`` to SUBMITTED with a new claim; clears the
-        previous attempt's job id, results and side effect."""
+        """Move a run in RETRY_WAIT for exactly ``attempt`` to SUBMITTED with a new claim and this plan; clears
+        the previous attempt's job id, results and side effect."""
         ...
 
     def take_over_claim(
@@ -89,9 +102,11 @@ class RunStore(Protocol):
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         """Take the claim of ``attempt`` if it still holds lease ``previous_until``, has no job id and is
-        SUBMITTED or QUEUED: status SUBMITTED, a new lease, the current queue and definition (the
+        SUBMITTED or QUEUED: status SUBMITTED, a new lease, the current queue, definition and size (the
         run's progress is left as it was)."""
         ...
 
@@ -109,13 +124,17 @@ class RunStore(Protocol):
         next_attempt: int | None = None,
         next_attempt_at: datetime | None = None,
         side_effect: SideEffect | None = None,
+        attempt_size: Size | None = None,
+        next_plan: AttemptPlan | None = None,
+        next_size: Size | None = None,
     ) -> WriteResult:
         """Apply an observation of the run's own attempt that moves it forward (a greater progress, and
         the run's job id is absent or the observation's); returns the run after it.
 
         ``new_status`` RETRY_WAIT needs ``next_attempt`` and ``next_attempt_at`` (ValueError, before any
-        write, without them) and moves the run to that attempt. A terminal observation appends the
-        attempt to the history; ``side_effect`` is written with the state, in the same write.
+        write, without them) and moves the run to that attempt, and with ``next_plan`` to that plan and
+        ``next_size`` (without, the run keeps its plan and size). A terminal observation appends the attempt
+        to the history with ``attempt_size``; ``side_effect`` is written with the state, in the same write.
         """
         ...
 
@@ -156,9 +175,11 @@ class JobGateway(Protocol):
 
 
 class RetryQueue(Protocol):
-    def send_retry(self, *, run_id: str, attempt: int, source: Source, delay_seconds: int) -> None:
-        """Ask the submit path for ``attempt`` after ``delay_seconds`` (capped at SQS's maximum delay);
-        RetryEnqueueError when it cannot be sent."""
+    def send_retry(
+        self, *, run_id: str, attempt: int, source: Source, delay_seconds: int, plan: AttemptPlan = DEFAULT_PLAN
+    ) -> None:
+        """Ask the submit path for ``attempt`` as ``plan`` after ``delay_seconds`` (capped at SQS's maximum
+        delay); RetryEnqueueError when it cannot be sent."""
         ...
 
 
@@ -249,6 +270,7 @@ class JobInspector(Protocol):
 
 
 class ResubmitQueue(Protocol):
-    def send_resubmit(self, *, run_id: str, attempt: int, source: Source) -> None:
-        """Ask the submit path for ``attempt`` again, at once; RetryEnqueueError when it cannot be sent."""
+    def send_resubmit(self, *, run_id: str, attempt: int, source: Source, plan: AttemptPlan = DEFAULT_PLAN) -> None:
+        """Ask the submit path for ``attempt`` (as ``plan``) again, at once; RetryEnqueueError when it cannot
+        be sent."""
         ...

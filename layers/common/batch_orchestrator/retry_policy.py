@@ -13,9 +13,14 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS, SQS_MAX_DELAY
-from batch_orchestrator.models import JobFailure
+
+if TYPE_CHECKING:
+    # Only a type here: ``workloads`` imports this module and ``models`` imports ``workloads``, so a runtime
+    # import of ``models`` would close that circle.
+    from batch_orchestrator.models import JobFailure
 
 MIN_EXIT_CODE = 0
 MAX_EXIT_CODE = 255  # a process exit status is one byte; Batch reports 128+N for signal N

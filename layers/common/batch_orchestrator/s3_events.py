@@ -1,9 +1,10 @@
 """Parsing of S3 event notifications as they arrive in SubmitQueue messages.
 
-Facts this module relies on (S3 documentation): object keys in notifications are URL-encoded the
-way HTML forms are (``+`` for a space, ``%XX`` for UTF-8 bytes); a new subscription first receives
-an ``s3:TestEvent``; notifications are at least once and unordered, ``sequencer`` orders the
-events of one key.
+Which workload an upload runs as is decided after parsing (``routing``): this module only tells the
+uploads of real objects from what starts no run at all. Facts it relies on (S3 documentation):
+object keys in notifications are URL-encoded the way HTML forms are (``+`` for a space, ``%XX`` for
+UTF-8 bytes); a new subscription first receives an ``s3:TestEvent``; notifications are at least once
+and unordered, ``sequencer`` orders the events of one key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class Skipped:
     key: str | None = None
 
 
+@dataclass(frozen=True)
+class Unmatched(Skipped):
+    """An upload no workload takes (no key rule matches it, or it is under the output prefix): it starts no
+    run, and submit_jobs counts it (UploadsUnmatched) and logs it, so it is never dropped in silence."""
+
+
 def decode_key(raw_key: str) -> str:
     """The object key exactly as stored in S3, from its URL-encoded notification form."""
     return unquote_plus(raw_key, encoding="utf-8", errors="strict")
@@ -38,11 +45,11 @@ def is_test_event(body: Mapping[str, Any]) -> bool:
     return body.get("Event") == TEST_EVENT
 
 
-def iter_notification(body: Mapping[str, Any], *, prefix: str) -> Iterator[S3Source | Skipped]:
-    """Every record of one S3 notification, as a source to run or a reason to skip it.
+def iter_notification(body: Mapping[str, Any]) -> Iterator[S3Source | Skipped]:
+    """Every record of one S3 notification, as the upload of an object or a reason to skip it.
 
     Raises MalformedMessage for a body that is not an S3 notification at all; a record that is
-    not an ObjectCreated event of a real object under ``prefix`` is reported as Skipped.
+    not an ObjectCreated event of a real object is reported as Skipped.
     """
     if is_test_event(body):
         yield Skipped(reason="s3:TestEvent", bucket=_optional_str(body.get("Bucket")))
@@ -51,10 +58,10 @@ def iter_notification(body: Mapping[str, Any], *, prefix: str) -> Iterator[S3Sou
     if not isinstance(records, list) or not records:
         raise MalformedMessage("S3 notification has no Records list")
     for index, record in enumerate(records):
-        yield _parse_record(record, index=index, prefix=prefix)
+        yield _parse_record(record, index=index)
 
 
-def _parse_record(record: Any, *, index: int, prefix: str) -> S3Source | Skipped:
+def _parse_record(record: Any, *, index: int) -> S3Source | Skipped:
     if not isinstance(record, Mapping):
         raise MalformedMessage(f"Records[{index}] is not an object")
     event_name = record.get("eventName")
@@ -76,8 +83,6 @@ def _parse_record(record: Any, *, index: int, prefix: str) -> S3Source | Skipped
 
     if not event_name.startswith("ObjectCreated:"):
         return Skipped(reason=f"event {event_name} is not an object creation", bucket=bucket, key=key)
-    if not key.startswith(prefix):
-        return Skipped(reason=f"key is outside the input prefix {prefix!r}", bucket=bucket, key=key)
     size = obj.get("size")
     if isinstance(size, int) and not isinstance(size, bool) and not 0 <= size < 10**DYNAMODB_NUMBER_DIGITS.value:
         # S3 never sends one; the run stores the size, and DynamoDB holds no number of more than 38 digits.

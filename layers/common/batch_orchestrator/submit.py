@@ -12,26 +12,37 @@ SubmitJob has no idempotency token, so the claim is what makes delivery duplicat
   unknown) → take it over, look the deterministic job name up in the queue, and submit only if no
   such job exists.
 
-Every submission, a takeover's included, names the stack's CURRENT job queue and job definition
-(``SubmitSettings``), never the ones stored on the run: a deploy that changes the job definition
-makes CloudFormation deregister the old revision, and SubmitJob refuses an inactive one, so a claim
-written before the deploy would otherwise be refused at every redelivery until it reached the DLQ.
-The stored queue is still where an interrupted submission may have left its job, so the lookup
-before a takeover's submission searches there.
+Every submission, a takeover's included, names the stack's CURRENT job queue and the CURRENT job
+definition of the run's workload (``SubmitSettings``), never the ones stored on the run: a deploy that
+changes a job definition makes CloudFormation deregister the old revision, and SubmitJob refuses an
+inactive one, so a claim written before the deploy would otherwise be refused at every redelivery until
+it reached the DLQ. The stored queue is still where an interrupted submission may have left its job, so
+the lookup before a takeover's submission searches there. A takeover submits the plan its claim
+recorded (the run's workload, ladder step and capacity), not the redelivered message's.
+
+An attempt runs as its plan says (``models.AttemptPlan``): the workload's job definition, the queue of
+its capacity (On-Demand: the stack's job queue; Spot: the Spot queue), and, only above the ladder's
+first step, that step's vCPU and memory as resource overrides. Its plan goes on the job as tags.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from batch_orchestrator.errors import JobSubmitError
-from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for
-from batch_orchestrator.models import Run, RunStatus, S3Source, ScheduleSource, SubmitRequest
+from batch_orchestrator.attempt_plan import size_at, undeclared_default
+from batch_orchestrator.errors import JobSubmitError, WorkloadUnavailable
+from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for, plan_tags
+from batch_orchestrator.models import AttemptPlan, Run, RunStatus, S3Source, ScheduleSource, SubmitRequest
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, RunStore
+from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, Size, Workload, WorkloadTable
 
 
 class SubmitOutcome(StrEnum):
@@ -42,10 +53,88 @@ class SubmitOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class SubmitSettings:
+    """The stack's queues and workloads as the submit path uses them.
+
+    ``job_queue`` is the On-Demand queue (JOB_QUEUE_ARN), ``spot_job_queue`` the Spot queue ("" when no
+    workload runs on Spot). ``job_definition`` and ``max_attempts`` are the default workload's; settings
+    made without a ``workloads`` table (tools and tests that predate workloads) run the default workload
+    alone with them, its size undeclared.
+    """
+
     job_queue: str
     job_definition: str
     max_attempts: int
     claim_lease_seconds: int
+    workloads: WorkloadTable | None = None
+    spot_job_queue: str = ""
+
+    def workload(self, name: str) -> Workload | None:
+        if self.workloads is not None:
+            return self.workloads.get(name)
+        if name != DEFAULT_WORKLOAD:
+            return None
+        # The submit path reads only max_attempts of the policy.
+        policy = RetryPolicy(ExitCodeSet(), max_attempts=self.max_attempts, base_delay_seconds=0, max_delay_seconds=0)
+        return undeclared_default(policy, job_definition=self.job_definition)
+
+    def queue_for(self, capacity: Capacity) -> str:
+        if capacity is Capacity.SPOT:
+            if not self.spot_job_queue:
+                raise WorkloadUnavailable("an attempt asks for Spot capacity, but this stack has no Spot job queue")
+            return self.spot_job_queue
+        return self.job_queue
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where and how one attempt is submitted, as the stack defines its plan now."""
+
+    plan: AttemptPlan
+    job_queue: str
+    job_definition: str
+    max_attempts: int
+    size: Size | None
+    schedule_payload: Mapping[str, Any] | None
+
+    @property
+    def resources(self) -> Size | None:
+        """The size override: only above the first step (step 0 is the job definition's own size)."""
+        return self.size if self.plan.size_step > 0 else None
+
+
+def _target(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings) -> _Target:
+    workload = settings.workload(plan.workload)
+    if workload is None:
+        raise WorkloadUnavailable(f"run {request.run_id} is of workload {plan.workload!r}, which this stack lacks")
+    size = size_at(workload, plan.size_step)
+    if size is None and plan.size_step > 0:
+        raise WorkloadUnavailable(
+            f"run {request.run_id} asks for step {plan.size_step + 1} of the memory ladder of workload "
+            f"{workload.name!r}, which has {len(workload.ladder)} steps"
+        )
+    return _Target(
+        plan=plan,
+        job_queue=settings.queue_for(plan.capacity),
+        job_definition=workload.job_definition,
+        max_attempts=workload.retry.max_attempts,
+        size=size,
+        schedule_payload=_schedule_payload(workload, request),
+    )
+
+
+def _schedule_payload(workload: Workload, request: SubmitRequest) -> Mapping[str, Any] | None:
+    """A workload schedule's payload, from the table (it is static, so no message carries it)."""
+    source = request.source
+    if not isinstance(source, ScheduleSource) or source.workload is None:
+        return None
+    schedule = workload.schedule(source.schedule_name)
+    if schedule is None:
+        logger.warning(
+            "schedule no longer in its workload: submitted without its payload",
+            extra={"workload": workload.name, "schedule": source.schedule_name},
+        )
+        return None
+    return schedule.payload
 
 
 @dataclass(frozen=True)
@@ -58,8 +147,11 @@ class SubmitResult:
     detail: str = ""
 
 
-def job_environment(request: SubmitRequest) -> dict[str, str]:
-    """The container's view of its input: plain environment values, never part of a command line."""
+def job_environment(request: SubmitRequest, *, schedule_payload: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The container's view of its input: plain environment values, never part of a command line.
+
+    A workload schedule's firing also hands the job its schedule's payload, as JSON in SCHEDULE_PAYLOAD.
+    """
     env = {"RUN_ID": request.run_id, "RUN_ATTEMPT": str(request.attempt), "TRIGGER": request.source.trigger.value}
     source = request.source
     if isinstance(source, S3Source):
@@ -70,6 +162,8 @@ def job_environment(request: SubmitRequest) -> dict[str, str]:
     elif isinstance(source, ScheduleSource):
         env["SCHEDULE_NAME"] = source.schedule_name
         env["SCHEDULED_TIME"] = source.scheduled_time
+        if schedule_payload is not None:
+            env["SCHEDULE_PAYLOAD"] = json.dumps(schedule_payload, separators=(",", ":"), ensure_ascii=False)
     return env
 
 
@@ -81,29 +175,37 @@ def submit_run(
     settings: SubmitSettings,
     now: datetime,
 ) -> SubmitResult:
-    """Claim attempt ``request.attempt`` of the run and submit its Batch job, at most once."""
+    """Claim attempt ``request.attempt`` of the run and submit its Batch job, at most once.
+
+    Raises WorkloadUnavailable, before any write, when the stack cannot submit the plan the request asks for.
+    """
     job_name = job_name_for(request.run_id, request.attempt, request.source)
     lease_until = epoch_seconds(now) + settings.claim_lease_seconds
+    target = _target(request.plan, request, settings)
     if request.attempt == 1:
         claim = runs.claim_first_attempt(
             run_id=request.run_id,
             source=request.source,
             job_name=job_name,
-            job_queue=settings.job_queue,
-            job_definition=settings.job_definition,
-            max_attempts=settings.max_attempts,
+            job_queue=target.job_queue,
+            job_definition=target.job_definition,
+            max_attempts=target.max_attempts,
             now=now,
             claimed_until=lease_until,
+            plan=target.plan,
+            size=target.size,
         )
     else:
         claim = runs.claim_retry_attempt(
             run_id=request.run_id,
             attempt=request.attempt,
             job_name=job_name,
-            job_queue=settings.job_queue,
-            job_definition=settings.job_definition,
+            job_queue=target.job_queue,
+            job_definition=target.job_definition,
             now=now,
             claimed_until=lease_until,
+            plan=target.plan,
+            size=target.size,
         )
 
     if not claim.applied:
@@ -115,14 +217,18 @@ def submit_run(
         assert existing.claimed_until is not None
         # The job name is deterministic, but keep the stored one: it is what an earlier holder submitted.
         job_name = existing.job_name or job_name
+        if existing.plan != target.plan:
+            target = _target(existing.plan, request, settings)
         taken = runs.take_over_claim(
             run_id=request.run_id,
             attempt=request.attempt,
             previous_until=existing.claimed_until,
-            job_queue=settings.job_queue,
-            job_definition=settings.job_definition,
+            job_queue=target.job_queue,
+            job_definition=target.job_definition,
             now=now,
             claimed_until=lease_until,
+            plan=target.plan,
+            size=target.size,
         )
         if not taken.applied:
             return SubmitResult(
@@ -134,7 +240,7 @@ def submit_run(
             )
         if existing.status is RunStatus.SUBMITTED:
             # The previous holder may have crashed after SubmitJob succeeded: look before submitting.
-            found = jobs.find_job_id(job_queue=existing.job_queue or settings.job_queue, job_name=job_name)
+            found = jobs.find_job_id(job_queue=existing.job_queue or target.job_queue, job_name=job_name)
             if found is not None:
                 logger.info("adopted job of an interrupted submission", extra={"job_id": found, "job_name": job_name})
                 return SubmitResult(SubmitOutcome.ADOPTED, request.run_id, request.attempt, job_name, job_id=found)
@@ -142,10 +248,11 @@ def submit_run(
 
     spec = JobSpec(
         job_name=job_name,
-        job_queue=settings.job_queue,
-        job_definition=settings.job_definition,
-        environment=job_environment(request),
-        tags={RUN_ID_TAG: request.run_id, ATTEMPT_TAG: str(request.attempt)},
+        job_queue=target.job_queue,
+        job_definition=target.job_definition,
+        environment=job_environment(request, schedule_payload=target.schedule_payload),
+        tags={RUN_ID_TAG: request.run_id, ATTEMPT_TAG: str(request.attempt), **plan_tags(target.plan)},
+        resources=target.resources,
     )
     try:
         job_id = jobs.submit(spec)

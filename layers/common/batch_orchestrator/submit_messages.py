@@ -1,17 +1,24 @@
 """What a SubmitQueue message asks for: S3 notifications (sent by S3), retry requests (sent by the tracker)
-and resubmit requests (sent by the watchdog for a claim whose submission never happened)."""
+and resubmit requests (sent by the watchdog for a claim whose submission never happened).
+
+Retry and resubmit requests carry the attempt's plan (workload, ladder step, capacity, Spot
+interruptions); a request written before workloads existed carries none and asks for ``DEFAULT_PLAN``.
+An upload's plan comes from routing its key (``routing``), in memory.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from batch_orchestrator.errors import MalformedMessage
-from batch_orchestrator.ids import RUN_ID_PATTERN, run_id_for
+from batch_orchestrator.ids import COUNT_PATTERN, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
 from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS
-from batch_orchestrator.models import Source, SubmitRequest, source_from_dict
-from batch_orchestrator.s3_events import Skipped, iter_notification
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
+from batch_orchestrator.routing import InputPrefixOnly, Router
+from batch_orchestrator.s3_events import Skipped, Unmatched, iter_notification
+from batch_orchestrator.workloads import Capacity, NoWorkload
 
 RETRY_KIND = "retry"
 # "Submit attempt n again": the submit path handles it exactly like a redelivery of the message that
@@ -19,16 +26,37 @@ RETRY_KIND = "retry"
 RESUBMIT_KIND = "resubmit"
 
 
-def retry_message(*, run_id: str, attempt: int, source: Source) -> str:
-    return json.dumps({"kind": RETRY_KIND, "runId": run_id, "attempt": attempt, "source": source.to_dict()})
+def _request_body(kind: str, run_id: str, attempt: int, source: Source, plan: AttemptPlan) -> str:
+    return json.dumps(
+        {
+            "kind": kind,
+            "runId": run_id,
+            "attempt": attempt,
+            "source": source.to_dict(),
+            "workload": plan.workload,
+            "sizeStep": plan.size_step,
+            "capacity": plan.capacity.value,
+            "spotInterruptions": plan.spot_interruptions,
+        }
+    )
 
 
-def resubmit_message(*, run_id: str, attempt: int, source: Source) -> str:
-    return json.dumps({"kind": RESUBMIT_KIND, "runId": run_id, "attempt": attempt, "source": source.to_dict()})
+def retry_message(*, run_id: str, attempt: int, source: Source, plan: AttemptPlan = DEFAULT_PLAN) -> str:
+    return _request_body(RETRY_KIND, run_id, attempt, source, plan)
 
 
-def parse_submit_message(body: str, *, input_prefix: str) -> list[SubmitRequest | Skipped]:
-    """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable."""
+def resubmit_message(*, run_id: str, attempt: int, source: Source, plan: AttemptPlan = DEFAULT_PLAN) -> str:
+    return _request_body(RESUBMIT_KIND, run_id, attempt, source, plan)
+
+
+def parse_submit_message(
+    body: str, *, input_prefix: str = "", routes: Router | None = None
+) -> list[SubmitRequest | Skipped]:
+    """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable.
+
+    Uploads are routed by ``routes`` (the functions pass the stack's ``UploadRoutes``); without it, by
+    ``input_prefix`` alone, to the default workload. An upload no workload takes is ``Unmatched``.
+    """
     try:
         payload = json.loads(body)
     except (TypeError, ValueError) as exc:
@@ -39,12 +67,17 @@ def parse_submit_message(body: str, *, input_prefix: str) -> list[SubmitRequest 
         return [_parse_retry(payload)]
     if payload.get("kind") == RESUBMIT_KIND:
         return [_parse_retry(payload, kind=RESUBMIT_KIND, first_attempt=1)]
+    router = routes if routes is not None else InputPrefixOnly(input_prefix)
     requests: list[SubmitRequest | Skipped] = []
-    for item in iter_notification(payload, prefix=input_prefix):
+    for item in iter_notification(payload):
         if isinstance(item, Skipped):
             requests.append(item)
+            continue
+        plan = router.plan_for(item.key)
+        if isinstance(plan, NoWorkload):
+            requests.append(Unmatched(reason=plan.reason, bucket=item.bucket, key=item.key))
         else:
-            requests.append(SubmitRequest(run_id=run_id_for(item), attempt=1, source=item))
+            requests.append(SubmitRequest(run_id=run_id_for(item), attempt=1, source=item, plan=plan))
     return requests
 
 
@@ -55,7 +88,7 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise MalformedMessage(f"{kind} request has an invalid runId {run_id!r}")
     last_attempt = BATCH_RETRY_ATTEMPTS.value  # MaxAttempts' ceiling, without loading the retry policy here
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or not first_attempt <= attempt <= last_attempt:
+    if not _is_int(attempt) or not first_attempt <= attempt <= last_attempt:
         raise MalformedMessage(f"{kind} request has an invalid attempt {attempt!r}")
     if not isinstance(source, Mapping):
         raise MalformedMessage(f"{kind} request has no source")
@@ -65,4 +98,28 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
         raise MalformedMessage(f"{kind} request source: {exc}") from exc
     if run_id_for(parsed) != run_id:
         raise MalformedMessage(f"{kind} request source does not belong to its runId")
-    return SubmitRequest(run_id=run_id, attempt=attempt, source=parsed)
+    return SubmitRequest(run_id=run_id, attempt=attempt, source=parsed, plan=_parse_plan(payload, kind))
+
+
+def _parse_plan(payload: Mapping[str, Any], kind: str) -> AttemptPlan:
+    """The plan a request asks for; each field a request written before workloads existed lacks is the default's."""
+    workload = payload.get("workload", DEFAULT_PLAN.workload)
+    if not isinstance(workload, str) or not WORKLOAD_NAME_PATTERN.match(workload):
+        raise MalformedMessage(f"{kind} request has an invalid workload {workload!r}")
+    counts = []
+    for name, default in (("sizeStep", DEFAULT_PLAN.size_step), ("spotInterruptions", DEFAULT_PLAN.spot_interruptions)):
+        value = payload.get(name, default)
+        if not _is_int(value) or not COUNT_PATTERN.match(str(value)):
+            raise MalformedMessage(f"{kind} request has an invalid {name} {value!r}")
+        counts.append(value)
+    capacity = payload.get("capacity", DEFAULT_PLAN.capacity.value)
+    try:
+        parsed_capacity = Capacity(capacity)
+    except (TypeError, ValueError):
+        raise MalformedMessage(f"{kind} request has an invalid capacity {capacity!r}") from None
+    return AttemptPlan(workload=workload, size_step=counts[0], capacity=parsed_capacity, spot_interruptions=counts[1])
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # bool is an int subclass: true is no attempt number.
+    return isinstance(value, int) and not isinstance(value, bool)

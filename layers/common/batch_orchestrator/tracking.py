@@ -1,11 +1,13 @@
 """Applying Batch job events to runs: forward-only status, retries, and final-failure alerts.
 
 Every event is one conditional write. When the event is a FAILED attempt, the retry decision is
-made first (a pure function of the policy and the failure) and written in the same update as the
-status, together with the side effect it owes: a delayed retry request, or an alert. Only after
-the write succeeds is the side effect performed, so a duplicate or late event can never cause a
-second retry or a second alert, and a crash between the write and the side effect leaves a lease
-on the run that a redelivered event (or the watchdog) takes over once it expires.
+made first (a pure function of the job's workload and the failure, ``attempt_plan``: Spot fallback,
+memory ladder, then the retry policy) and written in the same update as the status, with the next
+attempt's plan and the side effect it owes: a delayed retry request, or an alert. Only after the
+write succeeds is the side effect performed, so a duplicate or late event can never cause a second
+retry or a second alert, and a crash between the write and the side effect leaves a lease on the run
+that a redelivered event (or the watchdog) takes over once it expires. The tracker learns the job's
+workload, ladder step and Spot interruptions from its tags: it never reads the run to decide.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from batch_orchestrator.alerts import build_queue_blocked_alert, build_run_failed_alert
+from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, size_at, undeclared_default
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     SIDE_EFFECT_RETRY,
@@ -27,8 +30,9 @@ from batch_orchestrator.models import (
 )
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import AlertSink, RetryQueue, RunStore
-from batch_orchestrator.retry_policy import RetryDecision, RetryPolicy, decide
+from batch_orchestrator.retry_policy import RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Workload, WorkloadTable
 
 
 class TrackOutcome(StrEnum):
@@ -43,10 +47,20 @@ class TrackOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class TrackSettings:
+    """What the tracker decides with. ``policy`` is the default workload's retry policy; settings made
+    without a ``workloads`` table (tools and tests that predate workloads) know the default workload alone,
+    with that policy and no ladder."""
+
     policy: RetryPolicy
     side_effect_lease_seconds: int
     region: str
     job_log_group: str
+    workloads: WorkloadTable | None = None
+
+    def workload(self, name: str) -> Workload | None:
+        if self.workloads is not None:
+            return self.workloads.get(name)
+        return undeclared_default(self.policy) if name == DEFAULT_WORKLOAD else None
 
 
 @dataclass(frozen=True)
@@ -67,28 +81,33 @@ def apply_job_event(
     now: datetime,
 ) -> TrackResult:
     """Apply one observation of one of our jobs to its run (see the module docstring)."""
-    decision: RetryDecision | None = None
+    workload = settings.workload(obs.workload)
+    planned: AttemptDecision | None = None
     new_status = obs.status
     next_attempt_at: datetime | None = None
     side_effect: SideEffect | None = None
     if obs.status is RunStatus.FAILED:
-        decision = decide(settings.policy, obs.attempt, obs.failure)
-        if decision.retry:
+        planned = decide_attempt(obs, workload)
+        if planned.decision.retry:
             new_status = RunStatus.RETRY_WAIT
-            next_attempt_at = now + timedelta(seconds=decision.delay_seconds)
+            next_attempt_at = now + timedelta(seconds=planned.decision.delay_seconds)
             due = epoch_seconds(next_attempt_at) + settings.side_effect_lease_seconds
             side_effect = SideEffect(kind=SIDE_EFFECT_RETRY, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
         else:
             due = epoch_seconds(now) + settings.side_effect_lease_seconds
             side_effect = SideEffect(kind=SIDE_EFFECT_ALERT, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
 
+    next_plan = planned.next_plan if planned else None
     written = runs.apply_observation(
         obs,
         now=now,
         new_status=new_status,
-        next_attempt=decision.next_attempt if decision else None,
+        next_attempt=planned.decision.next_attempt if planned else None,
         next_attempt_at=next_attempt_at,
         side_effect=side_effect,
+        attempt_size=size_at(workload, obs.size_step) if obs.status.is_terminal else None,
+        next_plan=next_plan,
+        next_size=size_at(workload, next_plan.size_step) if next_plan else None,
     )
     if not written.applied:
         return _after_stale_event(
@@ -99,7 +118,8 @@ def apply_job_event(
     if side_effect is None:
         outcome = TrackOutcome.SUCCEEDED if obs.status is RunStatus.SUCCEEDED else TrackOutcome.UPDATED
         return TrackResult(outcome, obs.run_id, run.status)
-    assert decision is not None
+    assert planned is not None
+    decision = planned.decision
     _perform(
         side_effect,
         run,
@@ -162,7 +182,11 @@ def recover_side_effect(
         return False
     mine = SideEffect(kind=pending.kind, token=token, due=due, job_id=pending.job_id)
     # Only an alert shows the decision; a retry's reason would name a fresh random delay it never waits.
-    reason = decide(settings.policy, obs.attempt, obs.failure).reason if pending.kind == SIDE_EFFECT_ALERT else ""
+    reason = (
+        decide_attempt(obs, settings.workload(obs.workload)).decision.reason
+        if pending.kind == SIDE_EFFECT_ALERT
+        else ""
+    )
     logger.warning("taking over abandoned side effect", extra={"kind": pending.kind, "run_id": run.run_id})
     _perform(
         mine, taken.run, obs, reason, 0, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
@@ -184,8 +208,11 @@ def _perform(
     now: datetime,
 ) -> None:
     if side_effect.kind == SIDE_EFFECT_RETRY:
-        # The submit path's claim of the next attempt clears the lease, so no confirming write here.
-        retry_queue.send_retry(run_id=run.run_id, attempt=run.attempt, source=run.source, delay_seconds=delay_seconds)
+        # The submit path's claim of the next attempt clears the lease, so no confirming write here. The run
+        # after the decision holds the next attempt's plan.
+        retry_queue.send_retry(
+            run_id=run.run_id, attempt=run.attempt, source=run.source, delay_seconds=delay_seconds, plan=run.plan
+        )
         return
     alert = build_run_failed_alert(
         run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group

@@ -54,7 +54,12 @@ _MOVED_FORWARD = (TrackOutcome.UPDATED, TrackOutcome.SUCCEEDED, TrackOutcome.RET
 
 @dataclass(frozen=True)
 class WatchdogSettings:
-    """``stuck_after_seconds``: per status, how long a run may stay in it (absent: never stuck)."""
+    """``stuck_after_seconds``: per status, how long a run may stay in it (absent: never stuck).
+
+    With ``running_margin_seconds``, a RUNNING run may stay as long as its own workload's timeout plus
+    that margin (Batch stops an attempt at its timeout, so a run RUNNING longer has lost its events);
+    ``stuck_after_seconds[RUNNING]`` then holds for runs of a workload the table does not know.
+    """
 
     track: TrackSettings
     job_queue: str
@@ -62,6 +67,15 @@ class WatchdogSettings:
     stuck_after_seconds: Mapping[RunStatus, int]
     cancel_runnable_after_seconds: int = 0  # 0: never terminate a job
     max_resubmissions: int = 3
+    running_margin_seconds: int | None = None
+
+    def stuck_threshold(self, run: Run) -> int | None:
+        """How long ``run`` may stay in its status before it is stuck (None: never)."""
+        if run.status is RunStatus.RUNNING and self.running_margin_seconds is not None:
+            workload = self.track.workload(run.workload)
+            if workload is not None and workload.timeout_seconds > 0:
+                return workload.timeout_seconds + self.running_margin_seconds
+        return self.stuck_after_seconds.get(run.status)
 
     def query_cutoff(self, status: RunStatus, now: datetime) -> datetime:
         """Runs of ``status`` updated after this are left to their events (and are not stuck yet)."""
@@ -247,6 +261,11 @@ class _Sweep:
             started_at=record.started_at if record else None,
             stopped_at=record.stopped_at if record else None,
             timed_out=any(says_timed_out(reason) for reason in reasons),
+            # Only an alert is rebuilt from this (a retry's reason is not shown): the run FAILED, so its plan
+            # is the failed attempt's.
+            workload=run.plan.workload,
+            size_step=run.plan.size_step,
+            spot_interruptions=run.plan.spot_interruptions,
         )
 
     def _resubmit(self, active: ActiveRun) -> bool:
@@ -270,7 +289,7 @@ class _Sweep:
         )
         if not marked.applied:
             return True  # another sweep did it, or the run moved since it was read
-        self.resubmit_queue.send_resubmit(run_id=run.run_id, attempt=run.attempt, source=run.source)
+        self.resubmit_queue.send_resubmit(run_id=run.run_id, attempt=run.attempt, source=run.source, plan=run.plan)
         self.report.claims_recovered += 1
         logger.warning(
             "claim resubmitted: its job was never created",
@@ -280,7 +299,7 @@ class _Sweep:
 
     def _check_stuck(self, active: ActiveRun, observation: JobObservation | None) -> None:
         run = active.run
-        threshold = self.settings.stuck_after_seconds.get(run.status)
+        threshold = self.settings.stuck_threshold(run)
         if not threshold or run.updated_at is None:
             return
         elapsed = (self.now - parse_iso(run.updated_at)).total_seconds()

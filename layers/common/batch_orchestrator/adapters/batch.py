@@ -39,13 +39,20 @@ class BatchJobs:
         Only throttling is retried here (the call was refused, so no job exists); any other error is
         raised as JobSubmitError telling whether a job might exist, for the claim protocol to handle.
         """
+        overrides: dict[str, Any] = {
+            "environment": [{"name": name, "value": value} for name, value in spec.environment.items()]
+        }
+        if spec.resources is not None:
+            # A memory ladder's step above the first: this job only, the job definition keeps step 0.
+            overrides["resourceRequirements"] = [
+                {"type": "VCPU", "value": spec.resources.vcpu},
+                {"type": "MEMORY", "value": str(spec.resources.memory_mib)},
+            ]
         request: dict[str, Any] = {
             "jobName": spec.job_name,
             "jobQueue": spec.job_queue,
             "jobDefinition": spec.job_definition,
-            "containerOverrides": {
-                "environment": [{"name": name, "value": value} for name, value in spec.environment.items()]
-            },
+            "containerOverrides": overrides,
             "tags": dict(spec.tags),
             "propagateTags": True,
         }

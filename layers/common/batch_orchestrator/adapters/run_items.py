@@ -13,8 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch_orchestrator.adapters.attribute_values import deserialize, serialize
-from batch_orchestrator.models import AttemptRecord, Run, RunStatus, SideEffect, source_from_dict
+from batch_orchestrator.models import (
+    DEFAULT_PLAN,
+    AttemptPlan,
+    AttemptRecord,
+    Run,
+    RunStatus,
+    SideEffect,
+    source_from_dict,
+)
 from batch_orchestrator.ports import ActiveRun
+from batch_orchestrator.workloads import Capacity, Size
 
 # The sparse index of the runs that may still need work (template.yaml's RunsTable): an item is in it
 # while it carries activeStatus.
@@ -27,6 +36,14 @@ EXPIRES_AT = "expiresAt"
 ALERT_SENT_AT = "alertSentAt"
 # Keys of the items that are not runs: one per job that blocked a job queue (its one alert).
 QUEUE_BLOCKED_KEY_PREFIX = "queue-blocked#"
+# The run's workload and its current attempt's plan and size (models.AttemptPlan). Items written before
+# workloads existed have none of them: they read as models.DEFAULT_PLAN, with no size.
+WORKLOAD = "workload"
+SIZE_STEP = "sizeStep"
+CAPACITY = "capacity"
+SPOT_INTERRUPTIONS = "spotInterruptions"
+VCPU = "vcpu"
+MEMORY_MIB = "memoryMib"
 
 _PLACEHOLDER = re.compile(r"#(\w+)")
 
@@ -55,8 +72,30 @@ def side_effect_attribute(side_effect: SideEffect) -> dict[str, Any]:
     return {"kind": side_effect.kind, "token": side_effect.token, "due": side_effect.due, "jobId": side_effect.job_id}
 
 
+def plan_attributes(plan: AttemptPlan, size: Size | None) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The attributes an attempt's plan and size set, and those to remove (a size the table does not know)."""
+    values: dict[str, Any] = {
+        WORKLOAD: plan.workload,
+        SIZE_STEP: plan.size_step,
+        CAPACITY: plan.capacity.value,
+        SPOT_INTERRUPTIONS: plan.spot_interruptions,
+    }
+    if size is None:
+        return values, (VCPU, MEMORY_MIB)
+    return {**values, VCPU: size.vcpu, MEMORY_MIB: size.memory_mib}, ()
+
+
 def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _plan_of(item: Mapping[str, Any]) -> AttemptPlan:
+    return AttemptPlan(
+        workload=str(item.get(WORKLOAD, DEFAULT_PLAN.workload)),
+        size_step=int(item.get(SIZE_STEP, DEFAULT_PLAN.size_step)),
+        capacity=Capacity(item.get(CAPACITY, DEFAULT_PLAN.capacity.value)),
+        spot_interruptions=int(item.get(SPOT_INTERRUPTIONS, DEFAULT_PLAN.spot_interruptions)),
+    )
 
 
 def _side_effect_of(item: Mapping[str, Any]) -> SideEffect | None:
@@ -78,6 +117,8 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
             log_stream_name=entry.get("logStreamName"),
             started_at=_int(entry.get("startedAt")),
             stopped_at=_int(entry.get("stoppedAt")),
+            vcpu=entry.get(VCPU),
+            memory_mib=_int(entry.get(MEMORY_MIB)),
         )
         for entry in item.get("history", [])
     )
@@ -102,6 +143,9 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
         last_job_id=item.get("lastJobId"),
         side_effect=_side_effect_of(item),
         history=history,
+        plan=_plan_of(item),
+        vcpu=item.get(VCPU),
+        memory_mib=_int(item.get(MEMORY_MIB)),
     )
 
 

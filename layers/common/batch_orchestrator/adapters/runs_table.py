@@ -38,14 +38,26 @@ from batch_orchestrator.adapters.run_items import (
     active_run_from_item,
     attribute_names,
     from_attribute_values,
+    plan_attributes,
     run_from_item,
     side_effect_attribute,
     to_attribute_values,
 )
 from batch_orchestrator.errors import RunStoreError
-from batch_orchestrator.models import AttemptRecord, JobObservation, Run, RunStatus, SideEffect, Source, progress_of
+from batch_orchestrator.models import (
+    DEFAULT_PLAN,
+    AttemptPlan,
+    AttemptRecord,
+    JobObservation,
+    Run,
+    RunStatus,
+    SideEffect,
+    Source,
+    progress_of,
+)
 from batch_orchestrator.ports import ActivePage, ActiveRun, WriteResult
 from batch_orchestrator.timeutil import epoch_seconds, iso
+from batch_orchestrator.workloads import Size
 
 
 def _no_run(_item: Mapping[str, Any]) -> Run | None:
@@ -75,8 +87,11 @@ class RunsTable:
         max_attempts: int,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         """Create the run as SUBMITTED for attempt 1, unless any delivery already created it."""
+        planned, _ = plan_attributes(plan, size)
         item = {
             "runId": run_id,
             "status": RunStatus.SUBMITTED.value,
@@ -93,6 +108,7 @@ class RunsTable:
             "updatedAt": iso(now),
             "submittedAt": iso(now),
             "claimedUntil": claimed_until,
+            **planned,
         }
         return put_if(
             self._table,
@@ -110,8 +126,11 @@ class RunsTable:
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
-        """Move a run waiting for attempt ``attempt`` from RETRY_WAIT to SUBMITTED."""
+        """Move a run waiting for attempt ``attempt`` from RETRY_WAIT to SUBMITTED, as ``plan``."""
+        planned, unsized = plan_attributes(plan, size)
         return self._update(
             run_id,
             set_values={
@@ -125,8 +144,10 @@ class RunsTable:
                 # The attempt is submitted with the stack's current queue and job definition.
                 "jobQueue": job_queue,
                 "jobDefinition": job_definition,
+                **planned,
             },
             remove=(
+                *unsized,
                 EXPIRES_AT,
                 "sideEffect",
                 "nextAttemptAt",
@@ -152,12 +173,15 @@ class RunsTable:
         job_definition: str,
         now: datetime,
         claimed_until: int,
+        plan: AttemptPlan = DEFAULT_PLAN,
+        size: Size | None = None,
     ) -> WriteResult:
         """Take a claim whose holder is gone (lease expired or released), if nobody else did.
 
-        The taker submits with the stack's current queue and job definition (a deploy may have
-        deregistered the revision the claim was written with); the run records them.
+        The taker submits with the stack's current queue, job definition and size of the run's workload
+        (a deploy may have deregistered the revision the claim was written with); the run records them.
         """
+        planned, unsized = plan_attributes(plan, size)
         return self._update(
             run_id,
             set_values={
@@ -167,8 +191,9 @@ class RunsTable:
                 "claimedUntil": claimed_until,
                 "jobQueue": job_queue,
                 "jobDefinition": job_definition,
+                **planned,
             },
-            remove=("lastError", EXPIRES_AT),
+            remove=("lastError", EXPIRES_AT, *unsized),
             condition=(
                 "#attempt = :attempt AND #claimedUntil = :previous AND attribute_not_exists(#jobId) "
                 "AND #status IN (:submitted, :queued)"
@@ -207,11 +232,15 @@ class RunsTable:
         next_attempt: int | None = None,
         next_attempt_at: datetime | None = None,
         side_effect: SideEffect | None = None,
+        attempt_size: Size | None = None,
+        next_plan: AttemptPlan | None = None,
+        next_size: Size | None = None,
     ) -> WriteResult:
         """Apply one observation if it moves the run forward; one conditional UpdateItem.
 
         ``new_status`` is the observation's status, or RETRY_WAIT when the tracker decided to retry
-        a FAILED attempt. A terminal observation appends the attempt to the run's history.
+        a FAILED attempt (then with the next attempt's plan and size). A terminal observation appends the
+        attempt to the run's history, with its size.
         """
         set_values: dict[str, Any] = {
             "status": new_status.value,
@@ -243,6 +272,10 @@ class RunsTable:
             set_values["lastJobId"] = obs.job_id
             remove.append("jobId")
             del set_values["jobId"]
+            if next_plan is not None:
+                planned, unsized = plan_attributes(next_plan, next_size)
+                set_values.update(planned)
+                remove.extend(unsized)
         else:
             set_values["progress"] = obs.progress
         if side_effect is not None:
@@ -267,6 +300,8 @@ class RunsTable:
                 log_stream_name=obs.log_stream_name,
                 started_at=obs.started_at,
                 stopped_at=obs.stopped_at,
+                vcpu=attempt_size.vcpu if attempt_size else None,
+                memory_mib=attempt_size.memory_mib if attempt_size else None,
             ).to_dict()
         return self._update(
             obs.run_id,

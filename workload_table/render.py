@@ -1,0 +1,357 @@
+"""workloads.yaml rendered into template.yaml's marked regions: each workload's resources, permissions, environment.
+
+``render_template(template_text, workloads_yaml_text)`` is the one entry point (``make template``, the
+stale check of ``make validate``, and the tests and the emulator that deploy a rendered two-workload
+stack). It raises ``WorkloadTableError`` on a table that must not deploy, with every problem.
+
+Invariants of the rendered template:
+
+* With ``workloads: []`` the regions hold exactly what the template held before workloads existed, plus
+  ``WORKLOADS: "[]"`` and ``SPOT_JOB_QUEUE_ARN: ""``: the stack behaves as it always did.
+* Every workload job definition the functions may submit to (``WORKLOADS``) is in both submit functions'
+  SubmitJob statement, and so is SpotJobQueue; the tracker's EventBridge rule listens to every queue a job
+  may run on. CloudFormation owns every job definition, queue and schedule: nothing is registered at run
+  time.
+* Each workload's environment variable ``WORKLOADS`` entry names its job definition by ``${<LogicalId>}``,
+  so the functions always submit the revision CloudFormation deployed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Sequence
+
+from batch_orchestrator.workloads import ComputeType, Schedule, Workload, WorkloadTable, to_runtime_json
+from workload_table.names import (
+    SCHEDULER_ROLE,
+    SPOT_COMPUTE_ENVIRONMENT,
+    SPOT_QUEUE,
+    job_definition_id,
+    schedule_id,
+    schedule_name,
+)
+from workload_table.regions import replace_regions
+from workload_table.table import load_table
+from workload_table.yaml_text import STACK_TAIL, flow_list, quoted, single_quoted, sub_escaped
+
+# Batch's native retries, as JobDefinition's: infrastructure failures only (exit codes are the orchestrator's).
+SPOT_REASON = "Your Spot Task was interrupted*"
+INFRA_RETRY_RULES = (
+    ("OnReason", "CannotPullContainerError*"),
+    ("OnReason", "ResourceInitializationError*"),
+    ("OnStatusReason", "Task failed to start*"),
+)
+
+
+# ------------------------------------------------------------------------------------------ regions
+def environment_region(table: WorkloadTable) -> list[str]:
+    if not table.workloads:
+        return ['WORKLOADS: "[]"', 'SPOT_JOB_QUEUE_ARN: ""']
+    spot = f"!Ref {SPOT_QUEUE}" if table.uses_spot else '""'
+    return [f"WORKLOADS: !Sub {single_quoted(workloads_json(table))}", f"SPOT_JOB_QUEUE_ARN: {spot}"]
+
+
+def workloads_json(table: WorkloadTable) -> str:
+    """The WORKLOADS value as Fn::Sub text: compact JSON, each job definition as ``${<LogicalId>}``.
+
+    ASCII only (json escapes the rest), so the text fits a single-quoted YAML scalar; every ``${`` that
+    comes from the table is escaped, and only the job definition placeholders are substituted.
+    """
+    placeholders = {job_definition_id(w): f"job-definition-{uuid.uuid4().hex}" for w in table.workloads}
+    entries = [
+        to_runtime_json(dataclasses.replace(w, job_definition=placeholders[job_definition_id(w)]))
+        for w in table.workloads
+    ]
+    text = sub_escaped(json.dumps(entries, separators=(",", ":"), ensure_ascii=True, sort_keys=False))
+    for logical_id, placeholder in placeholders.items():
+        if text.count(json.dumps(placeholder)) != 1:
+            raise AssertionError(f"{logical_id}: its placeholder is not in the runtime JSON exactly once")
+        text = text.replace(json.dumps(placeholder), json.dumps("${" + logical_id + "}"))
+    return text
+
+
+def spot_queue_region(table: WorkloadTable) -> list[str]:
+    if not table.uses_spot:
+        return []
+    return [
+        f"{SPOT_COMPUTE_ENVIRONMENT}:",
+        "  Type: AWS::Batch::ComputeEnvironment",
+        "  DependsOn: NetworkReady",
+        "  Metadata:",
+        "    cfn-lint:",
+        "      config:",
+        "        # W1030: as on ComputeEnvironment (the existing-network branch against the empty defaults).",
+        "        ignore_checks: [W1030]",
+        "  Properties:",
+        "    Type: MANAGED",
+        "    State: ENABLED",
+        "    ComputeResources:",
+        "      Type: FARGATE_SPOT",
+        "      MaxvCpus: !Ref MaxVcpus",
+        "      Subnets: !If",
+        "        - CreateNetwork",
+        "        - [!Ref PublicSubnetA, !Ref PublicSubnetB]",
+        "        - !Ref SubnetIds",
+        "      SecurityGroupIds: !If",
+        "        - CreateNetwork",
+        "        - [!Ref JobSecurityGroup]",
+        "        - !Ref SecurityGroupIds",
+        "",
+        f"{SPOT_QUEUE}:",
+        "  Type: AWS::Batch::JobQueue",
+        "  Properties:",
+        "    State: ENABLED",
+        "    Priority: 1",
+        "    ComputeEnvironmentOrder:",
+        "      - Order: 1",
+        f"        ComputeEnvironment: !Ref {SPOT_COMPUTE_ENVIRONMENT}",
+    ]
+
+
+def job_definitions_region(table: WorkloadTable) -> list[str]:
+    lines: list[str] = []
+    for workload in table.workloads:
+        if lines:
+            lines.append("")
+        lines += job_definition(workload)
+    return lines
+
+
+def job_definition(workload: Workload) -> list[str]:
+    container = workload.container
+    if container is None:
+        raise ValueError(f"workload {workload.name}: no container (a runtime table cannot be rendered)")
+    size = workload.ladder[0]
+    spot_action = "EXIT" if workload.compute is ComputeType.FARGATE_SPOT else "RETRY"
+    lines = [
+        f"{job_definition_id(workload)}:",
+        "  Type: AWS::Batch::JobDefinition",
+        "  Properties:",
+        "    Type: container",
+        "    PlatformCapabilities: [FARGATE]",
+        "    PropagateTags: true",
+        "    Timeout:",
+        f"      AttemptDurationSeconds: {workload.timeout_seconds}",
+        "    RetryStrategy:",
+        "      Attempts: !Ref InfraRetryAttempts",
+        "      EvaluateOnExit:",
+        f"        - Action: {spot_action}",
+        f"          OnStatusReason: {quoted(SPOT_REASON)}",
+    ]
+    for key, pattern in INFRA_RETRY_RULES:
+        lines += ["        - Action: RETRY", f"          {key}: {quoted(pattern)}"]
+    lines += [
+        "        - Action: EXIT",
+        '          OnReason: "*"',
+        "    ContainerProperties:",
+        f"      Image: {quoted(container.image)}",
+        f"      Command: {flow_list(list(container.command))}",
+        "      ExecutionRoleArn: !GetAtt JobExecutionRole.Arn",
+        "      JobRoleArn: !GetAtt JobRole.Arn",
+        "      ResourceRequirements:",
+        "        - Type: VCPU",
+        f"          Value: {quoted(size.vcpu)}",
+        "        - Type: MEMORY",
+        f"          Value: {quoted(str(size.memory_mib))}",
+        "      RuntimePlatform:",
+        "        OperatingSystemFamily: LINUX",
+        f"        CpuArchitecture: {container.cpu_architecture}",
+        "      FargatePlatformConfiguration:",
+        "        PlatformVersion: LATEST",
+        "      NetworkConfiguration:",
+        "        AssignPublicIp: !If [CreateNetwork, ENABLED, !Ref AssignPublicIp]",
+        *_job_environment(workload),
+        "      LogConfiguration:",
+        "        LogDriver: awslogs",
+        "        Options:",
+        "          awslogs-group: !Ref JobLogGroup",
+        "          awslogs-region: !Ref AWS::Region",
+        "          awslogs-stream-prefix: batch-orchestrator",
+    ]
+    return lines
+
+
+def _job_environment(workload: Workload) -> list[str]:
+    """The workload's own variables, after OUTPUT_BUCKET/OUTPUT_PREFIX when OutputPrefix is set (as JobDefinition)."""
+    assert workload.container is not None
+    own = [(quoted(name), quoted(value)) for name, value in workload.container.environment.items()]
+    output = [("OUTPUT_BUCKET", "!Ref InputBucket"), ("OUTPUT_PREFIX", "!Ref OutputPrefix")]
+    lines = ["      Environment: !If", "        - HasOutputPrefix"]
+    for branch in (output + own, own):
+        if not branch:
+            lines.append("        - !Ref AWS::NoValue")
+        for index, (name, value) in enumerate(branch):
+            lines += [f"{'        - - ' if index == 0 else '          - '}Name: {name}", f"            Value: {value}"]
+    return lines
+
+
+def job_input_region(table: WorkloadTable) -> list[str]:
+    """JobRole may read the objects each key rule routes: ``<prefix>*<suffix>`` under the input bucket."""
+    patterns = {
+        f"${{InputBucket.Arn}}/{sub_escaped(w.key_rule.prefix)}*{sub_escaped(w.key_rule.suffix)}": None
+        for w in table.workloads
+        if w.key_rule is not None
+    }
+    return [f"- !Sub {quoted(pattern)}" for pattern in patterns]
+
+
+def input_filter_region(table: WorkloadTable) -> list[str]:
+    if any(w.key_rule is not None for w in table.workloads):
+        return ["# No filter: workloads.yaml has key rules of its own, so every new object is delivered."]
+    return [
+        "Filter: !If",
+        "  - HasInputPrefix",
+        "  - S3Key:",
+        "      Rules:",
+        "        - Name: prefix",
+        "          Value: !Ref InputPrefix",
+        "  - !Ref AWS::NoValue",
+    ]
+
+
+def input_condition_region(table: WorkloadTable) -> list[str]:
+    """HasInputPrefix exists only while the filter uses it (cfn-lint refuses an unused condition)."""
+    if any(w.key_rule is not None for w in table.workloads):
+        return []
+    return ['HasInputPrefix: !Not [!Equals [!Ref InputPrefix, ""]]']
+
+
+def submit_job_region(table: WorkloadTable) -> list[str]:
+    queues = [f"- !Ref {SPOT_QUEUE}"] if table.uses_spot else []
+    return queues + [f"- !Ref {job_definition_id(w)}" for w in table.workloads]
+
+
+def tracked_queues_region(table: WorkloadTable) -> list[str]:
+    return [f"- !Ref {SPOT_QUEUE}"] if table.uses_spot else []
+
+
+def schedules_region(table: WorkloadTable) -> list[str]:
+    scheduled = [(w, s) for w in table.workloads for s in w.schedules]
+    if not scheduled:
+        return []
+    lines = scheduler_role()
+    for workload, schedule in scheduled:
+        lines += ["", *schedule_resource(workload, schedule)]
+    return lines
+
+
+def scheduler_role() -> list[str]:
+    return [
+        f"{SCHEDULER_ROLE}:",
+        "  Type: AWS::IAM::Role",
+        "  Properties:",
+        "    Description: Lets EventBridge Scheduler fire the workloads' schedules (submit_scheduled, ScheduleDLQ)",
+        "    AssumeRolePolicyDocument:",
+        '      Version: "2012-10-17"',
+        "      Statement:",
+        "        - Effect: Allow",
+        "          Principal: { Service: scheduler.amazonaws.com }",
+        "          Action: sts:AssumeRole",
+        "          Condition:",
+        '            StringEquals: { "aws:SourceAccount": !Ref AWS::AccountId }',
+        "            ArnLike:",
+        '              "aws:SourceArn": !Sub "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:'
+        'schedule-group/default"',
+        "    Policies:",
+        "      - PolicyName: fire-workload-schedules",
+        "        PolicyDocument:",
+        '          Version: "2012-10-17"',
+        "          Statement:",
+        "            - Sid: InvokeSubmitScheduled",
+        "              Effect: Allow",
+        "              Action: lambda:InvokeFunction",
+        "              Resource: !GetAtt SubmitScheduledFunction.Arn",
+        "            - Sid: DeadLetterFirings",
+        "              Effect: Allow",
+        "              Action: sqs:SendMessage",
+        "              Resource: !GetAtt ScheduleDLQ.Arn",
+    ]
+
+
+def schedule_resource(workload: Workload, schedule: Schedule) -> list[str]:
+    name = schedule_name(workload, schedule)
+    target_input = json.dumps(
+        {
+            "scheduleName": name,
+            "workload": workload.name,
+            "schedule": schedule.name,
+            "scheduledTime": "<aws.scheduler.scheduled-time>",
+            "executionId": "<aws.scheduler.execution-id>",
+            "attemptNumber": "<aws.scheduler.attempt-number>",
+        }
+    )
+    return [
+        f"{schedule_id(workload, schedule)}:",
+        "  Type: AWS::Scheduler::Schedule",
+        "  Properties:",
+        f"    Name: !Sub [{quoted(name)}, {STACK_TAIL}]",
+        "    Description: !Sub "
+        + quoted(f"Batch Orchestrator schedule {schedule.name} of workload {workload.name}, stack ${{AWS::StackName}}"),
+        f"    ScheduleExpression: {quoted(schedule.expression)}",
+        f"    ScheduleExpressionTimezone: {quoted(schedule.timezone)}",
+        "    State: ENABLED",
+        "    FlexibleTimeWindow:",
+        '      Mode: "OFF"',
+        "    Target:",
+        "      Arn: !GetAtt SubmitScheduledFunction.Arn",
+        f"      RoleArn: !GetAtt {SCHEDULER_ROLE}.Arn",
+        "      Input: !Sub",
+        f"        - {single_quoted(target_input)}",
+        f"        - {STACK_TAIL}",
+        "      RetryPolicy:",
+        "        MaximumRetryAttempts: 5",
+        "        MaximumEventAgeInSeconds: 3600",
+        "      DeadLetterConfig:",
+        "        Arn: !GetAtt ScheduleDLQ.Arn",
+    ]
+
+
+def outputs_region(table: WorkloadTable) -> list[str]:
+    lines = []
+    if table.uses_spot:
+        lines += [
+            "SpotJobQueueArn:",
+            "  Description: AWS Batch job queue on Fargate Spot (the first attempts of fargate-spot workloads)",
+            f"  Value: !Ref {SPOT_QUEUE}",
+        ]
+    for workload in table.workloads:
+        lines += [
+            f"{job_definition_id(workload)}Arn:",
+            f"  Description: AWS Batch job definition of workload {workload.name} (with revision)",
+            f"  Value: !Ref {job_definition_id(workload)}",
+        ]
+    return lines
+
+
+REGIONS = {
+    "environment": environment_region,
+    "spot-queue": spot_queue_region,
+    "job-input": job_input_region,
+    "job-definitions": job_definitions_region,
+    "input-filter": input_filter_region,
+    "input-condition": input_condition_region,
+    "submit-job": submit_job_region,
+    "tracked-queues": tracked_queues_region,
+    "schedules": schedules_region,
+    "outputs": outputs_region,
+}
+
+
+def region_contents(table: WorkloadTable) -> dict[str, Sequence[str]]:
+    return {name: build(table) for name, build in REGIONS.items()}
+
+
+def render_table(template_text: str, table: WorkloadTable) -> str:
+    """``template_text`` with every region rendered from an already validated table."""
+    return replace_regions(template_text, region_contents(table))
+
+
+def render_template(template_text: str, workloads_yaml_text: str, *, source: str = "workloads.yaml") -> str:
+    """template.yaml's text with its regions rendered from workloads.yaml's text.
+
+    Raises WorkloadTableError (every problem, one per line) for a table that does not validate, and
+    RegionError when the template's markers are broken.
+    """
+    return render_table(template_text, load_table(workloads_yaml_text, source=source))
