@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from batch_orchestrator.models import Run
+    from batch_orchestrator.routing import Router
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED")
 
@@ -154,10 +155,11 @@ def run_ids_of(event: Any, environment: Mapping[str, str]) -> list[str]:
     found: list[str] = []
     records = event.get("Records")
     if isinstance(records, list):
+        routes = _routes(environment)
         for record in records:
             try:
                 requests = parse_submit_message(
-                    record.get("body", ""), input_prefix=environment.get("INPUT_PREFIX", "")
+                    record.get("body", ""), input_prefix=environment.get("INPUT_PREFIX", ""), routes=routes
                 )
             except (MalformedMessage, AttributeError, ValueError):
                 continue
@@ -189,3 +191,17 @@ def _snapshot(run: Run) -> tuple[Any, ...]:
 def _label_of(run: Run) -> str:
     source = run.source.to_dict()
     return str(source.get("key") or source.get("scheduleName") or run.run_id)
+
+
+def _routes(environment: Mapping[str, str]) -> Router | None:
+    """The submit function's own routing (its workload table), so every workload's uploads are followed;
+    None (the default workload under INPUT_PREFIX) when the environment holds no valid table: the function
+    itself then refuses to start, and its error is what the progress report shows."""
+    from batch_orchestrator.config import workload_table_from_env
+    from batch_orchestrator.errors import ConfigError
+    from batch_orchestrator.routing import UploadRoutes
+
+    try:
+        return UploadRoutes(workload_table_from_env(environment))
+    except ConfigError:
+        return None

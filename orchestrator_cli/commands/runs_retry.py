@@ -64,7 +64,9 @@ def retry_run(ctx: Context, args: argparse.Namespace) -> int:
             hint="look at it again with `orchestrator runs show` and retry if it still needs one",
         )
 
-    body = retry_message(run_id=run_id, attempt=plan.attempt, source=run.source)
+    # The next attempt runs as the last one did: its workload, ladder step and capacity (run.plan);
+    # without it the submit path would take the request for the default workload's.
+    body = retry_message(run_id=run_id, attempt=plan.attempt, source=run.source, plan=run.plan)
     try:
         sent = ctx.aws.call(
             f"sending the retry request of {run_id} to the SubmitQueue",

@@ -95,7 +95,10 @@ def submit_object(ctx: Context, args: argparse.Namespace) -> int:
             f"{url} is not in the stack's input bucket {input_bucket}",
             hint="the jobs may read only the input bucket; copy the object there (under the input prefix)",
         )
-    if not url.key.startswith(prefix):
+    # With workloads beyond the default, routing (the submit function's, by the most specific key rule)
+    # decides, and a key outside InputPrefix may well belong to one; the CLI does not hold the table.
+    routed = _has_other_workloads(deployment.outputs)
+    if not routed and not url.key.startswith(prefix):
         raise Refused(
             f"{url} is outside the input prefix {prefix!r}: the submit function would skip it",
             hint=f"copy it under s3://{input_bucket}/{prefix}",
@@ -152,7 +155,17 @@ def submit_object(ctx: Context, args: argparse.Namespace) -> int:
     ctx.out.line(f"Queued {url}{version} on the SubmitQueue (message {sent.get('MessageId')}).")
     ctx.out.line(f"Run id: {run_id}")
     ctx.out.line(f"Follow it with: orchestrator runs show {run_id}")
+    if routed:
+        ctx.out.line(
+            "The submit function routes it to a workload; a key no workload takes starts no run "
+            "(its log says 'upload unmatched', metric UploadsUnmatched)."
+        )
     return 0
+
+
+def _has_other_workloads(outputs: dict[str, str]) -> bool:
+    """Whether the stack was rendered with workloads.yaml entries (each has a Workload<Name>JobDefinitionArn output)."""
+    return any(name.startswith("Workload") and name.endswith("JobDefinitionArn") for name in outputs)
 
 
 def _head_object(ctx: Context, url: S3Url, version_id: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ operator will find whichever workload table the stack was deployed with.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from batch_orchestrator.adapters.run_items import (
@@ -178,3 +179,30 @@ def test_runs_show_of_a_run_from_before_workloads_reads_as_the_default_workload(
     assert "CAPACITY" not in header
     assert first[2:5] == ["FAILED", "2", "-"]
     assert document["workload"] == "default"
+
+
+# ------------------------------------------------------------------------------------------- retry
+def test_a_manual_retry_asks_for_the_runs_own_workload_step_and_capacity(stack: EmulatedStack, cli: CliRunner) -> None:
+    # Given a failed run recorded as the thumbnails workload's, on ladder step 1, moved On-Demand after one
+    # Spot interruption
+    run_id = start_run(stack, "incoming/retry-thumbnail.jpg")
+    finish_attempt(stack, run_id, "FAILED", exit_code=2)
+    amend_run(stack, run_id, workload="thumbnails", sizeStep=1, capacity="on-demand", spotInterruptions=1)
+
+    # When the operator retries it
+    result = cli("runs", "retry", run_id, stack=stack)
+
+    # Then the request on the SubmitQueue asks for the next attempt as the run's workload, step and capacity:
+    # without them the submit path would run it as the default workload's first step
+    assert result.code == ExitCode.OK, result.err
+    sqs = stack.client("sqs")
+    received = sqs.receive_message(QueueUrl=stack.outputs["SubmitQueueUrl"], MaxNumberOfMessages=10)
+    bodies = [json.loads(message["Body"]) for message in received.get("Messages", [])]
+    request = next(body for body in bodies if body.get("runId") == run_id)
+    assert (request["kind"], request["attempt"]) == ("retry", 2)
+    assert (request["workload"], request["sizeStep"], request["capacity"], request["spotInterruptions"]) == (
+        "thumbnails",
+        1,
+        "on-demand",
+        1,
+    )

@@ -87,7 +87,7 @@ def _submitted_requests() -> list[dict[str, Any]]:
 def test_each_upload_runs_on_its_workloads_definition_at_two_calls_and_an_unmatched_one_at_none(
     stack: EmulatedStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given one upload per workload with a key rule, and two no workload takes (one under OutputPrefix)
+    # Given one upload per workload with a key rule, one no workload takes, and a job's result under OutputPrefix
     drain_test_event(stack)
     for key in ("incoming/a.csv", "images/cat.jpg", "video/clip.mp4", "docs/notes.txt", "output/result.jpg"):
         upload(stack, key)
@@ -108,9 +108,9 @@ def test_each_upload_runs_on_its_workloads_definition_at_two_calls_and_an_unmatc
     assert jobs["clip_mp4"]["tags"]["batch-orchestrator:workload"] == "video"
     # at one claim and one SubmitJob per upload, and nothing for the unmatched ones
     assert counter.calls == ["dynamodb:PutItem", "batch:SubmitJob"] * 3
-    # which are counted, stack-wide and per workload
+    # which are counted, stack-wide and per workload: the stray upload as unmatched, the result as skipped
     out = capsys.readouterr().out
-    assert emf_metrics(out) == {"JobsSubmitted": 3, "UploadsUnmatched": 2}
+    assert emf_metrics(out) == {"JobsSubmitted": 3, "UploadsUnmatched": 1, "InputsSkipped": 1}
     assert emf_metrics_by_workload(out) == {
         workload: {"JobsSubmitted": 1} for workload in ("default", "images", "video")
     }

@@ -12,7 +12,7 @@ from batch_orchestrator.alerts import ALERT_RUN_FAILED
 from batch_orchestrator.errors import RetryEnqueueError, WorkloadUnavailable
 from batch_orchestrator.ids import SIZE_STEP_TAG, SPOT_INTERRUPTIONS_TAG, WORKLOAD_TAG, run_id_for
 from batch_orchestrator.models import AttemptPlan, RunStatus, S3Source, SubmitRequest
-from batch_orchestrator.s3_events import Unmatched
+from batch_orchestrator.s3_events import Skipped, Unmatched
 from batch_orchestrator.tracking import TrackOutcome
 from batch_orchestrator.workloads import NO_RULE_MATCHES, UNDER_OUTPUT_PREFIX, Capacity, Size
 from tests.support.environments import DEFINITION, QUEUE, SPOT_QUEUE
@@ -70,8 +70,10 @@ def test_an_upload_no_workload_takes_is_unmatched_and_costs_nothing(
     # When
     request = stack.upload(key)
 
-    # Then it starts no run, says why, and touched neither the table nor Batch
-    assert request == Unmatched(reason=reason, bucket="batch-orch-input", key=key)
+    # Then it starts no run, says why (a job's result under the output prefix is skipped, not unmatched),
+    # and touched neither the table nor Batch
+    kind = Skipped if reason == UNDER_OUTPUT_PREFIX else Unmatched
+    assert request == kind(reason=reason, bucket="batch-orch-input", key=key)
     assert stack.jobs.submit_calls == 0
     assert stack.runs.get(run_id_for(S3Source(bucket="batch-orch-input", key=key, sequencer="00A1"))) is None
 

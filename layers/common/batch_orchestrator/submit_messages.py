@@ -18,7 +18,7 @@ from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
 from batch_orchestrator.routing import InputPrefixOnly, Router
 from batch_orchestrator.s3_events import Skipped, Unmatched, iter_notification
-from batch_orchestrator.workloads import Capacity, NoWorkload
+from batch_orchestrator.workloads import UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
 
 RETRY_KIND = "retry"
 # "Submit attempt n again": the submit path handles it exactly like a redelivery of the message that
@@ -55,7 +55,8 @@ def parse_submit_message(
     """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable.
 
     Uploads are routed by ``routes`` (the functions pass the stack's ``UploadRoutes``); without it, by
-    ``input_prefix`` alone, to the default workload. An upload no workload takes is ``Unmatched``.
+    ``input_prefix`` alone, to the default workload. An upload no workload takes is ``Unmatched``;
+    a key under the output prefix (a job's result) is ``Skipped``, counted apart from them.
     """
     try:
         payload = json.loads(body)
@@ -74,7 +75,10 @@ def parse_submit_message(
             requests.append(item)
             continue
         plan = router.plan_for(item.key)
-        if isinstance(plan, NoWorkload):
+        if isinstance(plan, NoWorkload) and plan.reason == UNDER_OUTPUT_PREFIX:
+            # A job's own result written back to the bucket: expected, not an upload nobody takes.
+            requests.append(Skipped(reason=plan.reason, bucket=item.bucket, key=item.key))
+        elif isinstance(plan, NoWorkload):
             requests.append(Unmatched(reason=plan.reason, bucket=item.bucket, key=item.key))
         else:
             requests.append(SubmitRequest(run_id=run_id_for(item), attempt=1, source=item, plan=plan))
