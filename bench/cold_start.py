@@ -281,10 +281,6 @@ def _nothing_to_repair(result: Any) -> bool:
     return isinstance(result, dict) and result.get("items_read") == 0 and result.get("errors") == 0
 
 
-if __name__ == "__main__":
-    section_main(run)
-
-
 def _paired_ratio(ours: Kind, baseline: Kind) -> float:
     """The median over rounds of ours / baseline within one round (the two ran back to back).
 
@@ -294,3 +290,7 @@ def _paired_ratio(ours: Kind, baseline: Kind) -> float:
     """
     pairs = zip(ours.samples, baseline.samples, strict=True)
     return median([mine["total_ms"] / theirs["total_ms"] for mine, theirs in pairs])
+
+
+if __name__ == "__main__":
+    section_main(run)

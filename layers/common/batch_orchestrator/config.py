@@ -23,7 +23,6 @@ from batch_orchestrator.ids import JOB_QUEUE_ARN_PART
 from batch_orchestrator.limits import SQS_MAX_DELAY
 from batch_orchestrator.models import RunStatus
 from batch_orchestrator.retry_policy import RetryPolicy
-from batch_orchestrator.routing import UploadRoutes
 from batch_orchestrator.workloads import (
     DEFAULT_WORKLOAD,
     ComputeType,
@@ -39,6 +38,7 @@ from batch_orchestrator.workloads import (
 # Each function imports only the logic it runs: the settings types are imported where they are
 # built, so submit_jobs' cold start does not load tracking, alerts and the watchdog (`make bench`).
 if TYPE_CHECKING:
+    from batch_orchestrator.routing import UploadRoutes
     from batch_orchestrator.submit import SubmitSettings
     from batch_orchestrator.tracking import TrackSettings
     from batch_orchestrator.watchdog import WatchdogSettings
@@ -223,6 +223,8 @@ class SubmitConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
+        from batch_orchestrator.routing import UploadRoutes
+
         table = workload_table_from_env(env)
         return cls(
             store=StoreConfig.from_env(env),

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import COUNT_PATTERN, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
 from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
-from batch_orchestrator.routing import InputPrefixOnly, Router
-from batch_orchestrator.s3_events import Skipped, Unmatched, iter_notification
 from batch_orchestrator.workloads import UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
+
+# The tracker and the watchdog only write retry and resubmit requests: the upload side (routing, the S3
+# event model) is imported where uploads are parsed, so their cold starts do not load it (`make bench`).
+if TYPE_CHECKING:
+    from batch_orchestrator.routing import Router
+    from batch_orchestrator.s3_events import Skipped
 
 RETRY_KIND = "retry"
 # "Submit attempt n again": the submit path handles it exactly like a redelivery of the message that
@@ -68,6 +72,9 @@ def parse_submit_message(
         return [_parse_retry(payload)]
     if payload.get("kind") == RESUBMIT_KIND:
         return [_parse_retry(payload, kind=RESUBMIT_KIND, first_attempt=1)]
+    from batch_orchestrator.routing import InputPrefixOnly
+    from batch_orchestrator.s3_events import Skipped, Unmatched, iter_notification
+
     router = routes if routes is not None else InputPrefixOnly(input_prefix)
     requests: list[SubmitRequest | Skipped] = []
     for item in iter_notification(payload):

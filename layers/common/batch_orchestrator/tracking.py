@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from batch_orchestrator.alerts import build_queue_blocked_alert, build_run_failed_alert
 from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, size_at, undeclared_default
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
@@ -214,6 +213,9 @@ def _perform(
             run_id=run.run_id, attempt=run.attempt, source=run.source, delay_seconds=delay_seconds, plan=run.plan
         )
         return
+    # Alerts are built only when one is due: a tracker's cold start on a status change does not load them.
+    from batch_orchestrator.alerts import build_run_failed_alert
+
     alert = build_run_failed_alert(
         run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group
     )
@@ -239,6 +241,8 @@ def handle_queue_blocked(
     )
     if not taken:
         return False
+    from batch_orchestrator.alerts import build_queue_blocked_alert
+
     alert = build_queue_blocked_alert(blocked, region=settings.region)
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
     runs.confirm_queue_blocked_alert(job_id=blocked.job_id, now=now)
