@@ -13,6 +13,12 @@ from batch_orchestrator.workloads import Schedule, Workload, camel_case
 SPOT_QUEUE = "SpotJobQueue"
 SPOT_COMPUTE_ENVIRONMENT = "SpotComputeEnvironment"
 SCHEDULER_ROLE = "WorkloadSchedulerRole"
+# Rendered only when some workload has compute type ec2 (render_ec2.py).
+EC2_QUEUE = "Ec2JobQueue"
+EC2_COMPUTE_ENVIRONMENT = "Ec2ComputeEnvironment"
+EC2_INSTANCE_ROLE = "Ec2InstanceRole"
+EC2_INSTANCE_PROFILE = "Ec2InstanceProfile"
+EC2_LAUNCH_TEMPLATE = "Ec2LaunchTemplate"
 SCHEDULE_NAME_PREFIX = "batch-orch-"
 STACK_TAIL_LENGTH = 12  # the last group of the stack id's UUID, as the template's other schedule names use
 

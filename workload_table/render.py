@@ -7,11 +7,12 @@ stack). It raises ``WorkloadTableError`` on a table that must not deploy, with e
 Invariants of the rendered template:
 
 * With ``workloads: []`` the regions hold exactly what the template held before workloads existed, plus
-  ``WORKLOADS: "[]"`` and ``SPOT_JOB_QUEUE_ARN: ""``: the stack behaves as it always did.
+  ``WORKLOADS: "[]"``, ``SPOT_JOB_QUEUE_ARN: ""`` and ``EC2_JOB_QUEUE_ARN: ""``: the stack behaves as it always
+  did, and has no EC2 resource (``render_ec2``: only an ec2 workload brings the EC2 compute environment).
 * Every workload job definition the functions may submit to (``WORKLOADS``) is in both submit functions'
-  SubmitJob statement, and so is SpotJobQueue; the tracker's EventBridge rule listens to every queue a job
-  may run on. CloudFormation owns every job definition, queue and schedule: nothing is registered at run
-  time.
+  SubmitJob statement, and so are SpotJobQueue and Ec2JobQueue when rendered; the tracker's EventBridge
+  rule listens to every queue a job may run on. CloudFormation owns every job definition, queue and
+  schedule: nothing is registered at run time.
 * Each workload's environment variable ``WORKLOADS`` entry names its job definition by ``${<LogicalId>}``,
   so the functions always submit the revision CloudFormation deployed.
 """
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 
 from batch_orchestrator.workloads import ComputeType, Schedule, Workload, WorkloadTable, to_runtime_json
 from workload_table.names import (
+    EC2_QUEUE,
     SCHEDULER_ROLE,
     SPOT_COMPUTE_ENVIRONMENT,
     SPOT_QUEUE,
@@ -33,6 +35,13 @@ from workload_table.names import (
     schedule_name,
 )
 from workload_table.regions import replace_regions
+from workload_table.render_ec2 import (
+    EC2_HOST_REASON,
+    ec2_compute_region,
+    ec2_outputs,
+    public_ip_region,
+    resource_requirements,
+)
 from workload_table.table import load_table
 from workload_table.yaml_text import STACK_TAIL, flow_list, quoted, single_quoted, sub_escaped
 
@@ -47,10 +56,10 @@ INFRA_RETRY_RULES = (
 
 # ------------------------------------------------------------------------------------------ regions
 def environment_region(table: WorkloadTable) -> list[str]:
-    if not table.workloads:
-        return ['WORKLOADS: "[]"', 'SPOT_JOB_QUEUE_ARN: ""']
     spot = f"!Ref {SPOT_QUEUE}" if table.uses_spot else '""'
-    return [f"WORKLOADS: !Sub {single_quoted(workloads_json(table))}", f"SPOT_JOB_QUEUE_ARN: {spot}"]
+    ec2 = f"!Ref {EC2_QUEUE}" if table.uses_ec2 else '""'
+    workloads = f"!Sub {single_quoted(workloads_json(table))}" if table.workloads else '"[]"'
+    return [f"WORKLOADS: {workloads}", f"SPOT_JOB_QUEUE_ARN: {spot}", f"EC2_JOB_QUEUE_ARN: {ec2}"]
 
 
 def workloads_json(table: WorkloadTable) -> str:
@@ -124,13 +133,14 @@ def job_definition(workload: Workload) -> list[str]:
     if container is None:
         raise ValueError(f"workload {workload.name}: no container (a runtime table cannot be rendered)")
     size = workload.ladder[0]
+    ec2 = workload.compute is ComputeType.EC2
     spot_action = "EXIT" if workload.compute is ComputeType.FARGATE_SPOT else "RETRY"
     lines = [
         f"{job_definition_id(workload)}:",
         "  Type: AWS::Batch::JobDefinition",
         "  Properties:",
         "    Type: container",
-        "    PlatformCapabilities: [FARGATE]",
+        f"    PlatformCapabilities: [{'EC2' if ec2 else 'FARGATE'}]",
         "    PropagateTags: true",
         "    Timeout:",
         f"      AttemptDurationSeconds: {workload.timeout_seconds}",
@@ -138,7 +148,7 @@ def job_definition(workload: Workload) -> list[str]:
         "      Attempts: !Ref InfraRetryAttempts",
         "      EvaluateOnExit:",
         f"        - Action: {spot_action}",
-        f"          OnStatusReason: {quoted(SPOT_REASON)}",
+        f"          OnStatusReason: {quoted(EC2_HOST_REASON if ec2 else SPOT_REASON)}",
     ]
     for key, pattern in INFRA_RETRY_RULES:
         lines += ["        - Action: RETRY", f"          {key}: {quoted(pattern)}"]
@@ -150,18 +160,8 @@ def job_definition(workload: Workload) -> list[str]:
         f"      Command: {flow_list(list(container.command))}",
         "      ExecutionRoleArn: !GetAtt JobExecutionRole.Arn",
         "      JobRoleArn: !GetAtt JobRole.Arn",
-        "      ResourceRequirements:",
-        "        - Type: VCPU",
-        f"          Value: {quoted(size.vcpu)}",
-        "        - Type: MEMORY",
-        f"          Value: {quoted(str(size.memory_mib))}",
-        "      RuntimePlatform:",
-        "        OperatingSystemFamily: LINUX",
-        f"        CpuArchitecture: {container.cpu_architecture}",
-        "      FargatePlatformConfiguration:",
-        "        PlatformVersion: LATEST",
-        "      NetworkConfiguration:",
-        "        AssignPublicIp: !If [CreateNetwork, ENABLED, !Ref AssignPublicIp]",
+        *resource_requirements(size, workload.gpus),
+        *([] if ec2 else _fargate_only(container.cpu_architecture)),
         *_job_environment(workload),
         "      LogConfiguration:",
         "        LogDriver: awslogs",
@@ -171,6 +171,19 @@ def job_definition(workload: Workload) -> list[str]:
         "          awslogs-stream-prefix: batch-orchestrator",
     ]
     return lines
+
+
+def _fargate_only(cpu_architecture: str) -> list[str]:
+    """The job definition properties Batch accepts on Fargate only (refused on EC2)."""
+    return [
+        "      RuntimePlatform:",
+        "        OperatingSystemFamily: LINUX",
+        f"        CpuArchitecture: {cpu_architecture}",
+        "      FargatePlatformConfiguration:",
+        "        PlatformVersion: LATEST",
+        "      NetworkConfiguration:",
+        "        AssignPublicIp: !If [CreateNetwork, ENABLED, !Ref AssignPublicIp]",
+    ]
 
 
 def _job_environment(workload: Workload) -> list[str]:
@@ -218,13 +231,17 @@ def input_condition_region(table: WorkloadTable) -> list[str]:
     return ['HasInputPrefix: !Not [!Equals [!Ref InputPrefix, ""]]']
 
 
+def _extra_queues(table: WorkloadTable) -> list[str]:
+    """The queues beyond JobQueue that some workload's attempts go to."""
+    return [f"- !Ref {SPOT_QUEUE}"] * table.uses_spot + [f"- !Ref {EC2_QUEUE}"] * table.uses_ec2
+
+
 def submit_job_region(table: WorkloadTable) -> list[str]:
-    queues = [f"- !Ref {SPOT_QUEUE}"] if table.uses_spot else []
-    return queues + [f"- !Ref {job_definition_id(w)}" for w in table.workloads]
+    return _extra_queues(table) + [f"- !Ref {job_definition_id(w)}" for w in table.workloads]
 
 
 def tracked_queues_region(table: WorkloadTable) -> list[str]:
-    return [f"- !Ref {SPOT_QUEUE}"] if table.uses_spot else []
+    return _extra_queues(table)
 
 
 def schedules_region(table: WorkloadTable) -> list[str]:
@@ -316,6 +333,7 @@ def outputs_region(table: WorkloadTable) -> list[str]:
             "  Description: AWS Batch job queue on Fargate Spot (the first attempts of fargate-spot workloads)",
             f"  Value: !Ref {SPOT_QUEUE}",
         ]
+    lines += ec2_outputs(table)
     for workload in table.workloads:
         lines += [
             f"{job_definition_id(workload)}Arn:",
@@ -328,6 +346,8 @@ def outputs_region(table: WorkloadTable) -> list[str]:
 REGIONS = {
     "environment": environment_region,
     "spot-queue": spot_queue_region,
+    "ec2-compute": ec2_compute_region,
+    "public-ip": public_ip_region,
     "job-input": job_input_region,
     "job-definitions": job_definitions_region,
     "input-filter": input_filter_region,

@@ -1,6 +1,7 @@
 """workloads.yaml's text -> the validated WorkloadTable, with every problem as one line.
 
-The file's shape is ``workloads: [<workload>, ...]`` and nothing else. Each workload is parsed by the
+The file's shape is ``workloads: [<workload>, ...]`` and, when some workload has ``compute: {type: ec2}``,
+``ec2_compute: {...}`` (``workload_ec2.parse_ec2_compute``), and nothing else. Each workload is parsed by the
 layer's ``parse_workloads`` (the parser the functions run on the WORKLOADS variable at cold start) and
 the table checked by ``validate_table``, so the table ``make validate`` accepts is the one the
 functions accept. ``with_stack_default`` adds what only the stack's parameters tell: the default
@@ -9,11 +10,13 @@ workload's key rule (InputPrefix) and the output prefix.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import yaml
 
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
+from batch_orchestrator.workload_ec2 import parse_ec2_compute
 from batch_orchestrator.workloads import (
     DEFAULT_WORKLOAD,
     KeyRule,
@@ -26,7 +29,7 @@ from batch_orchestrator.workloads import (
     validate_table,
 )
 
-TOP_LEVEL_KEYS = frozenset({"workloads"})
+TOP_LEVEL_KEYS = frozenset({"workloads", "ec2_compute"})
 
 
 def load_table(text: str, *, source: str = "workloads.yaml") -> WorkloadTable:
@@ -40,7 +43,7 @@ def load_table(text: str, *, source: str = "workloads.yaml") -> WorkloadTable:
         message = "expected a mapping with one key, workloads (`workloads: []` for none)"
         raise WorkloadTableError([Problem("", "(file)", message, source)])
     problems = [
-        Problem("", str(key), "unknown key (the file holds only `workloads:`)", source)
+        Problem("", str(key), "unknown key (the file holds only `workloads:` and `ec2_compute:`)", source)
         for key in document
         if key not in TOP_LEVEL_KEYS
     ]
@@ -53,9 +56,17 @@ def load_table(text: str, *, source: str = "workloads.yaml") -> WorkloadTable:
         workloads = parse_workloads(entries, source=source, runtime=False)
     except WorkloadTableError as exc:
         raise WorkloadTableError([*problems, *exc.problems]) from exc
+    ec2_compute, ec2_problems = parse_ec2_compute(
+        document.get("ec2_compute"), workloads, present="ec2_compute" in document, source=source
+    )
+    problems += ec2_problems
+    try:
+        table = validate_table(workloads, source=source)
+    except WorkloadTableError as exc:
+        raise WorkloadTableError([*problems, *exc.problems]) from exc
     if problems:
         raise WorkloadTableError(problems)
-    return validate_table(workloads, source=source)
+    return dataclasses.replace(table, ec2_compute=ec2_compute)
 
 
 def with_stack_default(table: WorkloadTable, parameters: Mapping[str, str], *, source: str) -> WorkloadTable:

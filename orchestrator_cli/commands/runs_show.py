@@ -151,7 +151,7 @@ def _run_size(item: dict[str, Any]) -> str | None:
 
 
 def _capacity_text(item: dict[str, Any]) -> str | None:
-    """``spot`` or ``on-demand``, with the Spot interruptions the run has had so far."""
+    """``spot``, ``on-demand`` or ``ec2``, with the Spot interruptions the run has had so far."""
     capacity = item.get(CAPACITY)
     interruptions = item.get(SPOT_INTERRUPTIONS)
     if not interruptions:

@@ -87,9 +87,15 @@ def runtime_workloads(environment: Mapping[str, str]) -> tuple[Workload, ...]:
 
 def submit_targets(environment: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(job queue, job definition, why) of every SubmitJob the code may make: the default workload on JOB_QUEUE_ARN,
-    each workload of WORKLOADS on the On-Demand queue, and a fargate-spot one on SPOT_JOB_QUEUE_ARN too."""
+    each Fargate workload of WORKLOADS on the On-Demand queue, a fargate-spot one on SPOT_JOB_QUEUE_ARN too, and
+    an ec2 one on EC2_JOB_QUEUE_ARN only (capacity_for: every attempt of an ec2 workload runs on EC2)."""
     targets = [(environment["JOB_QUEUE_ARN"], environment["JOB_DEFINITION_ARN"], "")]
     for workload in runtime_workloads(environment):
+        if workload.compute is ComputeType.EC2:
+            targets.append(
+                (environment["EC2_JOB_QUEUE_ARN"], workload.job_definition, f"workload {workload.name} on EC2")
+            )
+            continue
         targets.append((environment["JOB_QUEUE_ARN"], workload.job_definition, f"workload {workload.name}"))
         if workload.compute is ComputeType.FARGATE_SPOT:
             spot = environment["SPOT_JOB_QUEUE_ARN"]

@@ -469,6 +469,7 @@ def trust_calls(stack: ResolvedStack) -> list[Call]:
                     ecs,
                 )
             )
+    assumed += _instance_role_trust(stack)
     for logical_id, schedule in stack.of_type("AWS::Scheduler::Schedule").items():
         group = schedule.properties.get("GroupName", "default")
         # EventBridge Scheduler sets aws:SourceArn to the schedule group's ARN (Scheduler User Guide,
@@ -496,3 +497,19 @@ def trust_calls(stack: ResolvedStack) -> list[Call]:
         )
         for role_id, principal, why, context in assumed
     ]
+
+
+def _instance_role_trust(stack: ResolvedStack) -> list[tuple[str, str, str, Mapping[str, ContextValue]]]:
+    """EC2 assumes the role of an EC2 compute environment's instance profile for each instance Batch launches
+    (no context keys are documented for it). Fargate compute environments have no InstanceRole."""
+    assumed: list[tuple[str, str, str, Mapping[str, ContextValue]]] = []
+    profiles = {stack.get_att(p, "Arn"): p for p in stack.of_type("AWS::IAM::InstanceProfile")}
+    roles = {stack.ref(r): r for r in stack.of_type("AWS::IAM::Role")}
+    for environment_id, environment in stack.of_type("AWS::Batch::ComputeEnvironment").items():
+        profile_arn = environment.properties["ComputeResources"].get("InstanceRole")
+        if profile_arn is None:
+            continue
+        profile = stack.resources[profiles[str(profile_arn)]]
+        for role_name in profile.properties["Roles"]:
+            assumed.append((roles[str(role_name)], "ec2.amazonaws.com", f"instances of {environment_id}", {}))
+    return assumed

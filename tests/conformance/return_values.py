@@ -159,6 +159,14 @@ TYPES: dict[str, ReturnValues] = {
         name_property="RoleName",
         generated_name_limit=64,
     ),
+    # Ref: "the resource name"; Arn: "arn:aws:iam::1234567891012:instance-profile/MyProfile-ASDNSDLKJ" (with its Path).
+    "AWS::IAM::InstanceProfile": ReturnValues(
+        "aws-resource-iam-instanceprofile.html",
+        ref=lambda c: c.name,
+        attributes={"Arn": lambda c: c.arn("iam", f"instance-profile{_role_path(c)}{c.name}", region=False)},
+        name_property="InstanceProfileName",
+        generated_name_limit=128,
+    ),
     # Ref: "the resource name" (the bucket name); Arn: "arn:aws:s3:::mybucket". Generated names are lowercase.
     "AWS::S3::Bucket": ReturnValues(
         "aws-resource-s3-bucket.html",
@@ -286,6 +294,19 @@ TYPES: dict[str, ReturnValues] = {
     ),
     "AWS::EC2::VPCGatewayAttachment": ReturnValues(
         "aws-resource-ec2-vpcgatewayattachment.html", ref=_ec2_id("IGW"), attributes={}
+    ),
+    # Ref: the launch template's id ("lt-01238c059e3466abc"); LatestVersionNumber and DefaultVersionNumber: "1"
+    # for a template CloudFormation has just created.
+    "AWS::EC2::LaunchTemplate": ReturnValues(
+        "aws-resource-ec2-launchtemplate.html",
+        ref=_ec2_id("lt"),
+        attributes={
+            "LaunchTemplateId": _ec2_id("lt"),
+            "LatestVersionNumber": lambda c: "1",
+            "DefaultVersionNumber": lambda c: "1",
+        },
+        name_property="LaunchTemplateName",
+        generated_name_limit=128,
     ),
     # Ref: "a presigned URL" (to signal the wait condition).
     "AWS::CloudFormation::WaitConditionHandle": ReturnValues(

@@ -1,9 +1,9 @@
 """The functions' environments as template.yaml sets them, for the unit tests that build a config or load a handler.
 
 ``GLOBALS`` is what Globals.Function.Environment.Variables gives every function (the default workload's
-variables, WORKLOADS and SPOT_JOB_QUEUE_ARN with no other workload); each ``*_ENV`` adds what the template
-sets on that function. The integration tests read the real template instead (``tests/support/stack.py``);
-``tests/unit/test_config.py`` holds these dictionaries to the template's names.
+variables, WORKLOADS, SPOT_JOB_QUEUE_ARN and EC2_JOB_QUEUE_ARN with no other workload); each ``*_ENV`` adds
+what the template sets on that function. The integration tests read the real template instead
+(``tests/support/stack.py``); ``tests/unit/test_config.py`` holds these dictionaries to the template's names.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ GLOBALS: Mapping[str, str] = {
     "JOB_MEMORY": "1024",
     "WORKLOADS": "[]",
     "SPOT_JOB_QUEUE_ARN": "",
+    "EC2_JOB_QUEUE_ARN": "",
 }
 SUBMIT_ENV: Mapping[str, str] = {**GLOBALS, "CLAIM_LEASE_SECONDS": "120"}
 SCHEDULED_ENV: Mapping[str, str] = {**SUBMIT_ENV, "SCHEDULE_NAME": "batch-orch-0123456789ab-schedule"}

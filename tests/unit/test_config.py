@@ -206,7 +206,7 @@ def test_a_missing_submit_variable_is_named_not_defaulted(name: str) -> None:
         SubmitConfig.from_env(env)
 
 
-@pytest.mark.parametrize("name", ["INPUT_PREFIX", "OUTPUT_PREFIX", "SPOT_JOB_QUEUE_ARN"])
+@pytest.mark.parametrize("name", ["INPUT_PREFIX", "OUTPUT_PREFIX", "SPOT_JOB_QUEUE_ARN", "EC2_JOB_QUEUE_ARN"])
 def test_a_variable_that_may_be_empty_must_still_be_there(name: str) -> None:
     env = {key: value for key, value in SUBMIT_ENV.items() if key != name}
     with pytest.raises(ConfigError, match=f"environment variable {name} is required \\(it may be empty\\)"):

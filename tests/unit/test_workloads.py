@@ -177,7 +177,7 @@ ARGV = "command: must be a non-empty list of strings (argv), e.g. [python3, /app
 RATE = "schedules[0].expression: must be rate(<whole number> <minute(s)|hour(s)|day(s)>)"
 NONE_HINT = "(write `workloads: []` for none)"
 FILE_KEYS = (
-    "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, image, command, cpu_architecture, "
+    "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, image, command, cpu_architecture, "
     "environment"
 )
 
@@ -336,7 +336,7 @@ RULES: list[tuple[dict[str, Any], str]] = [
     ({"retry": {"on_timeout": "yes"}}, T + "retry.on_timeout: must be true or false, got 'yes'"),
     ({"retry": {"attempts": 3}}, T + "retry.attempts: unknown key; did you mean 'max_attempts'?"),
     ({"retry": 3}, T + "retry: must be a mapping (exit_codes, max_attempts, ...), got 3"),
-    ({"compute": {"type": "ec2"}}, T + "compute.type: must be fargate or fargate-spot, got 'ec2'"),
+    ({"compute": {"type": "batch"}}, T + "compute.type: must be fargate, fargate-spot or ec2, got 'batch'"),
     (
         {"compute": {"type": "fargate", "on_demand_after": 1}},
         T + "compute.on_demand_after: applies only to type fargate-spot",
@@ -422,9 +422,9 @@ def test_the_runtime_form_has_no_container_fields_and_needs_the_job_definition()
     # Then the container fields are unknown there and the job definition is missing
     assert lines == [
         "WORKLOADS: thumbnails: image: unknown key; expected one of: name, match, schedules, vcpu, memory, "
-        "timeout_seconds, retry, compute, job_definition",
+        "timeout_seconds, retry, compute, gpus, job_definition",
         "WORKLOADS: thumbnails: command: unknown key; expected one of: name, match, schedules, vcpu, memory, "
-        "timeout_seconds, retry, compute, job_definition",
+        "timeout_seconds, retry, compute, gpus, job_definition",
         "WORKLOADS: thumbnails: job_definition: required",
     ]
     assert problems([{**entry(image=None), "job_definition": " "}], runtime=True) == [

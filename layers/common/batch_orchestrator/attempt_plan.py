@@ -36,7 +36,10 @@ def _out_of_memory(failure: JobFailure) -> bool:
 
 
 def capacity_for(workload: Workload, spot_interruptions: int) -> Capacity:
-    """Spot for a fargate-spot workload until it has been interrupted ``on_demand_after`` times, else On-Demand."""
+    """EC2 for an ec2 workload (always: Batch itself retries an EC2 instance taken away); Spot for a
+    fargate-spot workload until it has been interrupted ``on_demand_after`` times; else On-Demand."""
+    if workload.compute is ComputeType.EC2:
+        return Capacity.EC2
     if workload.compute is ComputeType.FARGATE_SPOT and spot_interruptions < workload.on_demand_after:
         return Capacity.SPOT
     return Capacity.ON_DEMAND

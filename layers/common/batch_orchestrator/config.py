@@ -186,6 +186,19 @@ def _spot_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
     return queue
 
 
+def _ec2_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
+    """EC2_JOB_QUEUE_ARN: "" unless a workload runs on EC2, then the EC2 queue's ARN."""
+    queue = _present(env, "EC2_JOB_QUEUE_ARN")
+    if not queue:
+        if table.uses_ec2:
+            ec2 = ", ".join(w.name for w in table.workloads if w.compute is ComputeType.EC2)
+            raise ConfigError(f"environment variable EC2_JOB_QUEUE_ARN is required: workload {ec2} runs on EC2")
+        return ""
+    if not _BATCH_ARN.match(queue) or JOB_QUEUE_ARN_PART not in queue:
+        raise ConfigError(f"EC2_JOB_QUEUE_ARN={queue!r} is not a Batch job queue ARN")
+    return queue
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     runs_table: str
@@ -211,6 +224,7 @@ def _submit_settings(env: Mapping[str, str], table: WorkloadTable) -> SubmitSett
         claim_lease_seconds=_integer(env, "CLAIM_LEASE_SECONDS", minimum=10, maximum=3600),
         workloads=table,
         spot_job_queue=_spot_job_queue(env, table),
+        ec2_job_queue=_ec2_job_queue(env, table),
     )
 
 

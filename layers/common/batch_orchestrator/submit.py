@@ -21,7 +21,7 @@ the lookup before a takeover's submission searches there. A takeover submits the
 recorded (the run's workload, ladder step and capacity), not the redelivered message's.
 
 An attempt runs as its plan says (``models.AttemptPlan``): the workload's job definition, the queue of
-its capacity (On-Demand: the stack's job queue; Spot: the Spot queue), and, only above the ladder's
+its capacity (On-Demand: the stack's job queue; Spot: the Spot queue; EC2: the EC2 queue), and, only above the ladder's
 first step, that step's vCPU and memory as resource overrides. Its plan goes on the job as tags.
 """
 
@@ -56,9 +56,10 @@ class SubmitSettings:
     """The stack's queues and workloads as the submit path uses them.
 
     ``job_queue`` is the On-Demand queue (JOB_QUEUE_ARN), ``spot_job_queue`` the Spot queue ("" when no
-    workload runs on Spot). ``job_definition`` and ``max_attempts`` are the default workload's; settings
-    made without a ``workloads`` table (tools and tests that predate workloads) run the default workload
-    alone with them, its size undeclared.
+    workload runs on Spot), ``ec2_job_queue`` the EC2 queue ("" when no workload runs on EC2).
+    ``job_definition`` and ``max_attempts`` are the default workload's; settings made without a
+    ``workloads`` table (tools and tests that predate workloads) run the default workload alone with
+    them, its size undeclared.
     """
 
     job_queue: str
@@ -67,6 +68,7 @@ class SubmitSettings:
     claim_lease_seconds: int
     workloads: WorkloadTable | None = None
     spot_job_queue: str = ""
+    ec2_job_queue: str = ""
 
     def workload(self, name: str) -> Workload | None:
         if self.workloads is not None:
@@ -82,6 +84,10 @@ class SubmitSettings:
             if not self.spot_job_queue:
                 raise WorkloadUnavailable("an attempt asks for Spot capacity, but this stack has no Spot job queue")
             return self.spot_job_queue
+        if capacity is Capacity.EC2:
+            if not self.ec2_job_queue:
+                raise WorkloadUnavailable("an attempt asks for EC2 capacity, but this stack has no EC2 job queue")
+            return self.ec2_job_queue
         return self.job_queue
 
 

@@ -1,6 +1,7 @@
 """Reading a workload table: ``workloads.yaml``'s ``workloads:`` list, or the ``WORKLOADS`` variable.
 
-One reader for both forms; ``workloads.parse_workloads`` is its entry point. Invariants:
+One reader for both forms; ``workloads.parse_workloads`` is its entry point. What only ec2 workloads
+have (whole-vCPU sizes, ``gpus``) is read by ``workload_ec2``. Invariants:
 
 * Every problem is reported, not just the first, so a table is fixed in one pass. Each problem
   names the workload (``workloads[<i>]`` while it has no name) and the dotted field.
@@ -29,6 +30,7 @@ from batch_orchestrator.limits import (
     SCHEDULE_PAYLOAD_BUDGET,
 )
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT, SQS_MAX_DELAY_SECONDS, ExitCodeSet, RetryPolicy
+from batch_orchestrator.workload_ec2 import ec2_ladder, gpus, is_ec2
 from batch_orchestrator.workload_fields import (
     CPU_ARCHITECTURES,
     SCHEDULE_NAME,
@@ -56,7 +58,7 @@ from batch_orchestrator.workloads import (
     WorkloadTableError,
 )
 
-_COMMON_KEYS = ("name", "match", "schedules", "vcpu", "memory", "timeout_seconds", "retry", "compute")
+_COMMON_KEYS = ("name", "match", "schedules", "vcpu", "memory", "timeout_seconds", "retry", "compute", "gpus")
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = (*_COMMON_KEYS, "job_definition")
 _FILE_REQUIRED = ("name", "image", "vcpu", "memory", "timeout_seconds")
@@ -141,7 +143,8 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     name = _name(r, entry["name"]) if "name" in entry else None
     key_rule = _key_rule(r, entry.get("match"))
     schedules = _schedules(r, entry.get("schedules"))
-    ladder = _ladder(r, entry)
+    ladder = ec2_ladder(r.problem, entry) if is_ec2(entry) else _ladder(r, entry)
+    gpu_count = gpus(r.problem, entry)
     timeout = None
     if "timeout_seconds" in entry:
         why = " seconds (Batch's minimum; a Fargate job runs 14 days at most)"
@@ -163,6 +166,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         retry=retry,
         compute=compute[0],
         on_demand_after=compute[1],
+        gpus=gpu_count,
         job_definition=job_definition,
         container=container,
     )
@@ -380,7 +384,7 @@ def _compute(r: _Reader, value: object, retry: RetryPolicy | None) -> tuple[Comp
     if chosen not in types:
         return None
     compute = ComputeType(chosen)
-    if compute is ComputeType.FARGATE:
+    if compute is not ComputeType.FARGATE_SPOT:
         if "on_demand_after" in value:
             r.problem("compute.on_demand_after", "applies only to type fargate-spot")
         return compute, 0

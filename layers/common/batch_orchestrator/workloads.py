@@ -1,9 +1,10 @@
 """Workloads: the kinds of job one stack runs, how an upload is routed to one, and how its attempts are sized.
 
 A workload is a job definition (image, command, size, timeout, environment) with its triggers (an S3
-key rule, schedules), its retry policy and its compute (Fargate, or Fargate Spot with an On-Demand
-fallback). The stack's parameters describe the workload named ``default``; ``workloads.yaml`` adds
-the others (rendered into ``template.yaml`` by ``python -m workload_table render``).
+key rule, schedules), its retry policy and its compute (Fargate, Fargate Spot with an On-Demand
+fallback, or the stack's managed EC2 compute environment, with GPUs). The stack's parameters describe
+the workload named ``default``; ``workloads.yaml`` adds the others (rendered into ``template.yaml`` by
+``python -m workload_table render``).
 
 Invariants this module keeps (everything here is pure: no boto3, no ``os.environ``):
 
@@ -15,8 +16,9 @@ Invariants this module keeps (everything here is pure: no boto3, no ``os.environ
 * The same parser reads ``workloads.yaml`` (before deploy: ``make validate``) and the ``WORKLOADS``
   environment variable the template renders from it (at cold start): a table the functions run is
   a table that validated.
-* A memory ladder's steps are valid Fargate sizes, in increasing memory; step 0 is the job
-  definition's own size, and attempts move up one step only after an out-of-memory failure.
+* A memory ladder's steps are valid Fargate sizes (an ec2 workload's: whole vCPUs, 4 MiB or more), in
+  increasing memory; step 0 is the job definition's own size, and attempts move up one step only after
+  an out-of-memory failure. Only an ec2 workload has GPUs.
 
 Cold start: importing this module loads no YAML, JSON-schema or time zone code; the parser
 (``workload_parser``) is imported by ``parse_workloads`` and reads the tz database only for the file.
@@ -49,13 +51,16 @@ RETRY_DEFAULTS: Mapping[str, object] = {
 class ComputeType(StrEnum):
     FARGATE = "fargate"
     FARGATE_SPOT = "fargate-spot"  # with an On-Demand fallback after ``on_demand_after`` interruptions
+    EC2 = "ec2"  # the stack's managed EC2 compute environment (workloads.yaml's ec2_compute): GPUs, big sizes
 
 
 class Capacity(StrEnum):
-    """Where one attempt runs: the stack's On-Demand queue, or the Spot queue of a fargate-spot workload."""
+    """Where one attempt runs: the stack's On-Demand queue, the Spot queue of a fargate-spot workload, or the
+    EC2 queue of an ec2 workload (whose instances are On-Demand or Spot as ``ec2_compute.capacity`` says)."""
 
     ON_DEMAND = "on-demand"
     SPOT = "spot"
+    EC2 = "ec2"
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Size:
-    """One Fargate size: vCPU as Batch writes it ("0.25", "0.5", "1", ..., "16") and memory in MiB."""
+    """One size: vCPU as Batch writes it ("0.25", "0.5", "1", ..., "16" on Fargate; a whole number on EC2)
+    and memory in MiB."""
 
     vcpu: str
     memory_mib: int
@@ -129,7 +135,29 @@ class Container:
     image: str
     command: tuple[str, ...]  # () = the image's own CMD
     environment: Mapping[str, str] = field(default_factory=dict)
-    cpu_architecture: str = "X86_64"  # X86_64 | ARM64 (Fargate Spot: X86_64 only)
+    cpu_architecture: str = (
+        "X86_64"  # X86_64 | ARM64 (Fargate Spot: X86_64 only; ec2: unused, the instance types decide)
+    )
+
+
+class Ec2Capacity(StrEnum):
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+
+
+@dataclass(frozen=True)
+class Ec2Compute:
+    """workloads.yaml's ``ec2_compute``: the one managed EC2 compute environment every ec2 workload runs on.
+
+    Rendered into the template only (Ec2ComputeEnvironment, Ec2JobQueue, the instance role and launch
+    template); required exactly when some workload has ``compute: {type: ec2}``.
+    """
+
+    instance_types: tuple[str, ...]  # e.g. ("g5.xlarge",) or ("optimal",)
+    max_vcpus: int
+    min_vcpus: int = 0
+    capacity: Ec2Capacity = Ec2Capacity.ON_DEMAND
+    spot_bid_percentage: int | None = None  # spot only: the most to pay, as a percentage of the On-Demand price
 
 
 @dataclass(frozen=True)
@@ -142,6 +170,7 @@ class Workload:
     retry: RetryPolicy
     compute: ComputeType = ComputeType.FARGATE
     on_demand_after: int = 0  # fargate-spot: Spot interruptions before the next attempt goes On-Demand
+    gpus: int = 0  # ec2 only: GPUs reserved for each attempt (resourceRequirements GPU); 0 = none
     job_definition: str = ""  # the job definition ARN (runtime: from the WORKLOADS environment); "" in the file
     container: Container | None = None  # in workloads.yaml; absent from the runtime table
 
@@ -216,6 +245,9 @@ class WorkloadTable:
 
     workloads: tuple[Workload, ...]
     output_prefix: str = ""  # keys under it are never routed; "" = no such prefix (set by with_default)
+    # workloads.yaml's ec2_compute block (template only: the functions need just EC2_JOB_QUEUE_ARN); None
+    # in the runtime table, and in a file table without ec2 workloads.
+    ec2_compute: Ec2Compute | None = None
 
     def get(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -239,6 +271,10 @@ class WorkloadTable:
     @property
     def uses_spot(self) -> bool:
         return any(w.compute is ComputeType.FARGATE_SPOT for w in self.workloads)
+
+    @property
+    def uses_ec2(self) -> bool:
+        return any(w.compute is ComputeType.EC2 for w in self.workloads)
 
     def with_default(self, default: Workload, *, output_prefix: str, source: str = "workloads.yaml") -> WorkloadTable:
         """This table plus the stack's own workload (first), routing nothing under ``output_prefix``.
@@ -271,7 +307,7 @@ class WorkloadTable:
                     )
         if problems:
             raise WorkloadTableError(problems)
-        return WorkloadTable((default, *self.workloads), output_prefix=output_prefix)
+        return WorkloadTable((default, *self.workloads), output_prefix=output_prefix, ec2_compute=self.ec2_compute)
 
 
 def parse_workloads(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
@@ -362,7 +398,11 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
     retry = _retry_json(workload.retry)
     if retry:
         out["retry"] = retry
-    if workload.compute is not ComputeType.FARGATE:
+    if workload.compute is ComputeType.FARGATE_SPOT:
         out["compute"] = {"type": workload.compute.value, "on_demand_after": workload.on_demand_after}
+    elif workload.compute is ComputeType.EC2:
+        out["compute"] = {"type": workload.compute.value}
+    if workload.gpus:
+        out["gpus"] = workload.gpus
     out["job_definition"] = workload.job_definition
     return out
