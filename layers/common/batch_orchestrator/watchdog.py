@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batch_orchestrator.alerts import build_stuck_run_alert
 from batch_orchestrator.batch_events import parse_describe_jobs_entry
 from batch_orchestrator.errors import OrchestratorError
 from batch_orchestrator.job_outcome import says_timed_out
@@ -314,6 +313,10 @@ class _Sweep:
         ):
             # Marked before publishing: at most one alert per episode. If publishing fails, the
             # StuckRuns metric (and its alarm) still reports the run.
+            # Built only when a run is stuck: a sweep with nothing to report does not load the alerts
+            # (cold start).
+            from batch_orchestrator.alerts import build_stuck_run_alert
+
             alert = build_stuck_run_alert(
                 run,
                 stuck_seconds=stuck_for,
