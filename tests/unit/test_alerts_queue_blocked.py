@@ -59,10 +59,25 @@ def test_queue_blocked_alert() -> None:
         "jobName": BLOCKED.job_name,
         "runId": RUN_ID,
         "attempt": 1,
+        "workload": None,
         "statusReason": BLOCKED.status_reason,
         "reasonCode": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
         "advice": queue_blocked_advice(BLOCKED.status_reason),
     }
+
+
+def test_queue_blocked_alert_names_the_blocking_runs_workload() -> None:
+    # Given the blocking job is a run of the thumbnails workload
+    blocked = replace(BLOCKED, workload="thumbnails")
+
+    # When
+    alert = build_queue_blocked_alert(blocked, region="us-east-1")
+
+    # Then the summary, the JSON and a message attribute (for subscription filters) name it
+    summary, data = split_body(alert)
+    assert "Workload:        thumbnails" in summary
+    assert data["workload"] == "thumbnails"
+    assert alert.attributes["workload"] == {"DataType": "String", "StringValue": "thumbnails"}
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,20 @@ def test_queue_blocked_names_queue_job_reason_and_run() -> None:
         ),
         run_id="s3-f465b014c95d872789ac978a",
         attempt=1,
+        workload="default",  # one of ours, from before jobs carried their workload tag
     )
+
+
+def test_queue_blocked_names_the_workload_of_the_blocking_job_and_reads_an_odd_tag_as_the_default() -> None:
+    # Given the blocking job tagged with its workload, and a copy whose tag is not a workload name
+    event = load_event("batch_queue_blocked.json")
+    event["detail"]["tags"]["batch-orchestrator:workload"] = "thumbnails"
+    odd = load_event("batch_queue_blocked.json")
+    odd["detail"]["tags"]["batch-orchestrator:workload"] = "Not A Name"
+
+    # When / Then: the workload is named, and an unreadable tag does not stop the alert
+    assert parse_queue_blocked(event).workload == "thumbnails"
+    assert parse_queue_blocked(odd).workload == "default"
 
 
 def test_queue_blocked_by_a_foreign_job_is_still_reported() -> None:

@@ -292,6 +292,8 @@ def build_queue_blocked_alert(blocked: QueueBlocked, *, region: str) -> Alert:
     if blocked.run_id:
         run = blocked.run_id if blocked.attempt is None else f"{blocked.run_id} (attempt {blocked.attempt})"
         rows.append(("Run ID", run))
+    if blocked.workload:
+        rows.append(("Workload", blocked.workload))
     rows += [
         ("Status reason", display(blocked.status_reason)),
         ("What to do", advice),
@@ -312,6 +314,7 @@ def build_queue_blocked_alert(blocked: QueueBlocked, *, region: str) -> Alert:
         "jobName": blocked.job_name,
         "runId": blocked.run_id,
         "attempt": blocked.attempt,
+        "workload": blocked.workload,
         "statusReason": clip(blocked.status_reason),
         "reasonCode": code,
         "advice": advice,
@@ -321,6 +324,8 @@ def build_queue_blocked_alert(blocked: QueueBlocked, *, region: str) -> Alert:
         "jobQueue": string_attribute(queue),
         "reasonCode": string_attribute(code),
     }
+    if blocked.workload:
+        attributes["workload"] = string_attribute(blocked.workload)
     return Alert(subject=subject, message=body(summary, details), attributes=attributes)
 
 

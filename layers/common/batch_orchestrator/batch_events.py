@@ -256,7 +256,19 @@ def parse_queue_blocked(event: Mapping[str, Any]) -> QueueBlocked:
         status_reason=status_reason,
         run_id=identity[0] if identity else None,
         attempt=identity[1] if identity else None,
+        workload=_blocking_workload(detail) if identity else None,
     )
+
+
+def _blocking_workload(detail: Mapping[str, Any]) -> str:
+    """The workload tag of one of our blocking jobs; a job from before workloads (no tag) is the default's.
+
+    Lenient where ``_plan_tags`` is strict: the alert about a blocked queue must go out even if the tag is
+    odd, so an unreadable value names the default workload rather than failing the event.
+    """
+    tags = detail.get("tags")
+    value = tags.get(WORKLOAD_TAG) if isinstance(tags, Mapping) else None
+    return value if isinstance(value, str) and WORKLOAD_NAME_PATTERN.fullmatch(value) else DEFAULT_PLAN.workload
 
 
 def parse_event(event: Mapping[str, Any]) -> JobObservation | QueueBlocked | Ignored:

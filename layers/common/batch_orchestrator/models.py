@@ -253,6 +253,7 @@ class QueueBlocked:
     status_reason: str
     run_id: str | None = None
     attempt: int | None = None
+    workload: str | None = None  # the blocking run's workload, when the job is one of ours
 
 
 @dataclass(frozen=True)
