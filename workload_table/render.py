@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Sequence
 
 from batch_orchestrator.workloads import ComputeType, Schedule, Workload, WorkloadTable, to_runtime_json
+from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_head
 from workload_table.names import (
     EC2_QUEUE,
     SCHEDULER_ROLE,
@@ -85,28 +86,10 @@ def spot_queue_region(table: WorkloadTable) -> list[str]:
     if not table.uses_spot:
         return []
     return [
-        f"{SPOT_COMPUTE_ENVIRONMENT}:",
-        "  Type: AWS::Batch::ComputeEnvironment",
-        "  DependsOn: NetworkReady",
-        "  Metadata:",
-        "    cfn-lint:",
-        "      config:",
-        "        # W1030: as on ComputeEnvironment (the existing-network branch against the empty defaults).",
-        "        ignore_checks: [W1030]",
-        "  Properties:",
-        "    Type: MANAGED",
-        "    State: ENABLED",
-        "    ComputeResources:",
+        *compute_environment_head(SPOT_COMPUTE_ENVIRONMENT),
         "      Type: FARGATE_SPOT",
         "      MaxvCpus: !Ref MaxVcpus",
-        "      Subnets: !If",
-        "        - CreateNetwork",
-        "        - [!Ref PublicSubnetA, !Ref PublicSubnetB]",
-        "        - !Ref SubnetIds",
-        "      SecurityGroupIds: !If",
-        "        - CreateNetwork",
-        "        - [!Ref JobSecurityGroup]",
-        "        - !Ref SecurityGroupIds",
+        *COMPUTE_NETWORK,
         "",
         f"{SPOT_QUEUE}:",
         "  Type: AWS::Batch::JobQueue",

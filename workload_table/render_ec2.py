@@ -24,6 +24,7 @@ https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.ht
 from __future__ import annotations
 
 from batch_orchestrator.workloads import Ec2Capacity, Ec2Compute, Size, WorkloadTable
+from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_head
 from workload_table.names import (
     EC2_COMPUTE_ENVIRONMENT,
     EC2_INSTANCE_PROFILE,
@@ -111,18 +112,7 @@ def _compute_environment(compute: Ec2Compute) -> list[str]:
     spot = compute.capacity is Ec2Capacity.SPOT
     bid = [f"      BidPercentage: {compute.spot_bid_percentage}"] if spot and compute.spot_bid_percentage else []
     return [
-        f"{EC2_COMPUTE_ENVIRONMENT}:",
-        "  Type: AWS::Batch::ComputeEnvironment",
-        "  DependsOn: NetworkReady",
-        "  Metadata:",
-        "    cfn-lint:",
-        "      config:",
-        "        # W1030: as on ComputeEnvironment (the existing-network branch against the empty defaults).",
-        "        ignore_checks: [W1030]",
-        "  Properties:",
-        "    Type: MANAGED",
-        "    State: ENABLED",
-        "    ComputeResources:",
+        *compute_environment_head(EC2_COMPUTE_ENVIRONMENT),
         f"      Type: {'SPOT' if spot else 'EC2'}",
         f"      AllocationStrategy: {'SPOT_CAPACITY_OPTIMIZED' if spot else 'BEST_FIT_PROGRESSIVE'}",
         *bid,
@@ -133,14 +123,7 @@ def _compute_environment(compute: Ec2Compute) -> list[str]:
         "      LaunchTemplate:",
         f"        LaunchTemplateId: !Ref {EC2_LAUNCH_TEMPLATE}",
         f"        Version: !GetAtt {EC2_LAUNCH_TEMPLATE}.LatestVersionNumber",
-        "      Subnets: !If",
-        "        - CreateNetwork",
-        "        - [!Ref PublicSubnetA, !Ref PublicSubnetB]",
-        "        - !Ref SubnetIds",
-        "      SecurityGroupIds: !If",
-        "        - CreateNetwork",
-        "        - [!Ref JobSecurityGroup]",
-        "        - !Ref SecurityGroupIds",
+        *COMPUTE_NETWORK,
     ]
 
 

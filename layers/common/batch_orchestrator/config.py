@@ -173,30 +173,25 @@ def _output_prefix(env: Mapping[str, str]) -> str:
     return _present(env, "OUTPUT_PREFIX")
 
 
-def _spot_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
-    """SPOT_JOB_QUEUE_ARN: "" unless a workload runs on fargate-spot, then the Spot queue's ARN."""
-    queue = _present(env, "SPOT_JOB_QUEUE_ARN")
+def _queue_for(env: Mapping[str, str], table: WorkloadTable, name: str, compute: ComputeType, runs_on: str) -> str:
+    """``name`` (SPOT_JOB_QUEUE_ARN, EC2_JOB_QUEUE_ARN): "" unless a workload runs on ``compute``, then a queue ARN."""
+    queue = _present(env, name)
     if not queue:
-        if table.uses_spot:
-            spot = ", ".join(w.name for w in table.workloads if w.compute is ComputeType.FARGATE_SPOT)
-            raise ConfigError(f"environment variable SPOT_JOB_QUEUE_ARN is required: workload {spot} runs on Spot")
+        users = ", ".join(w.name for w in table.workloads if w.compute is compute)
+        if users:
+            raise ConfigError(f"environment variable {name} is required: workload {users} runs on {runs_on}")
         return ""
     if not _BATCH_ARN.match(queue) or JOB_QUEUE_ARN_PART not in queue:
-        raise ConfigError(f"SPOT_JOB_QUEUE_ARN={queue!r} is not a Batch job queue ARN")
+        raise ConfigError(f"{name}={queue!r} is not a Batch job queue ARN")
     return queue
+
+
+def _spot_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
+    return _queue_for(env, table, "SPOT_JOB_QUEUE_ARN", ComputeType.FARGATE_SPOT, "Spot")
 
 
 def _ec2_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
-    """EC2_JOB_QUEUE_ARN: "" unless a workload runs on EC2, then the EC2 queue's ARN."""
-    queue = _present(env, "EC2_JOB_QUEUE_ARN")
-    if not queue:
-        if table.uses_ec2:
-            ec2 = ", ".join(w.name for w in table.workloads if w.compute is ComputeType.EC2)
-            raise ConfigError(f"environment variable EC2_JOB_QUEUE_ARN is required: workload {ec2} runs on EC2")
-        return ""
-    if not _BATCH_ARN.match(queue) or JOB_QUEUE_ARN_PART not in queue:
-        raise ConfigError(f"EC2_JOB_QUEUE_ARN={queue!r} is not a Batch job queue ARN")
-    return queue
+    return _queue_for(env, table, "EC2_JOB_QUEUE_ARN", ComputeType.EC2, "EC2")
 
 
 @dataclass(frozen=True)
