@@ -306,8 +306,9 @@ def _parameters_text() -> str:
 
 
 def _workloads_text(pipeline: LocalPipeline) -> str:
-    environment = pipeline.stack.function_environment("SubmitJobsFunction")
-    return ", ".join(str(workload["name"]) for workload in json.loads(environment["WORKLOADS"]))
+    table = pipeline.stack.workload_table_file
+    assert table is not None, "the demo stack is rendered with demo_workloads.yaml"
+    return ", ".join(str(workload["name"]) for workload in json.loads(table.read_text(encoding="utf-8")))
 
 
 def _relative_name() -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from batch_orchestrator.workload_table_file import FILE_VARIABLE
 from emulator.stack import environment_variables
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ def handler_environment(
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
+    if stack.workload_table_file is not None:
+        environment[FILE_VARIABLE] = str(stack.workload_table_file)  # SIMULATED: see workload_table_file
     return environment
 
 

@@ -119,7 +119,7 @@ class LocalPipeline:
     ) -> None:
         self.parameters = {**LOCAL_PARAMETERS, **{k: str(v) for k, v in (parameters or {}).items()}}
         self.workloads_yaml = workloads_yaml
-        self._template_text = render_workloads(workloads_yaml) if workloads_yaml is not None else None
+        self._rendered = render_workloads(workloads_yaml) if workloads_yaml is not None else None
         self._interrupt_spot = interrupt_spot
         self._stack_name = stack_name
         self._job_capacity = job_capacity
@@ -175,7 +175,7 @@ class LocalPipeline:
         self._started_at = time.monotonic()
         try:
             self.endpoint_url = self._moto.start()
-            self._stack = deploy_stack(self.parameters, stack_name=self._stack_name, template_text=self._template_text)
+            self._stack = deploy_stack(self.parameters, stack_name=self._stack_name, rendered=self._rendered)
             self._prepare_functions()
             self._alerts_inbox = AlertsInbox(self._stack, f"{self._stack_name}-alerts-inbox")
             self._start_workers()

@@ -16,8 +16,10 @@ inspect) and stays with ``deploy_stack``, its only constructor, where every impo
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import tempfile
 import time
 import urllib.request
 import warnings
@@ -40,6 +42,8 @@ from emulator.template_shims import SHIM_OUTPUT_PREFIX, substitute_refs
 
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
+
+    from workload_table.render import Rendered
 
 DEFAULT_STACK_NAME = "batch-orchestrator-local"
 CONDITIONS_OUTPUT = f"{SHIM_OUTPUT_PREFIX}Conditions"
@@ -141,6 +145,8 @@ class EmulatedStack:
     creation_seconds: float
     # bucket name → resolved bucket policy that was not applied (see _record_bucket_policy)
     unapplied_bucket_policies: dict[str, Any] = field(default_factory=dict)
+    # The workload table its functions read, when it is not the layer directory's (deploy_stack's ``rendered``).
+    workload_table_file: Path | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ---------------------------------------------------------------- clients
@@ -389,13 +395,15 @@ def deploy_stack(
     *,
     stack_name: str = DEFAULT_STACK_NAME,
     template_path: Path = DEFAULT_TEMPLATE,
-    template_text: str | None = None,
+    rendered: Rendered | None = None,
 ) -> EmulatedStack:
     """Create the stack of ``template_path`` (template.yaml) in moto and return what it made.
 
-    ``template_text``: another text for that template (e.g. ``template.render_workloads``: template.yaml
-    rendered with a workloads table), created instead of the file's; code paths stay relative to the file.
+    ``rendered``: template.yaml rendered with another workloads table (``template.render_workloads``), created
+    instead of the file's, code paths staying relative to the file; its functions read that table's
+    workload_table.json (``EmulatedStack.workload_table_file``) instead of the layer directory's.
     """
+    template_text = rendered.template_text if rendered is not None else None
     started = time.perf_counter()
     parameters = {name: str(value) for name, value in (parameters or {}).items()}
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL")
@@ -451,8 +459,23 @@ def deploy_stack(
         warnings.warn(
             f"moto's CloudFormation did not create {stack.skipped}; no emulator shim covers them", stacklevel=2
         )
+    if rendered is not None:
+        stack.workload_table_file = _write_workload_table(stack_name, rendered.table_text)
     stack.creation_seconds = time.perf_counter() - started
     return stack
+
+
+def _write_workload_table(stack_name: str, text: str) -> Path:
+    """SIMULATED layer content: the rendered table in a file of its own, removed when the process exits.
+
+    On Lambda the table is the layer's workload_table.json; here every stack shares this process's copy
+    of layers/common, so a stack rendered with another table names its file in WORKLOAD_TABLE_FILE.
+    """
+    handle, name = tempfile.mkstemp(prefix=f"{stack_name}-", suffix="-workload_table.json")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    atexit.register(Path(name).unlink, missing_ok=True)
+    return Path(name)
 
 
 def _with_conditions_output(template: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
+
+if TYPE_CHECKING:
+    from workload_table.render import Rendered
 
 from emulator.template_error import TemplateError
 from emulator.template_shims import SHIMS, ShimReport
@@ -75,16 +78,17 @@ def load_template(path: Path, *, text: str | None = None) -> dict[str, Any]:
     return document
 
 
-def render_workloads(workloads_yaml: str, *, template_path: Path = DEFAULT_TEMPLATE) -> str:
+def render_workloads(workloads_yaml: str, *, template_path: Path = DEFAULT_TEMPLATE) -> Rendered:
     """The text of ``template_path`` with its workload regions rendered from ``workloads_yaml`` (the text of a
-    workloads.yaml), in memory, as ``make template`` renders template.yaml; the file itself is not changed.
+    workloads.yaml), and the layer's workload_table.json for it, in memory, as ``make template`` renders them;
+    the files themselves are not changed. ``deploy_stack(rendered=...)`` creates that stack.
 
     Raises whatever the renderer raises for a table that must not deploy (``WorkloadTableError``: one
     problem a line), before anything is created.
     """
-    from workload_table.render import render_template
+    from workload_table.render import render
 
-    return render_template(Path(template_path).read_text(encoding="utf-8"), workloads_yaml)
+    return render(Path(template_path).read_text(encoding="utf-8"), workloads_yaml)
 
 
 # ------------------------------------------------------------------------------------- packaging

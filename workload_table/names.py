@@ -1,4 +1,4 @@
-"""The names the renderer gives what it generates: logical ids and EventBridge Scheduler names.
+"""The names the renderer gives what it generates: logical ids, job definition and EventBridge Scheduler names.
 
 Derived from the workload and schedule names only (``camel_case`` of the model), so a renamed workload
 is a new resource and an unchanged one keeps its resources across renders. ``validate_table`` refuses
@@ -20,12 +20,19 @@ EC2_INSTANCE_ROLE = "Ec2InstanceRole"
 EC2_INSTANCE_PROFILE = "Ec2InstanceProfile"
 EC2_LAUNCH_TEMPLATE = "Ec2LaunchTemplate"
 SCHEDULE_NAME_PREFIX = "batch-orch-"
+# A workload's job definition name (the functions submit by name: WORKLOAD_JOB_DEFINITION_PREFIX + workload).
+JOB_DEFINITION_NAME_PREFIX = f"{SCHEDULE_NAME_PREFIX}${{StackTail}}-"
 STACK_TAIL_LENGTH = 12  # the last group of the stack id's UUID, as the template's other schedule names use
 
 
 def job_definition_id(workload: Workload) -> str:
     """``thumbnails`` -> ``WorkloadThumbnailsJobDefinition``."""
     return f"Workload{camel_case(workload.name)}JobDefinition"
+
+
+def job_definition_name(workload: Workload, stack_tail: str = "${StackTail}") -> str:
+    """``batch-orch-<StackTail>-<workload>``: 44 characters at most (Batch allows 128), unique per stack."""
+    return JOB_DEFINITION_NAME_PREFIX.replace("${StackTail}", stack_tail) + workload.name
 
 
 def schedule_id(workload: Workload, schedule: Schedule) -> str:

@@ -7,31 +7,38 @@ stack). It raises ``WorkloadTableError`` on a table that must not deploy, with e
 Invariants of the rendered template:
 
 * With ``workloads: []`` the regions hold exactly what the template held before workloads existed, plus
-  ``WORKLOADS: "[]"``, ``SPOT_JOB_QUEUE_ARN: ""`` and ``EC2_JOB_QUEUE_ARN: ""``: the stack behaves as it always
-  did, and has no EC2 resource (``render_ec2``: only an ec2 workload brings the EC2 compute environment).
-* Every workload job definition the functions may submit to (``WORKLOADS``) is in both submit functions'
-  SubmitJob statement, and so are SpotJobQueue and Ec2JobQueue when rendered; the tracker's EventBridge
-  rule listens to every queue a job may run on. CloudFormation owns every job definition, queue and
-  schedule: nothing is registered at run time.
-* Each workload's environment variable ``WORKLOADS`` entry names its job definition by ``${<LogicalId>}``,
-  so the functions always submit the revision CloudFormation deployed.
+  WORKLOAD_TABLE_DIGEST (of the empty table), ``SPOT_JOB_QUEUE_ARN: ""`` and ``EC2_JOB_QUEUE_ARN: ""``: the
+  stack behaves as it always did, and has no EC2 resource (``render_ec2``: only an ec2 workload brings the
+  EC2 compute environment).
+* The table the functions read is the layer's ``workload_table.json`` (``table_file_text``), written with
+  the regions; the environment holds its digest, never the table, so the 4 KB environment does not grow
+  with the table (``batch_orchestrator.workload_table_file``).
+* Each workload's job definition is named ``batch-orch-<StackTail>-<workload>`` (``names.job_definition_name``),
+  the name the functions submit (WORKLOAD_JOB_DEFINITION_PREFIX + the workload's name: SubmitJob takes the
+  latest ACTIVE revision, the one CloudFormation last registered). Both submit functions may SubmitJob to
+  ``job-definition/batch-orch-<StackTail>-*``, one statement whatever the number of workloads, and to
+  SpotJobQueue and Ec2JobQueue when rendered; the tracker's EventBridge rule listens to every queue a job
+  may run on. CloudFormation owns every job definition, queue and schedule: nothing is registered at run
+  time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from batch_orchestrator.workload_table_file import digest, file_text
 from batch_orchestrator.workloads import ComputeType, Schedule, Workload, WorkloadTable, to_runtime_json
 from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_head
 from workload_table.names import (
     EC2_QUEUE,
+    JOB_DEFINITION_NAME_PREFIX,
     SCHEDULER_ROLE,
     SPOT_COMPUTE_ENVIRONMENT,
     SPOT_QUEUE,
     job_definition_id,
+    job_definition_name,
     schedule_id,
     schedule_name,
 )
@@ -59,27 +66,15 @@ INFRA_RETRY_RULES = (
 def environment_region(table: WorkloadTable) -> list[str]:
     spot = f"!Ref {SPOT_QUEUE}" if table.uses_spot else '""'
     ec2 = f"!Ref {EC2_QUEUE}" if table.uses_ec2 else '""'
-    workloads = f"!Sub {single_quoted(workloads_json(table))}" if table.workloads else '"[]"'
-    return [f"WORKLOADS: {workloads}", f"SPOT_JOB_QUEUE_ARN: {spot}", f"EC2_JOB_QUEUE_ARN: {ec2}"]
+    lines = [f"WORKLOAD_TABLE_DIGEST: {quoted(digest(table_file_text(table).encode()))}"]
+    if table.workloads:
+        lines.append(f"WORKLOAD_JOB_DEFINITION_PREFIX: !Sub [{quoted(JOB_DEFINITION_NAME_PREFIX)}, {STACK_TAIL}]")
+    return [*lines, f"SPOT_JOB_QUEUE_ARN: {spot}", f"EC2_JOB_QUEUE_ARN: {ec2}"]
 
 
-def workloads_json(table: WorkloadTable) -> str:
-    """The WORKLOADS value as Fn::Sub text: compact JSON, each job definition as ``${<LogicalId>}``.
-
-    ASCII only (json escapes the rest), so the text fits a single-quoted YAML scalar; every ``${`` that
-    comes from the table is escaped, and only the job definition placeholders are substituted.
-    """
-    placeholders = {job_definition_id(w): f"job-definition-{uuid.uuid4().hex}" for w in table.workloads}
-    entries = [
-        to_runtime_json(dataclasses.replace(w, job_definition=placeholders[job_definition_id(w)]))
-        for w in table.workloads
-    ]
-    text = sub_escaped(json.dumps(entries, separators=(",", ":"), ensure_ascii=True, sort_keys=False))
-    for logical_id, placeholder in placeholders.items():
-        if text.count(json.dumps(placeholder)) != 1:
-            raise AssertionError(f"{logical_id}: its placeholder is not in the runtime JSON exactly once")
-        text = text.replace(json.dumps(placeholder), json.dumps("${" + logical_id + "}"))
-    return text
+def table_file_text(table: WorkloadTable) -> str:
+    """The layer's workload_table.json for this table: each workload in its runtime form, no container fields."""
+    return file_text([to_runtime_json(w) for w in table.workloads])
 
 
 def spot_queue_region(table: WorkloadTable) -> list[str]:
@@ -122,6 +117,7 @@ def job_definition(workload: Workload) -> list[str]:
         f"{job_definition_id(workload)}:",
         "  Type: AWS::Batch::JobDefinition",
         "  Properties:",
+        f"    JobDefinitionName: !Sub [{quoted(job_definition_name(workload))}, {STACK_TAIL}]",
         "    Type: container",
         f"    PlatformCapabilities: [{'EC2' if ec2 else 'FARGATE'}]",
         "    PropagateTags: true",
@@ -220,7 +216,12 @@ def _extra_queues(table: WorkloadTable) -> list[str]:
 
 
 def submit_job_region(table: WorkloadTable) -> list[str]:
-    return _extra_queues(table) + [f"- !Ref {job_definition_id(w)}" for w in table.workloads]
+    """The extra queues, and every workload job definition of this stack: one entry whatever their number."""
+    if not table.workloads:
+        return _extra_queues(table)
+    account = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
+    pattern = f"{account}:job-definition/{JOB_DEFINITION_NAME_PREFIX}*"
+    return [*_extra_queues(table), f"- !Sub [{quoted(pattern)}, {STACK_TAIL}]"]
 
 
 def tracked_queues_region(table: WorkloadTable) -> list[str]:
@@ -317,11 +318,11 @@ def outputs_region(table: WorkloadTable) -> list[str]:
             f"  Value: !Ref {SPOT_QUEUE}",
         ]
     lines += ec2_outputs(table)
-    for workload in table.workloads:
+    if table.workloads:
         lines += [
-            f"{job_definition_id(workload)}Arn:",
-            f"  Description: AWS Batch job definition of workload {workload.name} (with revision)",
-            f"  Value: !Ref {job_definition_id(workload)}",
+            "WorkloadJobDefinitionPrefix:",
+            "  Description: The workloads' job definitions are named this prefix + the workload's name",
+            f"  Value: !Sub [{quoted(JOB_DEFINITION_NAME_PREFIX)}, {STACK_TAIL}]",
         ]
     return lines
 
@@ -357,4 +358,18 @@ def render_template(template_text: str, workloads_yaml_text: str, *, source: str
     Raises WorkloadTableError (every problem, one per line) for a table that does not validate, and
     RegionError when the template's markers are broken.
     """
-    return render_table(template_text, load_table(workloads_yaml_text, source=source))
+    return render(template_text, workloads_yaml_text, source=source).template_text
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What ``make template`` writes: template.yaml's text and the layer's workload_table.json."""
+
+    template_text: str
+    table_text: str
+
+
+def render(template_text: str, workloads_yaml_text: str, *, source: str = "workloads.yaml") -> Rendered:
+    """Both outputs of one table, which always go together (the template holds the table file's digest)."""
+    table = load_table(workloads_yaml_text, source=source)
+    return Rendered(render_table(template_text, table), table_file_text(table))

@@ -164,8 +164,8 @@ def submit_object(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _has_other_workloads(outputs: dict[str, str]) -> bool:
-    """Whether the stack was rendered with workloads.yaml entries (each has a Workload<Name>JobDefinitionArn output)."""
-    return any(name.startswith("Workload") and name.endswith("JobDefinitionArn") for name in outputs)
+    """Whether the stack was rendered with workloads.yaml entries (then it has a WorkloadJobDefinitionPrefix output)."""
+    return "WorkloadJobDefinitionPrefix" in outputs
 
 
 def _head_object(ctx: Context, url: S3Url, version_id: str | None) -> dict[str, Any]:

@@ -50,4 +50,4 @@ def test_a_key_outside_the_input_prefix_that_a_workload_takes_is_submitted_and_r
     run_id = run_id_for(source)
     assert read_run(stack, run_id)["workload"] == "thumbnails"
     (job,) = jobs_of(stack, run_id)
-    assert job["jobDefinition"] == stack.outputs["WorkloadThumbnailsJobDefinitionArn"]
+    assert job["jobDefinition"] == stack.resources["WorkloadThumbnailsJobDefinition"]

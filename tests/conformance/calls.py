@@ -24,7 +24,8 @@ import botocore.session
 from botocore import xform_name
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
-from batch_orchestrator.workloads import ComputeType, Workload, parse_workloads
+from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, PACKAGED, digest
+from batch_orchestrator.workloads import ComputeType, Workload, WorkloadTable, parse_workloads
 from tests.conformance.iam import ContextValue
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import UnknownPolicy, queue_arn
@@ -33,6 +34,13 @@ from tests.conformance.resolve import ResolvedStack
 ADAPTERS = Path(__file__).resolve().parents[2] / "layers" / "common" / "batch_orchestrator" / "adapters"
 # A job id as Batch makes them (a UUID): SubmitJob, TagResource and TerminateJob are authorised on job/<id>.
 SAMPLE_JOB_ID = "0c1b2a39-4d5e-4f60-8a7b-9c8d7e6f5a41"
+# A workload's job definition is submitted by name, so Batch uses its latest ACTIVE revision; IAM still sees the
+# revision: "the request ARN includes the revision (for example, job-definition/my-job-def:1)" (AWS Batch User
+# Guide, "Resource: Restrict to job definition prefix on job submission", Accounting for job definition
+# revisions). A revision above 1 (the stack updated a few times) proves the policy matches every revision.
+SUBMITTED_REVISION = 7
+# The layer's table of each rendered stack, by the digest its template holds (register_table).
+_TABLES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -80,14 +88,28 @@ def _job(s: Scope) -> TypedResource:
     return TypedResource("job", s.arn("batch", f"job/{SAMPLE_JOB_ID}"))
 
 
+def register_table(text: str) -> None:
+    """Make a rendered layer table known to ``runtime_workloads`` (``workload_stacks`` renders them)."""
+    _TABLES[digest(text.encode())] = text
+
+
 def runtime_workloads(environment: Mapping[str, str]) -> tuple[Workload, ...]:
-    """The workloads of the WORKLOADS variable, read by the functions' own parser (runtime form)."""
-    return parse_workloads(json.loads(environment.get("WORKLOADS", "[]")), source="WORKLOADS", runtime=True)
+    """The workloads of the layer's table the environment's digest names, read by the functions' own parser
+    (runtime form), each on its named job definition (WORKLOAD_JOB_DEFINITION_PREFIX + its name)."""
+    wanted = environment[DIGEST_VARIABLE]
+    packaged = PACKAGED.read_text(encoding="utf-8")
+    text = packaged if digest(packaged.encode()) == wanted else _TABLES.get(wanted)
+    if text is None:
+        raise KeyError(f"no rendered workload table has digest {wanted}: render it with workload_stacks")
+    workloads = parse_workloads(json.loads(text), source="workload_table.json", runtime=True)
+    if not workloads:
+        return ()
+    return WorkloadTable(workloads).with_job_definitions(environment["WORKLOAD_JOB_DEFINITION_PREFIX"]).workloads
 
 
 def submit_targets(environment: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """(job queue, job definition, why) of every SubmitJob the code may make: the default workload on JOB_QUEUE_ARN,
-    each Fargate workload of WORKLOADS on the On-Demand queue, a fargate-spot one on SPOT_JOB_QUEUE_ARN too, and
+    each Fargate workload of the layer's table on the On-Demand queue, a fargate-spot one on SPOT_JOB_QUEUE_ARN too, and
     an ec2 one on EC2_JOB_QUEUE_ARN only (capacity_for: every attempt of an ec2 workload runs on EC2)."""
     targets = [(environment["JOB_QUEUE_ARN"], environment["JOB_DEFINITION_ARN"], "")]
     for workload in runtime_workloads(environment):
@@ -106,6 +128,8 @@ def submit_targets(environment: Mapping[str, str]) -> list[tuple[str, str, str]]
 def _submit_job(s: Scope) -> list[Authorised]:
     requests = []
     for queue, definition, why in submit_targets(s.environment):
+        if not definition.startswith("arn:"):  # a workload's, by name
+            definition = s.arn("batch", f"job-definition/{definition}:{SUBMITTED_REVISION}")
         revision = re.search(r":job-definition/[^:/]+:\d+$", definition) is not None
         resources = (
             TypedResource("job-queue", queue),

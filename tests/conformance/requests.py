@@ -281,7 +281,8 @@ def input_key(stack: ResolvedStack, definition: str) -> str | None:
     arn = stack.ref(definition)
     if arn == environment["JOB_DEFINITION_ARN"]:
         return f"{environment['INPUT_PREFIX']}{SAMPLE_INPUT_KEY}"
-    (workload,) = [w for w in runtime_workloads(environment) if w.job_definition == arn]
+    name = arn.split(":job-definition/", 1)[1].rsplit(":", 1)[0]  # workloads' job definitions go by name
+    (workload,) = [w for w in runtime_workloads(environment) if w.job_definition == name]
     rule = workload.key_rule
     return None if rule is None else f"{rule.prefix}{SAMPLE_INPUT_KEY}{rule.suffix}"
 

@@ -4,25 +4,29 @@ environment fit their limits.
 Proven, on template.yaml rendered from ``workload_stacks.TWO_WORKLOADS`` (a Fargate Spot workload with
 a memory ladder, and a workload with a schedule), resolved like test_permissions.py resolves
 template.yaml: every request of the request table (now including SubmitJob on each workload's job
-definition, on its On-Demand queue and, for the Spot workload, on SpotJobQueue; the workload scheduler
-role invoking submit_scheduled and dead-lettering to ScheduleDLQ; each workload job reading the keys its
-rule matches) is one AWS could receive and is allowed, for several parameter sets; the tracker's rule
-listens to every job queue; mutated copies (a workload job definition or the Spot queue missing from a
-SubmitJob statement, a scheduler role that may not invoke the function or that another account's
-schedules could assume) are denied. Every explicit name fits its service with a 128-character stack
-name, and ``workload_table.budget`` bounds each function's resolved environment from above.
+definition, submitted by name and so authorised on whichever revision is the latest, on its On-Demand
+queue and, for the Spot workload, on SpotJobQueue; the workload scheduler role invoking submit_scheduled
+and dead-lettering to ScheduleDLQ; each workload job reading the keys its rule matches) is one AWS could
+receive and is allowed, for several parameter sets; the tracker's rule listens to every job queue;
+mutated copies (the workloads' job definitions or the Spot queue missing from a SubmitJob statement, the
+job definitions named without a revision wildcard or with another stack's tail, a scheduler role that may
+not invoke the function or that another account's schedules could assume) are denied. Every explicit
+name fits its service with a 128-character stack name, and ``workload_table.budget`` bounds each
+function's resolved environment from above.
 
 Not proven: what test_permissions.py does not prove either (SCPs, other accounts, service-linked roles).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import pytest
 
+from tests.conformance.calls import SUBMITTED_REVISION
 from tests.conformance.iam import Decision
 from tests.conformance.iam_database import request_problems
 from tests.conformance.requests import Call, all_calls, decide
@@ -74,10 +78,15 @@ def _calls(stack: ResolvedStack, who: str, action: str) -> list[Call]:
     return [call for call in all_calls(stack) if call.who.startswith(who) and call.action == action]
 
 
+def _submitted(stack: ResolvedStack, logical_id: str) -> str:
+    """The job definition ARN IAM sees when a function submits workload ``logical_id`` by name (calls.py)."""
+    return f"{stack.ref(logical_id).rsplit(':', 1)[0]}:{SUBMITTED_REVISION}"
+
+
 def test_the_request_table_holds_each_workloads_requests() -> None:
     # Given the two-workload stack
     stack = stack_for("defaults")
-    definitions = {stack.ref(logical_id) for logical_id in WORKLOAD_JOB_DEFINITIONS}
+    definitions = {_submitted(stack, logical_id) for logical_id in WORKLOAD_JOB_DEFINITIONS}
     spot, on_demand = stack.ref("SpotJobQueue"), stack.ref("JobQueue")
 
     # Then both submit functions submit each workload's job definition, the Spot workload's on both queues
@@ -87,8 +96,11 @@ def test_the_request_table_holds_each_workloads_requests() -> None:
             for call in _calls(stack, f"{function} (code)", "batch:SubmitJob")
         }
         assert {(on_demand, definition) for definition in definitions} <= submitted, function
-        assert (spot, stack.ref("WorkloadImagesJobDefinition")) in submitted, function
-        assert (spot, stack.ref("WorkloadReportsJobDefinition")) not in submitted, function
+        assert (spot, _submitted(stack, "WorkloadImagesJobDefinition")) in submitted, function
+        assert (spot, _submitted(stack, "WorkloadReportsJobDefinition")) not in submitted, function
+    # and each workload's job definition is the one the template names for the stack and the workload
+    images = stack.ref("WorkloadImagesJobDefinition")
+    assert re.search(r":job-definition/batch-orch-[0-9a-f]{12}-images:1$", images), images
     # and the workloads' scheduler role invokes submit_scheduled, and is assumed by the scheduler
     (invoke,) = _calls(
         stack, "WorkloadSchedulerRole (scheduler, WorkloadReportsNightlySchedule)", "lambda:InvokeFunction"
@@ -134,6 +146,25 @@ def _without(resource: str) -> Callable[[Template, str], None]:
     return change
 
 
+def _workload_definitions(change: Callable[[str], str | None]) -> Callable[[Template, str], None]:
+    """A mutation of the SubmitJob statement's entry for the workloads' job definitions (None: drop it)."""
+
+    def mutate(template: Template, role: str) -> None:
+        statement = _statement(template, role, "batch:SubmitJob")
+        kept = []
+        for resource in statement["Resource"]:
+            if isinstance(resource, dict) and ":job-definition/" in str(resource.get("Fn::Sub")):
+                pattern, variables = resource["Fn::Sub"]
+                changed = change(pattern)
+                if changed is not None:
+                    kept.append({"Fn::Sub": [changed, variables]})
+            else:
+                kept.append(resource)
+        statement["Resource"] = kept
+
+    return mutate
+
+
 def _invoke_another_function(template: Template, role: str) -> None:
     _statement(template, role, "lambda:InvokeFunction")["Resource"] = {"Fn::GetAtt": ["WatchdogFunction", "Arn"]}
 
@@ -146,12 +177,31 @@ def _trust_another_account(template: Template, role: str) -> None:
 # (id, mutation, role it changes, actor, action, the resource the denial is about, the reason it must give)
 CASES = [
     (
-        "workload-job-definition-missing-from-submit-job",
-        _without("WorkloadImagesJobDefinition"),
+        "workload-job-definitions-missing-from-submit-job",
+        _workload_definitions(lambda pattern: None),
         "SubmitJobsFunctionRole",
         "SubmitJobsFunction (code)",
         "batch:SubmitJob",
         "WorkloadImagesJobDefinition",
+        "implicitly",
+    ),
+    (
+        # The request ARN carries the revision: a name without a wildcard matches no SubmitJob.
+        "workload-job-definition-named-without-its-revision",
+        _workload_definitions(lambda pattern: pattern.replace("-*", "-images")),
+        "SubmitJobsFunctionRole",
+        "SubmitJobsFunction (code)",
+        "batch:SubmitJob",
+        "WorkloadImagesJobDefinition",
+        "implicitly",
+    ),
+    (
+        "workload-job-definitions-of-another-stack",
+        _workload_definitions(lambda pattern: pattern.replace("${StackTail}", "0123456789ab")),
+        "SubmitScheduledFunctionRole",
+        "SubmitScheduledFunction (code)",
+        "batch:SubmitJob",
+        "WorkloadReportsJobDefinition",
         "implicitly",
     ),
     (
@@ -186,6 +236,8 @@ CASES = [
 
 def _target_arn(stack: ResolvedStack, logical_id: str) -> str:
     kind = stack.resources[logical_id].type
+    if kind == "AWS::Batch::JobDefinition":
+        return _submitted(stack, logical_id)
     return (
         stack.get_att(logical_id, "Arn")
         if kind in ("AWS::Lambda::Function", "AWS::IAM::Role")

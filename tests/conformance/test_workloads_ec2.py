@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.calls import SUBMITTED_REVISION
 from tests.conformance.iam_database import request_problems
 from tests.conformance.requests import Call, all_calls, decide
 from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
@@ -74,7 +75,9 @@ def _calls(stack: ResolvedStack, who: str, action: str) -> list[Call]:
 def test_the_ec2_workload_is_submitted_on_ec2_job_queue_only() -> None:
     stack = stack_for("defaults")
     ec2, on_demand = stack.ref("Ec2JobQueue"), stack.ref("JobQueue")
-    definition = stack.ref("WorkloadInferenceJobDefinition")
+    # Workloads are submitted by name; IAM sees the latest revision's ARN (calls.SUBMITTED_REVISION).
+    definition = f"{stack.ref('WorkloadInferenceJobDefinition').rsplit(':', 1)[0]}:{SUBMITTED_REVISION}"
+    images = f"{stack.ref('WorkloadImagesJobDefinition').rsplit(':', 1)[0]}:{SUBMITTED_REVISION}"
 
     for function in ("SubmitJobsFunction", "SubmitScheduledFunction"):
         submitted = {
@@ -83,7 +86,7 @@ def test_the_ec2_workload_is_submitted_on_ec2_job_queue_only() -> None:
         }
         assert (ec2, definition) in submitted, function
         assert (on_demand, definition) not in submitted, function
-        assert (on_demand, stack.ref("WorkloadImagesJobDefinition")) in submitted, function
+        assert (on_demand, images) in submitted, function
 
 
 def test_ec2_assumes_the_instance_role_and_the_tracker_hears_ec2_job_queue() -> None:
@@ -98,11 +101,16 @@ def test_ec2_assumes_the_instance_role_and_the_tracker_hears_ec2_job_queue() -> 
 
 # ------------------------------------------------------------------------------------------ mutations
 def _without(resource: str) -> Callable[[Template], None]:
+    """Drop ``{"Ref": resource}`` from SubmitJob, or with "job-definition/", the workloads' job definitions."""
+
+    def dropped(entry: object) -> bool:
+        return entry == {"Ref": resource} or (resource in str(entry) and isinstance(entry, dict) and "Fn::Sub" in entry)
+
     def change(template: Template) -> None:
         for policy in template["Resources"]["SubmitJobsFunctionRole"]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
                 if "batch:SubmitJob" in str(statement.get("Action")):
-                    statement["Resource"] = [r for r in statement["Resource"] if r != {"Ref": resource}]
+                    statement["Resource"] = [r for r in statement["Resource"] if not dropped(r)]
 
     return change
 
@@ -116,7 +124,7 @@ CASES = [
     ("ec2-queue-missing-from-submit-job", _without("Ec2JobQueue"), "SubmitJobsFunction (code)", "batch:SubmitJob"),
     (
         "ec2-job-definition-missing-from-submit-job",
-        _without("WorkloadInferenceJobDefinition"),
+        _without(":job-definition/"),
         "SubmitJobsFunction (code)",
         "batch:SubmitJob",
     ),

@@ -3,7 +3,8 @@
 ``TWO_WORKLOADS`` exercises every kind of generated resource: ``images`` is a key-rule workload on
 Fargate Spot with a memory ladder and environment of its own; ``reports`` has a key rule and a
 schedule with a time zone and a payload. ``rendered_template_path`` renders it with the same
-``render_template`` as ``make template`` into a file of its own (template.yaml is not touched).
+``render`` as ``make template`` into a file of its own (template.yaml is not touched), its layer table
+registered with ``calls.register_table``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from functools import cache
 from pathlib import Path
 
 from emulator.template import DEFAULT_TEMPLATE
+from tests.conformance.calls import register_table
 from tests.conformance.resolve import ResolvedStack, resolve_stack
-from workload_table import render_template
+from workload_table.render import render
 
 TWO_WORKLOADS = """\
 workloads:
@@ -55,7 +57,9 @@ def _directory() -> Path:
 def rendered_template_path(workloads_yaml: str = TWO_WORKLOADS) -> Path:
     """template.yaml rendered from ``workloads_yaml``, written once per table to a temporary file."""
     path = _directory() / f"template-{abs(hash(workloads_yaml)):x}.yaml"
-    path.write_text(render_template(DEFAULT_TEMPLATE.read_text(encoding="utf-8"), workloads_yaml), encoding="utf-8")
+    rendered = render(DEFAULT_TEMPLATE.read_text(encoding="utf-8"), workloads_yaml)
+    path.write_text(rendered.template_text, encoding="utf-8")
+    register_table(rendered.table_text)  # the layer the rendered stack's functions read
     return path
 
 

@@ -9,7 +9,9 @@ import json
 
 import pytest
 
+from batch_orchestrator.config import workload_table_from_env
 from emulator import EmulatedStack
+from emulator.invoke import handler_environment
 from tests.e2e.test_workloads import WORKLOADS_YAML
 
 FUNCTIONS = ("SubmitJobsFunction", "SubmitScheduledFunction", "TrackJobsFunction", "WatchdogFunction")
@@ -47,13 +49,20 @@ def test_every_workload_resource_is_created_and_every_function_sees_them(stack: 
     }
     # and the Spot workload's queue runs on Fargate Spot
     assert spot_environment["computeResources"]["type"] == "FARGATE_SPOT"
-    # and every function holds the same table, naming those job definitions, and the Spot queue
+    # and every function builds the same table from its layer, each workload on the job definition the stack
+    # created for it (by name: SubmitJob takes its latest revision), and knows the Spot queue
+    names = {
+        logical_id: d["jobDefinitionName"] for logical_id, d in definitions.items() if logical_id.startswith("Workload")
+    }
     for function in FUNCTIONS:
-        environment = stack.function_environment(function)
-        table = {entry["name"]: entry["job_definition"] for entry in json.loads(environment["WORKLOADS"])}
+        environment = handler_environment(stack, function)
+        table = {w.name: w.job_definition for w in workload_table_from_env(environment).workloads}
         assert table == {
-            name: stack.resources[f"Workload{name.capitalize()}JobDefinition"]
-            for name in ("images", "reports", "nightly", "spot")
+            "default": stack.resources["JobDefinition"],
+            **{
+                name: names[f"Workload{name.capitalize()}JobDefinition"]
+                for name in ("images", "reports", "nightly", "spot")
+            },
         }, function
         assert environment["SPOT_JOB_QUEUE_ARN"] == stack.resources["SpotJobQueue"], function
 

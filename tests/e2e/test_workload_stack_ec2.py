@@ -6,11 +6,12 @@ and its queue, and every function is told the EC2 queue. SIMULATED: moto records
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from batch_orchestrator.config import workload_table_from_env
+from batch_orchestrator.workloads import ComputeType
 from emulator import EmulatedStack
+from emulator.invoke import handler_environment
 
 FUNCTIONS = ("SubmitJobsFunction", "SubmitScheduledFunction", "TrackJobsFunction", "WatchdogFunction")
 GPU_YAML = """\
@@ -67,7 +68,7 @@ def test_the_emulator_creates_the_ec2_compute_environment_and_every_function_see
     assert requirements == {"VCPU": "4", "MEMORY": "15000", "GPU": "1"}
     # and every function holds the EC2 queue, and the workload with its type and GPUs
     for function in FUNCTIONS:
-        variables = stack.function_environment(function)
+        variables = handler_environment(stack, function)
         assert variables["EC2_JOB_QUEUE_ARN"] == stack.resources["Ec2JobQueue"], function
-        (entry,) = json.loads(variables["WORKLOADS"])
-        assert (entry["compute"], entry["gpus"]) == ({"type": "ec2"}, 1), function
+        gpu = workload_table_from_env(variables).workloads[-1]
+        assert (gpu.compute, gpu.gpus, gpu.job_definition) == (ComputeType.EC2, 1, definition["jobDefinitionName"])

@@ -301,7 +301,7 @@ def test_a_rule_as_specific_as_the_default_workload_is_refused_at_cold_start(pip
         pipeline.invoke_function("SubmitJobsFunction", {"Records": []})
 
     # Then its cold start refuses the table, naming the workload, the field and the default's prefix
-    assert "WORKLOADS: inbox: match: ambiguous with the default workload (InputPrefix 'incoming/')" in str(
+    assert "workload_table.json: inbox: match: ambiguous with the default workload (InputPrefix 'incoming/')" in str(
         refused.value
     )
 

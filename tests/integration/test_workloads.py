@@ -72,7 +72,8 @@ def stack_workloads() -> str:
 
 
 def _definition(stack: EmulatedStack, workload: str) -> str:
-    return stack.outputs[f"Workload{workload.capitalize()}JobDefinitionArn"]
+    """The ARN of the revision CloudFormation created (a function submits it by name; Batch records the ARN)."""
+    return stack.resources[f"Workload{workload.capitalize()}JobDefinition"]
 
 
 def _submitted_requests() -> list[dict[str, Any]]:
@@ -129,7 +130,8 @@ def test_an_out_of_memory_attempt_is_retried_one_step_up_and_succeeds_there(stac
     deliver_all(stack)
 
     # Then attempt 2 runs on the same job definition with the next step's size
-    assert sent[-1]["jobDefinition"] == _definition(stack, "images")
+    # (the request names the job definition, as the template names it: Batch takes its latest revision)
+    assert sent[-1]["jobDefinition"] == stack.outputs["WorkloadJobDefinitionPrefix"] + "images"
     assert sent[-1]["containerOverrides"]["resourceRequirements"] == [
         {"type": "VCPU", "value": "1"},
         {"type": "MEMORY", "value": "4096"},

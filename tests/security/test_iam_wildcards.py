@@ -226,10 +226,17 @@ def test_a_rendered_two_workload_template_adds_only_its_key_rules() -> None:
     found, problems, _ = findings(template)
 
     # Then the only wildcards beyond the documented ones are the jobs' reads of each key rule's keys
-    # (<prefix>*<suffix>: the keys the rule routes), and the scheduler role names its function and queue
+    # (<prefix>*<suffix>: the keys the rule routes), the workloads' job definitions of this stack in both
+    # submit functions (batch-orch-<StackTail>-*: only this stack's names, any revision: the request ARN
+    # carries the revision, so a name without the wildcard denies every SubmitJob; see
+    # tests/conformance/test_workloads.py), and the scheduler role names its function and queue
     assert problems == []
+    account = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
+    definitions = f"{account}:job-definition/batch-orch-${{StackTail}}-*"
     assert sorted(set(found) - set(ALLOWED)) == [
         "JobRole/ReadInput: resource ${InputBucket.Arn}/images/*.jpg",
         "JobRole/ReadInput: resource ${InputBucket.Arn}/reports/*",
+        f"SubmitJobsFunctionRole/SubmitJob: resource {definitions}",
+        f"SubmitScheduledFunctionRole/SubmitJob: resource {definitions}",
     ]
     assert not [finding for finding in found if finding.startswith("WorkloadSchedulerRole")]

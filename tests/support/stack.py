@@ -78,10 +78,10 @@ def stack(
     the moto it was made in.
     """
     workloads = _optional_fixture(request, "stack_workloads")
-    template_text = render_workloads(str(workloads)) if workloads is not None else None
+    rendered = render_workloads(str(workloads)) if workloads is not None else None
     with mock_aws(config=MOTO_CONFIG):
         aws.reset_clients()
-        yield deploy_stack(stack_parameters, template_text=template_text)
+        yield deploy_stack(stack_parameters, rendered=rendered)
         aws.reset_clients()
 
 

@@ -28,25 +28,24 @@ from batch_orchestrator.tracking import TrackResult, TrackSettings, apply_job_ev
 from batch_orchestrator.workloads import WorkloadTable
 from tests.support.decision_values import T0
 from tests.support.environments import (
-    ACCOUNT,
     DEFINITION,
     GLOBALS,
     QUEUE,
     SPOT_QUEUE,
+    job_definition,
     with_workloads,
     workload_json,
 )
 from tests.support.fakes import FakeAlertSink, FakeJobGateway, FakeRetryQueue, FakeRunStore, SubmittedJob
 
 BUCKET = "batch-orch-input"
-IMAGES_DEFINITION = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/images:4"
-VIDEO_DEFINITION = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/video:2"
-REPORTS_DEFINITION = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/reports:1"
+IMAGES_DEFINITION = job_definition("images")
+VIDEO_DEFINITION = job_definition("video")
+REPORTS_DEFINITION = job_definition("reports")
 # images: a memory ladder of three steps; video: Fargate Spot, On-Demand after 2 interruptions; reports: a schedule.
 WORKLOADS = (
     workload_json(
         "images",
-        job_definition=IMAGES_DEFINITION,
         match={"prefix": "images/", "suffix": ".jpg"},
         vcpu="1",
         memory=[2048, 4096, 8192],
@@ -54,7 +53,6 @@ WORKLOADS = (
     ),
     workload_json(
         "video",
-        job_definition=VIDEO_DEFINITION,
         match={"prefix": "video/"},
         vcpu="2",
         memory=4096,
@@ -63,7 +61,6 @@ WORKLOADS = (
     ),
     workload_json(
         "reports",
-        job_definition=REPORTS_DEFINITION,
         schedules=[
             {"name": "nightly", "expression": "cron(0 2 * * ? *)", "timezone": "Asia/Tokyo", "payload": {"a": 1}}
         ],

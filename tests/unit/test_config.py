@@ -1,7 +1,8 @@
 """Each function's configuration from the environment the template sets (batch_orchestrator.config): every
 variable parsed once at cold start, a bad or missing one named, and the workload table built and validated
-there (the default workload from the stack's variables, the others from WORKLOADS)."""
+there (the default workload from the stack's variables, the others from the layer's workload table)."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from batch_orchestrator.config import ScheduledSubmitConfig, SubmitConfig, TrackConfig, workload_table_from_env
 from batch_orchestrator.errors import ConfigError
 from batch_orchestrator.models import AttemptPlan
+from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, FILE_VARIABLE, digest
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, KeyRule, NoWorkload, Size
 from emulator.template import DEFAULT_TEMPLATE, load_template
 from tests.support.environments import (
@@ -98,11 +100,11 @@ def test_workloads_from_the_environment_join_the_default_one() -> None:
 def test_a_bad_workload_table_names_the_variable_and_every_problem() -> None:
     # Given two problems: an invalid Fargate size, and a rule as specific as INPUT_PREFIX for some key
     bad_size = workload_json("images", match={"prefix": "images/"}, vcpu="1", memory=512)
-    ambiguous = workload_json("csv", match={"suffix": ".csv"}, job_definition=None)
+    ambiguous = workload_json("csv", match={"suffix": ".csv"})
     env = with_workloads(GLOBALS, [bad_size], INPUT_PREFIX="in/")
 
     # When / Then each problem is named with its workload and field
-    with pytest.raises(ConfigError, match=r"WORKLOADS .*images: memory") as failure:
+    with pytest.raises(ConfigError, match=r"workload_table.json .*images: memory") as failure:
         workload_table_from_env(env)
     assert "INPUT_PREFIX='in/'" in str(failure.value)
     # The default's rule: only cold start knows INPUT_PREFIX ("in/" and ".jn" are both 3 characters long)
@@ -112,9 +114,39 @@ def test_a_bad_workload_table_names_the_variable_and_every_problem() -> None:
         )
 
 
-def test_workloads_that_is_not_json_is_named() -> None:
-    with pytest.raises(ConfigError, match="WORKLOADS is not JSON"):
-        workload_table_from_env({**GLOBALS, "WORKLOADS": "[{"})
+def test_a_layer_table_that_is_not_the_templates_is_refused_naming_both_digests() -> None:
+    # Given a layer whose table is another than the one the template was rendered with
+    env = with_workloads(GLOBALS, [workload_json("images", match={"prefix": "images/"})])
+    stale = {**env, DIGEST_VARIABLE: digest(b"[]\n")}
+
+    # When / Then cold start refuses it, naming both digests and what to run
+    with pytest.raises(
+        ConfigError, match=r"digest [0-9a-f]{16}\) is not the one .*=37517e5f3dc66819\): run `make build`"
+    ):
+        workload_table_from_env(stale)
+    # and a table that is not JSON, or a file that cannot be read, is named
+    path = Path(env[FILE_VARIABLE])
+    path.write_text("[{", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"workload_table\.json is not JSON"):
+        workload_table_from_env({**env, DIGEST_VARIABLE: digest(b"[{")})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        workload_table_from_env({**env, FILE_VARIABLE: str(path.with_suffix(".missing"))})
+
+
+def test_the_workloads_job_definitions_are_the_templates_names() -> None:
+    # Given the layer's table with one workload, and the prefix the template sets
+    env = with_workloads(GLOBALS, [workload_json("images", match={"prefix": "images/"})])
+
+    # Then the workload submits to its named job definition, the default to the stack's ARN
+    table = workload_table_from_env(env)
+    assert [(w.name, w.job_definition) for w in table.workloads] == [
+        ("default", DEFINITION),
+        ("images", "batch-orch-0123456789ab-images"),
+    ]
+    # and a missing or malformed prefix is named
+    for prefix, error in (("", "is required"), ("batch orch/", "is not a job definition name prefix")):
+        with pytest.raises(ConfigError, match=f"WORKLOAD_JOB_DEFINITION_PREFIX.*{error}"):
+            workload_table_from_env({**env, "WORKLOAD_JOB_DEFINITION_PREFIX": prefix})
 
 
 def test_a_spot_workload_needs_the_spot_queue() -> None:
@@ -194,7 +226,7 @@ def test_scheduled_config_needs_the_schedule_name() -> None:
         "JOB_TIMEOUT_SECONDS",
         "JOB_VCPU",
         "JOB_MEMORY",
-        "WORKLOADS",
+        "WORKLOAD_TABLE_DIGEST",
     ],
 )
 def test_a_missing_submit_variable_is_named_not_defaulted(name: str) -> None:

@@ -49,8 +49,11 @@ def test_uploads_of_every_workload_are_followed_and_unmatched_ones_are_not() -> 
 
 
 def test_without_a_valid_table_the_default_workload_alone_is_followed() -> None:
-    # Given an environment whose WORKLOADS the function itself would refuse
-    environment = {**SUBMIT_ENV, "WORKLOADS": "not json"}
+    # Given a layer table the function itself would refuse (not the one its template was rendered with)
+    environment = {
+        **with_workloads(SUBMIT_ENV, [workload_json("thumbnails", match={"prefix": "images/"})]),
+        "WORKLOAD_TABLE_DIGEST": "0" * 16,
+    }
 
     # When the same batch is read, then only the default workload's upload is followed
     found = run_ids_of(_sqs_batch("incoming/a.csv", "images/cat.jpg"), environment)

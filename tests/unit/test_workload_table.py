@@ -3,8 +3,10 @@
 The invariants under test: the committed template.yaml is what rendering workloads.yaml gives (the stale
 check passes on the repository); the empty table renders the stack of before workloads; rendering only
 touches the regions, is idempotent and reversible; a rendered two-workload table holds each workload's
-resources, permissions and environment, and the functions read back exactly the table it came from;
-the check refuses bad tables with one line per problem, stale templates and environments over budget.
+resources, permissions and environment, and the functions read back exactly the table it came from (the
+layer's workload_table.json, whose digest the environment holds); the check refuses bad tables with one line
+per problem, a stale template or layer table, environments over budget and stacks over CloudFormation's
+resource quota, and the number of workloads costs no environment.
 """
 
 from __future__ import annotations
@@ -21,17 +23,33 @@ import pytest
 import yaml
 
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
+from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, digest
 from batch_orchestrator.workloads import KeyRule, Schedule, Size, Workload, WorkloadTable, parse_workloads
 from tests.conformance.workload_stacks import TWO_WORKLOADS
 from workload_table import render_template
 from workload_table.__main__ import main
 from workload_table.budget import BudgetError, environment_sizes
-from workload_table.check import STALE, check, samconfig_overrides, schedule_name_problems
+from workload_table.check import (
+    STALE,
+    STALE_TABLE,
+    budget_problem,
+    check,
+    effective_parameters,
+    samconfig_overrides,
+    schedule_name_problems,
+)
 from workload_table.regions import RegionError, find_regions, replace_regions
+from workload_table.render import render
 from workload_table.yaml_text import load_cloudformation
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (ROOT / "template.yaml").read_text(encoding="utf-8")
+LAYER_TABLE = ROOT / "layers" / "common" / "batch_orchestrator" / "workload_table.json"
+STACK_TAIL = {
+    "StackTail": {
+        "Fn::Select": [4, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]
+    }
+}
 EMPTY = "workloads: []\n"
 
 
@@ -46,14 +64,10 @@ def submit_job_resources(template: dict[str, Any], function: str) -> list[Any]:
     return list(statement["Resource"])
 
 
-def workloads_value(template: dict[str, Any]) -> str:
-    """The WORKLOADS variable as Lambda would hold it, each ``${<LogicalId>}`` standing for a made-up ARN."""
-    value = template["Globals"]["Function"]["Environment"]["Variables"]["WORKLOADS"]
-    text = value["Fn::Sub"] if isinstance(value, dict) else value
-    arns = re.sub(
-        r"\$\{(Workload\w+JobDefinition)\}", r"arn:aws:batch:us-east-1:123456789012:job-definition/\1:1", text
-    )
-    return arns.replace("${!", "${")
+def table_entries(table: str) -> list[dict[str, Any]]:
+    """The layer's workload_table.json rendered from ``table``, as the functions load it."""
+    entries: list[dict[str, Any]] = json.loads(render(TEMPLATE, table).table_text)
+    return entries
 
 
 # ------------------------------------------------------------------------------------------ the repository
@@ -63,12 +77,12 @@ def test_template_yaml_is_rendered_from_workloads_yaml() -> None:
     for environment in ("default", "dev", "prod"):
         overrides = samconfig_overrides(ROOT / "samconfig.toml", environment)
 
-        # When make validate checks them
-        result = check(TEMPLATE, workloads, overrides=overrides)
+        # When make validate checks them, with the layer's table
+        result = check(TEMPLATE, workloads, table_text=LAYER_TABLE.read_text(encoding="utf-8"), overrides=overrides)
 
-        # Then nothing is wrong, and template.yaml is up to date
+        # Then nothing is wrong, and template.yaml and the layer's table are up to date
         assert result.problems == (), environment
-        assert "template.yaml is up to date" in result.summary
+        assert "template.yaml and workload_table.json are up to date" in result.summary
 
 
 def test_the_empty_table_renders_the_stack_of_before_workloads() -> None:
@@ -80,7 +94,9 @@ def test_the_empty_table_renders_the_stack_of_before_workloads() -> None:
     assert text == TEMPLATE
     assert [r for r in template["Resources"] if r.startswith(("Workload", "Spot"))] == []
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert (variables["WORKLOADS"], variables["SPOT_JOB_QUEUE_ARN"]) == ("[]", "")
+    assert (variables[DIGEST_VARIABLE], variables["SPOT_JOB_QUEUE_ARN"]) == (digest(b"[]\n"), "")
+    assert "WORKLOAD_JOB_DEFINITION_PREFIX" not in variables
+    assert render(TEMPLATE, EMPTY).table_text == LAYER_TABLE.read_text(encoding="utf-8") == "[]\n"
     (notification,) = template["Resources"]["InputBucket"]["Properties"]["NotificationConfiguration"][
         "QueueConfigurations"
     ]
@@ -117,8 +133,10 @@ def test_two_workloads_render_their_resources_permissions_and_environment() -> N
     template = rendered()
     resources = template["Resources"]
 
-    # Then each workload has its job definition: step 0 of its ladder, its timeout, image, command, environment
+    # Then each workload has its job definition, named for the stack and the workload: step 0 of its ladder,
+    # its timeout, image, command, environment
     images = resources["WorkloadImagesJobDefinition"]["Properties"]
+    assert images["JobDefinitionName"] == {"Fn::Sub": ["batch-orch-${StackTail}-images", STACK_TAIL]}
     container = images["ContainerProperties"]
     assert container["ResourceRequirements"] == [{"Type": "VCPU", "Value": "0.5"}, {"Type": "MEMORY", "Value": "1024"}]
     assert images["Timeout"] == {"AttemptDurationSeconds": 600}
@@ -138,12 +156,18 @@ def test_two_workloads_render_their_resources_permissions_and_environment() -> N
     assert resources["SpotJobQueue"]["Properties"]["ComputeEnvironmentOrder"][0]["ComputeEnvironment"] == {
         "Ref": "SpotComputeEnvironment"
     }
+    # and the functions may submit to it and to this stack's workload job definitions (one entry for all)
+    pattern = "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/batch-orch-${StackTail}-*"
     for function in ("SubmitJobsFunction", "SubmitScheduledFunction"):
         assert submit_job_resources(template, function)[3:] == [
             {"Ref": "SpotJobQueue"},
-            {"Ref": "WorkloadImagesJobDefinition"},
-            {"Ref": "WorkloadReportsJobDefinition"},
+            {"Fn::Sub": [pattern, STACK_TAIL]},
         ]
+    # and the functions learn the names' prefix and the table's digest, never the table itself
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["WORKLOAD_JOB_DEFINITION_PREFIX"] == {"Fn::Sub": ["batch-orch-${StackTail}-", STACK_TAIL]}
+    assert variables[DIGEST_VARIABLE] == digest(render(TEMPLATE, TWO_WORKLOADS).table_text.encode())
+    assert "WORKLOADS" not in variables
     rule = resources["TrackJobsFunction"]["Properties"]["Events"]["BatchEvents"]["Properties"]
     assert rule["Pattern"]["detail"]["jobQueue"] == [{"Ref": "JobQueue"}, {"Ref": "SpotJobQueue"}]
     # and every key reaches the queue (routing is in code), the jobs may read their own keys
@@ -188,19 +212,15 @@ def test_a_workload_schedule_fires_submit_scheduled_through_its_own_role() -> No
 
 
 def test_the_functions_read_back_the_table_it_was_rendered_from() -> None:
-    # Given the table of the file, and the WORKLOADS variable rendered from it
+    # Given the table of the file, and the layer's table rendered from it
     from_file = parse_workloads(yaml.safe_load(TWO_WORKLOADS)["workloads"], source="workloads.yaml", runtime=False)
-    value = workloads_value(rendered())
 
     # When the functions parse it at cold start
-    runtime = parse_workloads(json.loads(value), source="WORKLOADS", runtime=True)
+    runtime = parse_workloads(table_entries(TWO_WORKLOADS), source="workload_table.json", runtime=True)
 
-    # Then it is the file's table, without the container fields, with each job definition's ARN
+    # Then it is the file's table, without the container fields (job definitions are found by name)
     assert [w.name for w in runtime] == ["images", "reports"]
-    arn = "arn:aws:batch:us-east-1:123456789012:job-definition/Workload{}JobDefinition:1"
-    assert list(runtime) == [
-        dataclasses.replace(w, container=None, job_definition=arn.format(w.name.title())) for w in from_file
-    ]
+    assert list(runtime) == [dataclasses.replace(w, container=None) for w in from_file]
 
 
 HOSTILE = """\
@@ -231,8 +251,8 @@ def test_values_that_look_like_yaml_json_or_sub_syntax_arrive_unchanged() -> Non
     assert written.container is not None
     assert container["Command"] == list(written.container.command)
     assert {e["Name"]: e["Value"] for e in container["Environment"]["Fn::If"][2]} == dict(written.container.environment)
-    # and the WORKLOADS variable, once CloudFormation substituted it, gives the same payload and rule back
-    (read,) = parse_workloads(json.loads(workloads_value(template)), source="WORKLOADS", runtime=True)
+    # and the layer's table gives the same payload and rule back
+    (read,) = parse_workloads(table_entries(HOSTILE), source="workload_table.json", runtime=True)
     assert read.schedules == written.schedules
     assert read.key_rule == KeyRule("in${AWS::Region}/", ".csv")
     read_input = template["Resources"]["JobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
@@ -265,11 +285,24 @@ def test_a_stale_template_fails_the_check(template_from: str, table: str) -> Non
     assert check(render_template(TEMPLATE, table), table).ok
 
 
-def _many_workloads(count: int, payload_bytes: int) -> str:
+@pytest.mark.parametrize(("table_from", "table"), [(EMPTY, TWO_WORKLOADS), (TWO_WORKLOADS, EMPTY)])
+def test_a_stale_layer_table_fails_the_check(table_from: str, table: str) -> None:
+    # Given an up-to-date template, and a layer table rendered from another table than the file's
+    template = render_template(TEMPLATE, table)
+    stale = render(TEMPLATE, table_from).table_text
+
+    # Then the check says so, and says what to run
+    assert check(template, table, table_text=stale).problems == (STALE_TABLE,)
+    assert check(template, table, table_text=render(TEMPLATE, table).table_text).ok
+
+
+def _many_workloads(count: int, payload_bytes: int, *, schedules: bool = True) -> str:
+    payload = "x" * payload_bytes
+    schedule = f"""    schedules: [{{name: s, expression: rate(1 day), timezone: UTC, payload: {{text: "{payload}"}}}}]
+"""
     entries = [
         f"""  - name: w{i}
-    schedules: [{{name: s, expression: rate(1 day), timezone: UTC, payload: {{text: "{"x" * payload_bytes}"}}}}]
-    image: public.ecr.aws/docker/library/python:3.13-slim
+{schedule if schedules else f"    match: {{prefix: w{i}/}}\n"}    image: public.ecr.aws/docker/library/python:3.13-slim
     vcpu: "1"
     memory: 2048
     timeout_seconds: 600
@@ -279,20 +312,51 @@ def _many_workloads(count: int, payload_bytes: int) -> str:
     return "workloads:\n" + "".join(entries)
 
 
-def test_an_environment_over_lambdas_budget_fails_the_check() -> None:
-    # Given a table whose WORKLOADS variable leaves no room in 4 KB, and a small one
-    big, small = _many_workloads(3, 900), _many_workloads(3, 10)
+def test_the_number_of_workloads_costs_no_environment() -> None:
+    # Given three workloads with big payloads (which once filled the 4 KB environment), and a hundred workloads
+    big, many = _many_workloads(3, 900), _many_workloads(100, 10)
 
     # When each is checked against the template rendered from it
-    over = check(render_template(TEMPLATE, big), big)
-    within = check(render_template(TEMPLATE, small), small)
+    results = [check(render_template(TEMPLATE, table), table) for table in (EMPTY, big, many)]
 
-    # Then only the big one fails, on a line that names the function, the size and the budget
-    assert within.ok, within.problems
-    assert len(over.problems) == 4  # one per function
+    # Then all pass, with one environment size whatever the number of workloads (the table is in the layer;
+    # a table with workloads adds only the job definitions' name prefix)
+    assert [r.problems for r in results] == [(), (), ()]
+    sizes = [int(re.search(r"is (\d+) of 4096 bytes", r.summary).group(1)) for r in results]  # type: ignore[union-attr]
+    assert sizes[1] == sizes[2] < sizes[0] + 100, [r.summary for r in results]
+    assert "100 workload(s)" in results[2].summary
+
+
+def test_an_environment_over_lambdas_budget_fails_the_check() -> None:
+    # Given the rendered template, and the same with a variable that fills most of the 4 KB every function shares
+    template = load_cloudformation(render_template(TEMPLATE, _many_workloads(2, 10)))
+    parameters = effective_parameters(template, {})
+    within = environment_sizes(template, parameters)
+    template["Globals"]["Function"]["Environment"]["Variables"]["BULK"] = "x" * 3000
+    over = environment_sizes(template, parameters)
+
+    # Then only the second is over budget, in every function, on a line that names it, the size and the budget
+    assert not [size.function for size in within if size.over_budget]
+    assert len([size for size in over if size.over_budget]) == 4  # one per function
     assert all(
-        re.search(r"Function's environment is \d+ bytes .* over Lambda's 4096-byte budget", p) for p in over.problems
+        re.search(
+            r"Function's environment is \d+ bytes .* over Lambda's 4096-byte budget .*; largest: BULK 3004", str(p)
+        )
+        for p in (budget_problem(size, source="workloads.yaml") for size in over)
     )
+
+
+def test_a_stack_over_cloudformations_resource_quota_fails_the_check() -> None:
+    # Given tables of 420 and 440 workloads (the default stack declares 72 resources once SAM has transformed it)
+    within, over = _many_workloads(420, 1, schedules=False), _many_workloads(440, 1, schedules=False)
+
+    # When each is checked against the template rendered from it
+    results = {len(t): check(render_template(TEMPLATE, t), t) for t in (within, over)}
+
+    # Then only the second is refused, on one line naming the count and CloudFormation's quota
+    assert results[len(within)].ok, results[len(within)].problems
+    (line,) = results[len(over)].problems
+    assert re.search(r"declares 512 resources after the SAM transform, over CloudFormation's 500", line), line
 
 
 def test_a_rule_ambiguous_with_the_deployments_input_prefix_fails_the_check() -> None:
@@ -377,10 +441,11 @@ def test_the_commands_exit_1_with_the_problems_and_0_when_all_is_well(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a copy of the template and a two-workload file
-    template, workloads = tmp_path / "template.yaml", tmp_path / "workloads.yaml"
+    template, workloads, table = tmp_path / "template.yaml", tmp_path / "workloads.yaml", tmp_path / "table.json"
     shutil.copy(ROOT / "template.yaml", template)
+    shutil.copy(LAYER_TABLE, table)
     workloads.write_text(TWO_WORKLOADS, encoding="utf-8")
-    paths = ["--workloads", str(workloads), "--template", str(template)]
+    paths = ["--workloads", str(workloads), "--template", str(template), "--table", str(table)]
 
     # When the template is checked before and after `render`
     stale = main(["check", *paths])
@@ -389,13 +454,14 @@ def test_the_commands_exit_1_with_the_problems_and_0_when_all_is_well(
     workloads.write_text("workloads: [{name: x}]\n", encoding="utf-8")
     broken = main(["check", *paths])
 
-    # Then the stale and broken checks fail with their lines, render fixes the template
+    # Then the stale and broken checks fail with their lines, render fixes the template and the layer's table
     assert (stale, rendered_now, fresh, broken) == (1, 0, 0, 1)
     assert template.read_text(encoding="utf-8") != TEMPLATE
+    assert [w["name"] for w in json.loads(table.read_text(encoding="utf-8"))] == ["images", "reports"]
     errors = capsys.readouterr().err.splitlines()
-    assert errors[0] == STALE
-    assert errors[1:]
-    assert all(line.startswith("workloads.yaml: x: ") for line in errors[1:])
+    assert errors[:2] == [STALE, STALE_TABLE]
+    assert errors[2:]
+    assert all(line.startswith("workloads.yaml: x: ") for line in errors[2:])
 
 
 def test_the_worked_example_of_workloads_yaml_validates() -> None:

@@ -165,7 +165,7 @@ def test_the_ec2_queue_is_submitted_to_heard_and_named_everywhere_it_must_be() -
             s for s in resources[function]["Properties"]["Policies"][0]["Statement"] if s["Sid"] == "SubmitJob"
         ]
         assert {"Ref": "Ec2JobQueue"} in statement["Resource"]
-        assert {"Ref": "WorkloadInferenceJobDefinition"} in statement["Resource"]
+        assert statement["Resource"][-1]["Fn::Sub"][0].endswith(":job-definition/batch-orch-${StackTail}-*")
         assert {"Ref": "SpotJobQueue"} not in statement["Resource"]
     rule = resources["TrackJobsFunction"]["Properties"]["Events"]["BatchEvents"]["Properties"]
     assert rule["Pattern"]["detail"]["jobQueue"] == [{"Ref": "JobQueue"}, {"Ref": "Ec2JobQueue"}]

@@ -1,6 +1,6 @@
 # Over 400 lines on purpose: one table per rule of the workload model (parsing, table checks, routing, the
 # runtime form), each short; splitting them would scatter the one schema they describe.
-"""The workload model: reading workloads.yaml and WORKLOADS, validating the table, routing keys, the runtime form."""
+"""The workload model: reading workloads.yaml and the layer's table, validating it, routing keys, the runtime form."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from batch_orchestrator import workload_fields
 from batch_orchestrator.failure_kinds import is_out_of_memory, is_spot_interruption
 from batch_orchestrator.fargate_sizes import MEMORY_BY_VCPU, VCPU_VALUES, canonical_vcpu, describe_memory_choices
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
+from batch_orchestrator.workload_table_file import file_text
 from batch_orchestrator.workloads import (
     DEFAULT_WORKLOAD,
     NO_RULE_MATCHES,
@@ -86,7 +87,7 @@ def entry(**fields: Any) -> dict[str, Any]:
 
 def problems(entries: Any, *, runtime: bool = False) -> list[str]:
     with pytest.raises(WorkloadTableError) as raised:
-        parse_workloads(entries, source="WORKLOADS" if runtime else "workloads.yaml", runtime=runtime)
+        parse_workloads(entries, source="workload_table.json" if runtime else "workloads.yaml", runtime=runtime)
     return [str(p) for p in raised.value.problems]
 
 
@@ -98,7 +99,6 @@ def workload(name: str, prefix: str = "", suffix: str = "", **fields: Any) -> Wo
         "ladder": (Size("1", 2048),),
         "timeout_seconds": 900,
         "retry": RetryPolicy(ExitCodeSet(), 1, 30, 900),
-        "job_definition": f"arn:aws:batch:us-east-1:123456789012:job-definition/{name}:1",
     }
     base.update(fields)
     return Workload(**base)
@@ -415,20 +415,18 @@ def test_every_problem_of_every_workload_is_reported_together() -> None:
     ]
 
 
-def test_the_runtime_form_has_no_container_fields_and_needs_the_job_definition() -> None:
-    # Given a file-form entry handed to the runtime reader
-    lines = problems([entry(command=["x"])], runtime=True)
+def test_the_runtime_form_has_no_container_fields_and_no_job_definition() -> None:
+    # Given a file-form entry handed to the runtime reader, and an entry naming a job definition
+    lines = problems(
+        [entry(command=["x"]), {**entry(image=None, name="named"), "job_definition": "arn:x"}], runtime=True
+    )
 
-    # Then the container fields are unknown there and the job definition is missing
+    # Then the container fields and the job definition are unknown there (the functions find it by name)
+    keys = "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus"
     assert lines == [
-        "WORKLOADS: thumbnails: image: unknown key; expected one of: name, match, schedules, vcpu, memory, "
-        "timeout_seconds, retry, compute, gpus, job_definition",
-        "WORKLOADS: thumbnails: command: unknown key; expected one of: name, match, schedules, vcpu, memory, "
-        "timeout_seconds, retry, compute, gpus, job_definition",
-        "WORKLOADS: thumbnails: job_definition: required",
-    ]
-    assert problems([{**entry(image=None), "job_definition": " "}], runtime=True) == [
-        "WORKLOADS: thumbnails: job_definition: must be the job definition's ARN, got an empty string"
+        f"workload_table.json: thumbnails: image: unknown key; expected one of: {keys}",
+        f"workload_table.json: thumbnails: command: unknown key; expected one of: {keys}",
+        f"workload_table.json: named: job_definition: unknown key; expected one of: {keys}",
     ]
 
 
@@ -439,22 +437,25 @@ def test_the_runtime_form_never_reads_the_time_zone_database(monkeypatch: pytest
 
     monkeypatch.setattr(workload_fields, "iana_zones", no_database)
     schedule = {"name": "n", "expression": "rate(1 day)", "timezone": "Asia/Tokyo"}
-    runtime_entry = {**entry(image=None, schedules=[schedule]), "job_definition": "arn:x"}
+    runtime_entry = entry(image=None, schedules=[schedule])
 
     # When the runtime form is parsed, then it passes; the file form does consult the database
-    assert parse_workloads([runtime_entry], source="WORKLOADS", runtime=True)[0].schedules[0].timezone == "Asia/Tokyo"
+    assert (
+        parse_workloads([runtime_entry], source="workload_table.json", runtime=True)[0].schedules[0].timezone
+        == "Asia/Tokyo"
+    )
     with pytest.raises(AssertionError, match="time zone database"):
         parse_workloads([entry(schedules=[schedule])], source="workloads.yaml", runtime=False)
 
 
 def test_importing_the_model_and_reading_the_runtime_form_loads_no_yaml_and_no_tz_database() -> None:
-    # Cold start: the functions import the model and parse WORKLOADS; `make bench` counts every import.
+    # Cold start: the functions import the model and parse the layer's table; `make bench` counts every import.
     code = (
         "import sys\n"
         "from batch_orchestrator.workloads import parse_workloads\n"
         "parse_workloads([{'name': 'a', 'match': {'prefix': 'a/'}, 'schedules': [{'name': 'n', "
         "'expression': 'rate(1 day)', 'timezone': 'UTC'}], 'vcpu': '1', 'memory': 2048, "
-        "'timeout_seconds': 60, 'job_definition': 'arn:x'}], source='WORKLOADS', runtime=True)\n"
+        "'timeout_seconds': 60}], source='workload_table.json', runtime=True)\n"
         "print(sorted(m for m in ('yaml', 'zoneinfo', 'difflib') if m in sys.modules))\n"
     )
     env = {"PYTHONPATH": str(REPO / "layers" / "common"), "PATH": "/usr/bin:/bin"}
@@ -671,7 +672,7 @@ def test_an_empty_input_prefix_makes_the_default_the_catch_all() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The runtime form (the WORKLOADS environment variable)
+# The runtime form (the layer's workload_table.json)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -687,7 +688,6 @@ def test_the_runtime_form_is_compact() -> None:
         "memory": 2048,
         "timeout_seconds": 900,
         "retry": {"max_attempts": 2},
-        "job_definition": "arn:aws:batch:us-east-1:123456789012:job-definition/images:1",
     }
 
 
@@ -732,18 +732,17 @@ def workloads(draw: st.DrawFn) -> Workload:
         retry=retry,
         compute=ComputeType.FARGATE_SPOT if spot else ComputeType.FARGATE,
         on_demand_after=draw(st.integers(1, attempts - 1)) if spot else 0,
-        job_definition=draw(st.sampled_from(["arn:aws:batch:eu-west-1:123456789012:job-definition/x:7", "${W}"])),
     )
 
 
 @settings(max_examples=200)
 @given(workloads())
 def test_the_runtime_form_reads_back_as_the_workload_without_its_container(w: Workload) -> None:
-    # Given a workload, written as the template renders it (JSON text in an environment variable)
-    text = json.dumps([to_runtime_json(replace(w, container=Container("img", ("run",))))], separators=(",", ":"))
+    # Given a workload, written as `make template` renders it into the layer's table
+    text = file_text([to_runtime_json(replace(w, container=Container("img", ("run",))))])
 
     # When the functions read it back at cold start
-    (back,) = parse_workloads(json.loads(text), source="WORKLOADS", runtime=True)
+    (back,) = parse_workloads(json.loads(text), source="workload_table.json", runtime=True)
 
     # Then it is the same workload, without the container the functions never need
     assert back == w

@@ -32,16 +32,23 @@ from batch_orchestrator.workloads import (
     parse_workloads,
     to_runtime_json,
 )
-from tests.support.environments import ACCOUNT, DEFINITION, QUEUE, SUBMIT_ENV, with_workloads, workload_json
+from tests.support.environments import (
+    ACCOUNT,
+    DEFINITION,
+    QUEUE,
+    SUBMIT_ENV,
+    job_definition,
+    with_workloads,
+    workload_json,
+)
 from tests.support.fakes import FakeJobGateway
 from tests.support.workload_runs import OUT_OF_MEMORY, WorkloadStack
 from workload_table.table import load_table
 
 EC2_QUEUE = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-queue/batch-orchestrator-ec2"
-GPU_DEFINITION = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-definition/gpu:1"
+GPU_DEFINITION = job_definition("gpu")
 GPU = workload_json(
     "gpu",
-    job_definition=GPU_DEFINITION,
     match={"prefix": "models/"},
     vcpu="8",
     memory=[30000, 60000],
@@ -209,11 +216,11 @@ def test_an_ec2_compute_block_nothing_uses_is_refused() -> None:
 # ------------------------------------------------------------------------------------------ the runtime table
 def test_the_runtime_json_carries_the_type_and_gpus_and_reads_back_the_same_workload() -> None:
     (gpu,) = load_table(GPU_YAML).workloads
-    runtime = to_runtime_json(dataclasses.replace(gpu, job_definition=GPU_DEFINITION))
+    runtime = to_runtime_json(gpu)
 
     assert (runtime["compute"], runtime["gpus"]) == ({"type": "ec2"}, 1)
-    (back,) = parse_workloads([runtime], source="WORKLOADS", runtime=True)
-    assert back == dataclasses.replace(gpu, job_definition=GPU_DEFINITION, container=None)
+    (back,) = parse_workloads([runtime], source="workload_table.json", runtime=True)
+    assert back == dataclasses.replace(gpu, container=None)
 
 
 def test_every_attempt_of_an_ec2_workload_runs_on_ec2_capacity() -> None:

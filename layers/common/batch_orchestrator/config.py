@@ -6,13 +6,14 @@ so a bad deployment fails loudly on its first invocation instead of half-working
 
 Every function builds the stack's workload table (``workload_table_from_env``): the default workload
 from the stack's own variables (INPUT_PREFIX, JOB_DEFINITION_ARN, JOB_VCPU, JOB_MEMORY,
-JOB_TIMEOUT_SECONDS, MAX_ATTEMPTS, RETRY_*) and the others from WORKLOADS, validated together with the
-same validator ``make validate`` runs, so a table a function runs is a table that validated.
+JOB_TIMEOUT_SECONDS, MAX_ATTEMPTS, RETRY_*) and the others from the layer's workload_table.json
+(``workload_table_file``: checked against WORKLOAD_TABLE_DIGEST), each on the job definition named
+WORKLOAD_JOB_DEFINITION_PREFIX + its name; validated together with the same validator ``make validate``
+runs, so a table a function runs is a table that validated.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 _BATCH_ARN = re.compile(r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{12}:(job-queue|job-definition)/[A-Za-z0-9_:-]+$")
 _SQS_URL = re.compile(r"^https?://\S+/\d{12}/[A-Za-z0-9_-]+(\.fifo)?$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$")
+# Batch job definition names: letters, digits, hyphens and underscores (128 at most, with the workload's name).
+_JOB_DEFINITION_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _VCPU = re.compile(r"^(?:0\.25|0\.5|[1-9][0-9]*)$")  # as Batch writes a Fargate vCPU value
 
 
@@ -140,32 +143,34 @@ def _default_workload(env: Mapping[str, str]) -> Workload:
 
 
 def workload_table_from_env(env: Mapping[str, str]) -> WorkloadTable:
-    """The stack's workloads: the default one from the stack's variables, the others from WORKLOADS.
+    """The stack's workloads: the default one from the stack's variables, the others from the layer's file.
 
     Validated as one table: what ``make validate`` checks of workloads.yaml, and what only the deployed
     INPUT_PREFIX and OUTPUT_PREFIX can tell (a rule as specific as the default's for some key; a rule
     whose keys are all under the output prefix, which never starts a run). ConfigError names the
     variables and every problem.
     """
+    from batch_orchestrator.workload_table_file import FILE_NAME, read_entries
+
     input_prefix = _present(env, "INPUT_PREFIX")
     output_prefix = _output_prefix(env)
     default = _default_workload(env)
-    raw = _required(env, "WORKLOADS")
+    data = read_entries(env)
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(f"WORKLOADS is not JSON: {exc}") from exc
-    try:
-        others = parse_workloads(data, source="WORKLOADS", runtime=True)
-        return validate_table(others, source="WORKLOADS").with_default(
-            default, output_prefix=output_prefix, source="WORKLOADS"
+        others = parse_workloads(data, source=FILE_NAME, runtime=True)
+        table = validate_table(others, source=FILE_NAME).with_default(
+            default, output_prefix=output_prefix, source=FILE_NAME
         )
     except WorkloadTableError as exc:
         problems = "; ".join(str(problem) for problem in exc.problems)
         raise ConfigError(
-            f"WORKLOADS (with INPUT_PREFIX={input_prefix!r}, OUTPUT_PREFIX={output_prefix!r}) is not a valid "
+            f"{FILE_NAME} (with INPUT_PREFIX={input_prefix!r}, OUTPUT_PREFIX={output_prefix!r}) is not a valid "
             f"workload table: {problems}"
         ) from exc
+    if not others:
+        return table
+    prefix = _matching(env, "WORKLOAD_JOB_DEFINITION_PREFIX", _JOB_DEFINITION_PREFIX, "a job definition name prefix")
+    return table.with_job_definitions(prefix)
 
 
 def _output_prefix(env: Mapping[str, str]) -> str:

@@ -268,7 +268,15 @@ LAMBDA_ENVIRONMENT = Limit(
     "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
     note="Function environment variables: 4 KB for all of a function's variables in aggregate; it cannot be "
     "raised. The page does not say how the aggregate is counted: count the UTF-8 bytes of every name and "
-    "value and keep a margin. The WORKLOADS variable (the rendered workload table) lives within it.",
+    "value and keep a margin. The workload table is not in the environment (the layer's workload_table.json): "
+    "only its digest is, so the environment does not grow with the number of workloads.",
+)
+CLOUDFORMATION_RESOURCES = Limit(
+    500,
+    "resources declared in one stack's template (after the SAM transform)",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html",
+    note="The quota page's Resources row (it was 200 until 2020; older copies of the page still say so). Each "
+    "workload adds its job definition and one resource per schedule, so this bounds the workloads a stack holds.",
 )
 _SCHEDULER_API = "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"
 SCHEDULER_EXPRESSION = Limit(256, "characters of ScheduleExpression", _SCHEDULER_API)
@@ -283,10 +291,9 @@ SCHEDULE_PAYLOAD_BUDGET = Limit(
     4 * KIB,
     "bytes of a workload schedule's payload as compact JSON (our budget, not an AWS maximum)",
     "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
-    note="A payload travels in the WORKLOADS environment variable (within LAMBDA_ENVIRONMENT, shared by the "
-    "whole table) and reaches the job as the SCHEDULE_PAYLOAD override (within ECS_RUN_TASK_OVERRIDES); "
-    "SCHEDULER_TARGET_INPUT is far larger. A payload near this budget leaves no room for the rest of the "
-    "table: keep payloads small and put bulk data in S3.",
+    note="A payload travels in the layer's workload table and reaches the job as the SCHEDULE_PAYLOAD override "
+    "(within ECS_RUN_TASK_OVERRIDES, shared with the other overrides); SCHEDULER_TARGET_INPUT is far larger. "
+    "Keep payloads small and put bulk data in S3.",
 )
 FARGATE_MAX_JOB_DURATION = Limit(
     14 * 24 * 3600,

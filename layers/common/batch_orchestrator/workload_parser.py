@@ -1,4 +1,4 @@
-"""Reading a workload table: ``workloads.yaml``'s ``workloads:`` list, or the ``WORKLOADS`` variable.
+"""Reading a workload table: ``workloads.yaml``'s ``workloads:`` list, or the layer's ``workload_table.json``.
 
 One reader for both forms; ``workloads.parse_workloads`` is its entry point. What only ec2 workloads
 have (whole-vCPU sizes, ``gpus``) is read by ``workload_ec2``. Invariants:
@@ -60,9 +60,9 @@ from batch_orchestrator.workloads import (
 
 _COMMON_KEYS = ("name", "match", "schedules", "vcpu", "memory", "timeout_seconds", "retry", "compute", "gpus")
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
-_RUNTIME_KEYS = (*_COMMON_KEYS, "job_definition")
+_RUNTIME_KEYS = _COMMON_KEYS
 _FILE_REQUIRED = ("name", "image", "vcpu", "memory", "timeout_seconds")
-_RUNTIME_REQUIRED = ("name", "vcpu", "memory", "timeout_seconds", "job_definition")
+_RUNTIME_REQUIRED = ("name", "vcpu", "memory", "timeout_seconds")
 _SCHEDULE_KEYS = ("name", "expression", "timezone", "payload")
 _SCHEDULE_REQUIRED = ("name", "expression", "timezone")
 _MIN_TIMEOUT, _MAX_TIMEOUT = BATCH_MIN_JOB_TIMEOUT.value, FARGATE_MAX_JOB_DURATION.value
@@ -152,7 +152,6 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     retry = _retry(r, entry.get("retry"))
     compute = _compute(r, entry.get("compute"), retry)
     container = None if r.runtime else _container(r, entry)
-    job_definition = _job_definition(r, entry) if r.runtime else ""
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -167,18 +166,8 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         compute=compute[0],
         on_demand_after=compute[1],
         gpus=gpu_count,
-        job_definition=job_definition,
         container=container,
     )
-
-
-def _job_definition(r: _Reader, entry: Mapping[Any, Any]) -> str:
-    if "job_definition" not in entry:
-        return ""  # reported as required
-    value = r.string(entry["job_definition"], "job_definition")
-    if value is not None and not value.strip():
-        r.problem("job_definition", "must be the job definition's ARN, got an empty string")
-    return value or ""
 
 
 def _name(r: _Reader, value: object) -> str | None:

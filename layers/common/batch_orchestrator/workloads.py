@@ -13,9 +13,9 @@ Invariants this module keeps (everything here is pure: no boto3, no ``os.environ
   workload's rule, ``WorkloadTable.with_default``) refuses two rules that can match one key with
   equal specificity, so ``route`` never has to break a tie. A key under the output prefix is never
   routed: results the jobs write back must not start runs.
-* The same parser reads ``workloads.yaml`` (before deploy: ``make validate``) and the ``WORKLOADS``
-  environment variable the template renders from it (at cold start): a table the functions run is
-  a table that validated.
+* The same parser reads ``workloads.yaml`` (before deploy: ``make validate``) and the layer's
+  ``workload_table.json`` rendered from it (at cold start): a table the functions run is a table that
+  validated.
 * A memory ladder's steps are valid Fargate sizes (an ec2 workload's: whole vCPUs, 4 MiB or more), in
   increasing memory; step 0 is the job definition's own size, and attempts move up one step only after
   an out-of-memory failure. Only an ec2 workload has GPUs.
@@ -27,7 +27,7 @@ Cold start: importing this module loads no YAML, JSON-schema or time zone code; 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -171,7 +171,9 @@ class Workload:
     compute: ComputeType = ComputeType.FARGATE
     on_demand_after: int = 0  # fargate-spot: Spot interruptions before the next attempt goes On-Demand
     gpus: int = 0  # ec2 only: GPUs reserved for each attempt (resourceRequirements GPU); 0 = none
-    job_definition: str = ""  # the job definition ARN (runtime: from the WORKLOADS environment); "" in the file
+    # What SubmitJob names: the default's ARN (JOB_DEFINITION_ARN); another workload's name (``with_job_definitions``).
+    # "" until then: in workloads.yaml and in the layer's table.
+    job_definition: str = ""
     container: Container | None = None  # in workloads.yaml; absent from the runtime table
 
     def size(self, step: int) -> Size:
@@ -197,7 +199,7 @@ class Problem:
     workload: str  # "" for table-wide problems
     field: str  # dotted path, e.g. "retry.max_attempts"
     message: str
-    source: str = ""  # where the table came from: "workloads.yaml", "WORKLOADS"
+    source: str = ""  # where the table came from: "workloads.yaml", "workload_table.json"
 
     def __str__(self) -> str:
         return ": ".join(part for part in (self.source, self.workload, self.field, self.message) if part)
@@ -309,12 +311,22 @@ class WorkloadTable:
             raise WorkloadTableError(problems)
         return WorkloadTable((default, *self.workloads), output_prefix=output_prefix, ec2_compute=self.ec2_compute)
 
+    def with_job_definitions(self, prefix: str) -> WorkloadTable:
+        """Each workload other than the default on the job definition the template names ``<prefix><name>``.
+
+        SubmitJob takes a name for the latest ACTIVE revision: the one CloudFormation last registered.
+        """
+        workloads = tuple(
+            w if w.name == DEFAULT_WORKLOAD else replace(w, job_definition=f"{prefix}{w.name}") for w in self.workloads
+        )
+        return WorkloadTable(workloads, output_prefix=self.output_prefix, ec2_compute=self.ec2_compute)
+
 
 def parse_workloads(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
     """Parse a list of workload mappings (``workloads.yaml``'s ``workloads:``, or the runtime JSON).
 
-    ``runtime=False``: the file's form (container fields required, job_definition absent).
-    ``runtime=True``: the rendered form (job_definition required, container fields absent).
+    ``runtime=False``: the file's form (container fields required).
+    ``runtime=True``: the rendered form the layer carries (container fields absent).
     Raises WorkloadTableError with every problem, each naming the workload and the field.
     """
     from batch_orchestrator.workload_parser import parse  # here, not at the top: the parser imports this module
@@ -374,10 +386,10 @@ def _retry_json(policy: RetryPolicy) -> dict[str, Any]:
 
 
 def to_runtime_json(workload: Workload) -> dict[str, Any]:
-    """The workload as the WORKLOADS environment variable carries it (compact; no container fields).
+    """The workload as the layer's workload_table.json carries it (compact; no container fields).
 
     ``parse_workloads([to_runtime_json(w)], runtime=True)`` gives back ``w`` without its container.
-    Values equal to their defaults are left out (the environment has 4 KB for everything).
+    Values equal to their defaults are left out.
     """
     vcpus = {size.vcpu for size in workload.ladder}
     if len(vcpus) != 1:
@@ -404,5 +416,4 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
         out["compute"] = {"type": workload.compute.value}
     if workload.gpus:
         out["gpus"] = workload.gpus
-    out["job_definition"] = workload.job_definition
     return out
