@@ -7,9 +7,9 @@ reaches every process of it), with:
 * the image's paths mapped to directories of this checkout (``IMAGE_PATHS``: the sample image copies
   ``jobs/sample/job.py`` to its WORKDIR ``/app``), and the image's ``python3`` replaced by this virtual
   environment's interpreter, which has boto3 as the image does (``local_command``);
-* the container's environment: the job's (definition + SubmitJob overrides), the variables Batch adds,
-  and what keeps the process on the emulator: AWS_ENDPOINT_URL, fake credentials, no profile files
-  (``container_environment``).
+* the container's environment: the job's (definition + SubmitJob overrides), the variables Batch adds
+  (an array child's index and size among them), and what keeps the process on the emulator:
+  AWS_ENDPOINT_URL, fake credentials, no profile files (``container_environment``).
 
 Invariant: a job's process can reach only the emulator's endpoint, never AWS, whatever its environment says.
 """
@@ -51,10 +51,26 @@ def _local_path(argument: str, image_paths: Mapping[str, Path]) -> str:
 
 
 def container_environment(
-    environment: Mapping[str, str], *, job_id: str, attempt: int, job_queue: str, endpoint_url: str, region: str
+    environment: Mapping[str, str],
+    *,
+    job_id: str,
+    attempt: int,
+    job_queue: str,
+    endpoint_url: str,
+    region: str,
+    array_index: int | None = None,
+    array_size: int | None = None,
 ) -> dict[str, str]:
-    """The container's environment, plus what lets the local process reach the emulator only."""
+    """The container's environment, plus what lets the local process reach the emulator only.
+
+    An array child (``array_index`` given) also gets AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE
+    ("AWS Batch job environment variables": the index "is only set in child array jobs", the size "is set to
+    the size of the parent array job"); its AWS_BATCH_JOB_ID is its own id, ``<parent id>:<index>``.
+    """
     base = {name: os.environ[name] for name in ("PATH", "HOME", "TMPDIR", "SYSTEMROOT") if name in os.environ}
+    array = {} if array_index is None else {"AWS_BATCH_JOB_ARRAY_INDEX": str(array_index)}
+    if array and array_size is not None:
+        array["AWS_BATCH_JOB_ARRAY_SIZE"] = str(array_size)
     return {
         **base,
         "LANG": "C.UTF-8",
@@ -65,6 +81,7 @@ def container_environment(
         "AWS_BATCH_JOB_ID": job_id,
         "AWS_BATCH_JOB_ATTEMPT": str(attempt),
         "AWS_BATCH_JQ_NAME": job_queue.rsplit("/", 1)[-1],
+        **array,
         # SIMULATED: the task role's credentials would come from the ECS credentials endpoint.
         **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": endpoint_url,

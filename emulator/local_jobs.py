@@ -2,18 +2,20 @@
 
 SIMULATED (see ``emulator.runner``). Invariant: ``LocalJob.attempts_for_batch`` is ``attempts[]`` exactly as
 DescribeJobs and the job's events show it: finished attempts only, each with its exit code, reasons,
-log stream and times.
+log stream and times. An array job is one ``LocalJob`` for the parent (``array_size`` set, no attempts ever)
+and one per child (``array_index`` and ``array_size`` set, id ``<parent id>:<index>``; ``emulator.local_arrays``).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from batch_orchestrator.ids import RUN_ID_TAG
 from emulator.batch_event_builder import attempt_entry
-from emulator.task_limits import TaskResources
+from emulator.task_limits import TaskResources, task_resources
 
 # The statusReason of an attempt whose container exited (by itself, or killed out of memory).
 EXITED_STATUS_REASON = "Essential container in task exited"
@@ -54,6 +56,8 @@ class LocalJob:
     log_stream_prefix: str
     resources: TaskResources = field(default_factory=TaskResources)  # every attempt's (overrides applied)
     spot: bool = False  # its queue's compute environment is Fargate Spot
+    array_size: int | None = None  # an array parent's size; a child's parent's (AWS_BATCH_JOB_ARRAY_SIZE)
+    array_index: int | None = None  # an array child's index (AWS_BATCH_JOB_ARRAY_INDEX); None for any other job
     status: str = "SUBMITTED"
     attempts: list[LocalAttempt] = field(default_factory=list)
     output: list[tuple[int, int, str]] = field(default_factory=list)  # (attempt, epoch ms, line)
@@ -61,6 +65,15 @@ class LocalJob:
     @property
     def run_id(self) -> str | None:
         return self.tags.get(RUN_ID_TAG)
+
+    @property
+    def is_array_parent(self) -> bool:
+        return self.array_size is not None and self.array_index is None
+
+    @property
+    def parent_id(self) -> str | None:
+        """The array parent's job id of a child (Batch names a child ``<parent id>:<index>``); None otherwise."""
+        return self.job_id.rsplit(":", 1)[0] if self.array_index is not None else None
 
     @property
     def exit_code(self) -> int | None:
@@ -80,6 +93,33 @@ class LocalJob:
             for a in self.attempts
             if a.stopped_at is not None
         ]
+
+
+def local_job(described: Mapping[str, Any], definition: Mapping[str, Any], *, spot: bool) -> LocalJob:
+    """The job a runner takes over, from its DescribeJobs entry and its job definition (DescribeJobDefinitions)."""
+    container = described.get("container") or {}
+    properties = definition.get("containerProperties") or {}
+    log_options = (properties.get("logConfiguration") or {}).get("options") or {}
+    timeout = (described.get("timeout") or definition.get("timeout") or {}).get("attemptDurationSeconds")
+    retry = definition.get("retryStrategy") or {}
+    array = described.get("arrayProperties") or {}
+    return LocalJob(
+        job_id=described["jobId"],
+        job_name=described["jobName"],
+        job_queue=described["jobQueue"],
+        job_definition=described["jobDefinition"],
+        tags=dict(described.get("tags") or {}),
+        command=[str(part) for part in container.get("command") or properties.get("command") or []],
+        environment={item["name"]: item["value"] for item in container.get("environment") or []},
+        timeout_seconds=int(timeout) if timeout else None,
+        retry_attempts=max(1, int(retry.get("attempts") or 1)),
+        evaluate_on_exit=list(retry.get("evaluateOnExit") or []),
+        log_group=log_options.get("awslogs-group"),
+        log_stream_prefix=log_options.get("awslogs-stream-prefix") or "batch",
+        resources=task_resources(container),
+        spot=spot,
+        array_size=int(array["size"]) if array.get("size") is not None and array.get("index") is None else None,
+    )
 
 
 def write_attempt_logs(logs_client: Any, job: LocalJob, attempt: LocalAttempt) -> None:

@@ -34,22 +34,31 @@ the part of Batch and Fargate for that job:
   under the stream name Batch would use (``<prefix>/default/<task id>``);
 * it makes moto's own record of the job agree with all of this
   (``moto_batch_patches.record_job_state_in_moto``), so DescribeJobs, which the watchdog reads,
-  reports the same status, exit code and attempts.
+  reports the same status, exit code and attempts;
+* it runs array jobs (``arrayProperties.size``) as Batch does (``local_arrays``, which cites the documents):
+  each child ``<parent id>:<index>`` is a job of its own as above, with AWS_BATCH_JOB_ARRAY_INDEX, its own
+  attempts, retries, timeout and memory, within ``capacity``; the parent is PENDING from the first child's
+  RUNNABLE until every child finished, then SUCCEEDED if all did, else FAILED, with ``arrayProperties``
+  (``size``, ``statusSummary``) in its events and DescribeJobs. With ``array_child_outcome`` (index → exit code)
+  children run no process at all: a 10,000-child array for benchmarks.
 
 Not simulated: image pulls, vCPU limits and placement (``capacity`` processes run at once, the
 others wait in RUNNABLE), Spot interruptions nobody asked for, the job role's permissions (moto
-does not enforce IAM), array and multi-node jobs (left to moto, which marks them SUCCEEDED),
-PENDING (jobs have no dependencies), and the ECS task metadata endpoint.
+does not enforce IAM), multi-node jobs (left to moto, which marks them SUCCEEDED), dependencies
+(``dependsOn``, SEQUENTIAL and N_TO_N arrays: PENDING is only an array parent's), and the ECS task
+metadata endpoint.
 
 This module owns the runner itself: taking a job over, its attempts as local processes, and the
 events and records of each transition. The container stand-in (paths, environment, process group)
 is ``local_container``, the job records and their logs ``local_jobs``, Fargate's memory limit and
-Spot ``task_limits``. The invariant: every status the runner emits in an event is first recorded in
-moto's job, so DescribeJobs never lags behind the events.
+Spot ``task_limits``, an array's children and the end of its parent ``local_arrays``. The invariant:
+every status the runner emits in an event is first recorded in moto's job, so DescribeJobs never lags
+behind the events.
 
 Over 400 lines because ``LocalJobRunner`` is one state machine (dispatch, attempts, processes,
 events) whose parts share its lock, its process table and its stop flag; the moto internals it
-relies on are in ``moto_batch_patches`` and the exit-code rules in ``exit_codes``.
+relies on are in ``moto_batch_patches``, the exit-code rules in ``exit_codes``, and what arrays add
+to the machine is two steps (``_start_array``, ``_child_ended``) over ``local_arrays``.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from typing import Any
 from batch_orchestrator.job_outcome import TIMEOUT_STATUS_REASON
 from emulator.batch_event_builder import TERMINAL, job_state_change
 from emulator.exit_codes import container_exit_code, evaluate_on_exit
+from emulator.local_arrays import ArrayEnd, ArrayProgress, ChildOutcome, child_jobs
 from emulator.local_container import (
     IMAGE_PATHS,
     IMAGE_WORKDIR,
@@ -77,8 +87,9 @@ from emulator.local_container import (
     kill_group,
     local_command,
 )
-from emulator.local_jobs import EXITED_STATUS_REASON, LocalAttempt, LocalJob, write_attempt_logs
+from emulator.local_jobs import EXITED_STATUS_REASON, LocalAttempt, LocalJob, local_job, write_attempt_logs
 from emulator.moto_batch_patches import (
+    describe_job_in_moto,
     record_job_state_in_moto,
     route_submitted_jobs,
     stop_routing_submitted_jobs,
@@ -92,7 +103,6 @@ from emulator.task_limits import (
     SpotInterruptions,
     over_memory,
     queue_uses_spot,
-    task_resources,
 )
 from emulator.template import REPO_ROOT
 
@@ -128,6 +138,8 @@ class LocalJobRunner:
     ``emit`` receives every Batch event the runner produces, in order per job; the caller routes
     it (the local pipeline hands it to the EventBridge rules of the stack). ``interrupt_spot``: how many
     Spot tasks of each run are interrupted (0, the default: none; see ``task_limits.SpotInterruptions``).
+    ``array_child_outcome``: array children run no process, this gives each attempt's exit code from the
+    child's index (None, the default: they run the command, as every other job).
     """
 
     def __init__(
@@ -146,6 +158,7 @@ class LocalJobRunner:
         echo: Echo | None = None,
         echo_output: bool = False,
         interrupt_spot: int = 0,
+        array_child_outcome: ChildOutcome | None = None,
     ) -> None:
         self._queues = tuple(job_queue_arns)
         self._emit = emit
@@ -167,6 +180,8 @@ class LocalJobRunner:
         self._definitions: dict[str, dict[str, Any]] = {}
         self._spot_queues: dict[str, bool] = {}
         self._spot_interruptions = SpotInterruptions(interrupt_spot)
+        self._array_child_outcome = array_child_outcome
+        self._arrays: dict[str, ArrayProgress] = {}  # array parent job id → its children's progress
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -222,6 +237,9 @@ class LocalJobRunner:
                 return
             try:
                 job = self._take_over(job_id)
+                if job.is_array_parent:
+                    self._start_array(job)
+                    continue
                 self._transition(job, "RUNNABLE")
                 assert self._pool is not None
                 self._pool.submit(self._run_job, job)
@@ -232,30 +250,43 @@ class LocalJobRunner:
     def _take_over(self, job_id: str) -> LocalJob:
         described = self._batch.describe_jobs(jobs=[job_id])["jobs"][0]
         definition = self._definition(described["jobDefinition"])
-        container = described.get("container") or {}
-        properties = definition.get("containerProperties") or {}
-        log_options = (properties.get("logConfiguration") or {}).get("options") or {}
-        timeout = (described.get("timeout") or definition.get("timeout") or {}).get("attemptDurationSeconds")
-        retry = definition.get("retryStrategy") or {}
-        job = LocalJob(
-            job_id=job_id,
-            job_name=described["jobName"],
-            job_queue=described["jobQueue"],
-            job_definition=described["jobDefinition"],
-            tags=dict(described.get("tags") or {}),
-            command=[str(part) for part in container.get("command") or properties.get("command") or []],
-            environment={item["name"]: item["value"] for item in container.get("environment") or []},
-            timeout_seconds=int(timeout) if timeout else None,
-            retry_attempts=max(1, int(retry.get("attempts") or 1)),
-            evaluate_on_exit=list(retry.get("evaluateOnExit") or []),
-            log_group=log_options.get("awslogs-group"),
-            log_stream_prefix=log_options.get("awslogs-stream-prefix") or "batch",
-            resources=task_resources(container),
-            spot=self._uses_spot(described["jobQueue"]),
-        )
+        job = local_job(described, definition, spot=self._uses_spot(described["jobQueue"]))
         with self._lock:
             self._jobs[job_id] = job
         return job
+
+    def _start_array(self, parent: LocalJob) -> None:
+        """SIMULATED array job (``local_arrays``): every child RUNNABLE (the parent PENDING with the first), then
+        each runs as a job of its own within ``capacity``; the last to end ends the parent (``_child_ended``)."""
+        children = child_jobs(parent)
+        progress = ArrayProgress(parent, children)
+        with self._lock:
+            self._arrays[parent.job_id] = progress
+            self._jobs.update((child.job_id, child) for child in children)
+        assert self._pool is not None
+        for child in children:
+            with self._lock:
+                self._unfinished += 1
+            self._transition(child, "RUNNABLE")
+            if parent.status == "SUBMITTED":
+                self._transition(parent, "PENDING")
+            self._pool.submit(self._run_job, child)
+
+    def _child_ended(self, child: LocalJob) -> None:
+        """After a child's last event: once it was the array's last child, the parent's final status (if any)."""
+        assert child.parent_id is not None
+        progress = self._arrays[child.parent_id]
+        end = progress.child_ended()
+        if end is None:
+            return
+        try:
+            if end.status is not None:
+                reason = self._termination_of(progress.parent.job_id)
+                self._transition(progress.parent, end.status, status_reason=reason, times=end)
+        except Exception as exc:  # in a pool thread: say it, as _run_job does
+            self._say(f"job {progress.parent.job_name}: local runner error {type(exc).__name__}: {exc}")
+        finally:
+            self._finished()  # the parent's, counted when it was submitted
 
     def _definition(self, arn: str) -> dict[str, Any]:
         if arn not in self._definitions:
@@ -305,6 +336,8 @@ class LocalJobRunner:
             self._say(f"job {job.job_name}: local runner error {type(exc).__name__}: {exc}")
         finally:
             self._finished()
+            if job.array_index is not None:
+                self._child_ended(job)
 
     def _start_attempt(self, job: LocalJob) -> LocalAttempt:
         self._transition(job, "STARTING")
@@ -319,6 +352,12 @@ class LocalJobRunner:
         return attempt
 
     def _run_attempt(self, job: LocalJob, attempt: LocalAttempt) -> _ProcessOutcome:
+        if self._without_process(job):
+            attempt.started_at = _now_ms()
+            self._transition(job, "RUNNING", attempt=attempt)
+            assert self._array_child_outcome is not None
+            assert job.array_index is not None
+            return _ProcessOutcome(self._array_child_outcome(job.array_index), None, EXITED_STATUS_REASON)
         argv = local_command(job.command, self._image_paths)
         cwd = self._image_paths.get(IMAGE_WORKDIR, REPO_ROOT)
         try:
@@ -334,6 +373,8 @@ class LocalJobRunner:
                     job_queue=job.job_queue,
                     endpoint_url=self._endpoint_url,
                     region=self._region,
+                    array_index=job.array_index,
+                    array_size=job.array_size,
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -438,6 +479,9 @@ class LocalJobRunner:
     def _termination_of(self, job_id: str) -> str | None:
         return termination_requested(job_id, account_id=self._account_id, region=self._region)
 
+    def _without_process(self, job: LocalJob) -> bool:
+        return self._array_child_outcome is not None and job.array_index is not None
+
     def _read_output(self, job: LocalJob, attempt: LocalAttempt, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
@@ -459,9 +503,16 @@ class LocalJobRunner:
 
     # ---------------------------------------------------------------------- state and events
     def _transition(
-        self, job: LocalJob, status: str, *, attempt: LocalAttempt | None = None, status_reason: str | None = None
+        self,
+        job: LocalJob,
+        status: str,
+        *,
+        attempt: LocalAttempt | None = None,
+        status_reason: str | None = None,
+        times: ArrayEnd | None = None,
     ) -> None:
-        """Record ``status`` in moto's job, then emit the event Batch would send for it."""
+        """Record ``status`` in moto's job, then emit the event Batch would send for it (``times``: an array
+        parent's start and stop, which has no attempt of its own)."""
         if self._stopping.is_set():
             return
         finished = job.attempts_for_batch()
@@ -470,21 +521,30 @@ class LocalJobRunner:
         log_stream = current.log_stream_name if current is not None else None
         if current is not None and terminal:
             status_reason = current.status_reason
+        started_at: int | None = None
+        stopped_at: int | None = None
+        if current is not None:
+            started_at, stopped_at = current.started_at, current.stopped_at if terminal else None
+        elif times is not None:
+            started_at, stopped_at = times.started_at, times.stopped_at
         record_job_state_in_moto(
             job.job_id,
             account_id=self._account_id,
             region=self._region,
             status=status,
             attempts=finished,
-            started_at=current.started_at if current is not None else None,
-            stopped_at=current.stopped_at if current is not None and terminal else None,
+            started_at=started_at,
+            stopped_at=stopped_at,
             status_reason=status_reason,
             exit_code=current.exit_code if current is not None and terminal else None,
             container_reason=current.reason if current is not None and terminal else None,
             log_stream_name=log_stream,
         )
         job.status = status
-        described = self._batch.describe_jobs(jobs=[job.job_id])["jobs"][0]
+        if job.array_size is not None:  # moto's DescribeJobs looks at every job for each id: read its record directly
+            described = describe_job_in_moto(job.job_id, account_id=self._account_id, region=self._region)
+        else:
+            described = self._batch.describe_jobs(jobs=[job.job_id])["jobs"][0]
         event = job_state_change(
             described,
             status,
@@ -496,13 +556,15 @@ class LocalJobRunner:
             attempts=finished,
             log_stream_name=log_stream,
         )
-        if current is not None:  # the times of this attempt, not of the event's creation
-            event["detail"]["startedAt"] = current.started_at
-            if terminal and current.stopped_at is not None:
-                event["detail"]["stoppedAt"] = current.stopped_at
+        if started_at is not None:  # the times of this attempt (or array), not of the event's creation
+            event["detail"]["startedAt"] = started_at
+            if terminal and stopped_at is not None:
+                event["detail"]["stoppedAt"] = stopped_at
         self._emit(event)
 
     def _write_logs(self, job: LocalJob, attempt: LocalAttempt) -> None:
+        if self._without_process(job):
+            return  # no process, no output: no log stream
         try:
             write_attempt_logs(self._logs, job, attempt)
         except Exception as exc:  # logs are a convenience; the job's outcome does not depend on them

@@ -7,10 +7,14 @@ The orchestrator passes the input only as environment variables (never on a comm
     SCHEDULE_NAME, SCHEDULED_TIME                           for schedule firings
     OUTPUT_BUCKET, OUTPUT_PREFIX                            set by the job definition
     SAMPLE_MEMORY_MIB (optional)                            set by a workload's environment (below)
+    AWS_BATCH_JOB_ARRAY_INDEX, AWS_BATCH_JOB_ATTEMPT        set by AWS Batch (the index in array children only)
+    SAMPLE_FAIL_INDEXES, SAMPLE_FAIL_EXIT_CODE,
+    SAMPLE_FAIL_UNTIL_ATTEMPT (all optional)                make chosen array children fail (below)
 
-The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json``: the input's SHA-256,
-its size in bytes and its number of lines (newline characters, plus one for a last line without
-one). Every attempt of a run writes the same key, so a retried run leaves one result.
+The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json`` (an array child's to
+``.../$RUN_ID/<index>/result.json``, with ``arrayIndex``): the input's SHA-256, its size in bytes and
+its number of lines (newline characters, plus one for a last line without one). Every attempt of a run
+(of a child) writes the same key, so a retried run leaves one result.
 
 Exit codes (sysexits.h; the orchestrator retries the codes in its RetryExitCodes parameter,
 75 by default):
@@ -27,6 +31,11 @@ before writing anything; ``#exit <code> until attempt <n>`` does so only while R
 So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#exit 3`` fails
 for good (the failure canary of ``orchestrator smoke``, ``smoke-fail-exit-N.txt``, starts with
 ``#exit N``). A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
+
+Array children: SAMPLE_FAIL_INDEXES="3,7" makes the children with those AWS_BATCH_JOB_ARRAY_INDEX values
+exit with SAMPLE_FAIL_EXIT_CODE (1 by default) before writing anything; with SAMPLE_FAIL_UNTIL_ATTEMPT=<n>
+only while AWS_BATCH_JOB_ATTEMPT (the Batch attempt, not RUN_ATTEMPT) < n, so a job definition's
+retryStrategy retries them into success. The job decides from its own index, as an array child does.
 
 Memory: with SAMPLE_MEMORY_MIB=<n> the job fills n MiB (every page touched, so they are resident) and
 holds them about a second before it writes its result, to try a workload's memory ladder: with 700 it
@@ -105,6 +114,36 @@ def directive_sleep_seconds(first_line: str) -> int:
     return int(match[1]) if match else 0
 
 
+def array_index(env: Mapping[str, str]) -> int | None:
+    """AWS_BATCH_JOB_ARRAY_INDEX (set in array children only); a value that is not an index is a configuration error."""
+    text = env.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise JobError(f"AWS_BATCH_JOB_ARRAY_INDEX is not an array index: {text!r}", EX_CONFIG)
+    return int(text)
+
+
+def _whole_numbers(env: Mapping[str, str], name: str, default: str) -> list[int]:
+    text = env.get(name, "").strip() or default
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise JobError(f"{name} must be whole numbers separated by commas: {text!r}", EX_CONFIG)
+    return [int(part) for part in parts]
+
+
+def array_fail_exit_code(env: Mapping[str, str], index: int | None) -> int | None:
+    """The exit code SAMPLE_FAIL_INDEXES asks of this array child at this Batch attempt, or None."""
+    if index is None or not env.get("SAMPLE_FAIL_INDEXES", "").strip():
+        return None
+    (code,) = _whole_numbers(env, "SAMPLE_FAIL_EXIT_CODE", str(EX_SOFTWARE))
+    (until,) = _whole_numbers(env, "SAMPLE_FAIL_UNTIL_ATTEMPT", "0")
+    (batch_attempt,) = _whole_numbers(env, "AWS_BATCH_JOB_ATTEMPT", "1")
+    if index not in _whole_numbers(env, "SAMPLE_FAIL_INDEXES", "") or code == 0 or (until and batch_attempt >= until):
+        return None
+    return min(code, 255)
+
+
 def sample_memory_mib(env: Mapping[str, str]) -> int:
     """SAMPLE_MEMORY_MIB as a number of MiB (0 when unset); a value that is not one is a configuration error."""
     text = env.get("SAMPLE_MEMORY_MIB", "").strip() or "0"
@@ -172,7 +211,10 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
     output_bucket = required(env, "OUTPUT_BUCKET")
     output_prefix = env.get("OUTPUT_PREFIX", "")
     memory_mib = sample_memory_mib(env)
+    index = array_index(env)
     result: dict[str, Any] = {"runId": run_id, "attempt": attempt, "trigger": trigger}
+    if index is not None:
+        result["arrayIndex"] = index
 
     if trigger == "schedule":
         result["schedule"] = {"name": env.get("SCHEDULE_NAME"), "scheduledTime": env.get("SCHEDULED_TIME")}
@@ -194,9 +236,12 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
         result["input"] = {"bucket": bucket, "key": key, "versionId": response.get("VersionId")}
         result.update(summary)
 
+    code = array_fail_exit_code(env, index)
+    if code is not None:
+        raise JobError(f"SAMPLE_FAIL_INDEXES asks array child {index} for exit code {code}", code)
     use_memory(memory_mib)
     result["finishedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    output_key = f"{output_prefix}{run_id}/result.json"
+    output_key = f"{output_prefix}{run_id}/{'' if index is None else f'{index}/'}result.json"
     s3.put_object(
         Bucket=output_bucket,
         Key=output_key,
