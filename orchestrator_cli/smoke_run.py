@@ -25,11 +25,13 @@ from orchestrator_cli.deployment import Deployment
 from orchestrator_cli.errors import CliError, UsageError, from_aws, from_cause
 from orchestrator_cli.smoke_alerts import AlertInbox
 from orchestrator_cli.smoke_cleanup import Created, OwnedRun, remove_created
+from orchestrator_cli.smoke_definitions import PREFIX_OUTPUT, judge_definitions, stack_definitions, what_runs
 from orchestrator_cli.smoke_report import Result, SmokeReport, StepOutcome
 from orchestrator_cli.smoke_steps import (
     ALARMS,
     ALERT,
     CLEANUP,
+    DEFINITIONS,
     SCHEDULE,
     STEP_NAMES,
     TEMPLATE_RETRY_EXIT_CODES,
@@ -86,6 +88,7 @@ class SmokeRun:
             self._start_checks()
             self._wait()
             self._check_alarms()
+            self._check_definitions()
             completed = True
         except KeyboardInterrupt:
             interrupted = True
@@ -311,17 +314,41 @@ class SmokeRun:
         self.progress(f"step {ALARMS}: {self.outcomes[ALARMS].result.value}: {self.outcomes[ALARMS].detail}")
 
     def _stack_alarm_names(self) -> set[str] | None:
-        names: set[str] = set()
-        cloudformation = self.aws.client("cloudformation")
         try:
-            for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=self.deployment.name):
-                for resource in page.get("StackResourceSummaries", []):
-                    if resource.get("ResourceType") == "AWS::CloudWatch::Alarm" and resource.get("PhysicalResourceId"):
-                        names.add(str(resource["PhysicalResourceId"]))
+            resources = self._stack_resources()
         except (ClientError, BotoCoreError) as exc:
             self.notes.append(f"alarm count not cross-checked: {from_aws(exc, 'listing the stack resources').message}")
             return None
+        names = {
+            str(r["PhysicalResourceId"])
+            for r in resources
+            if r.get("ResourceType") == "AWS::CloudWatch::Alarm" and r.get("PhysicalResourceId")
+        }
         return names or None
+
+    def _stack_resources(self) -> list[Mapping[str, Any]]:
+        cloudformation = self.aws.client("cloudformation")
+        resources: list[Mapping[str, Any]] = []
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=self.deployment.name):
+            resources += page.get("StackResourceSummaries", [])
+        return resources
+
+    # ---------------------------------------------------------------------------- job definitions
+    def _check_definitions(self) -> None:
+        started = self.clock.monotonic()
+        prefix = self.deployment.outputs.get(PREFIX_OUTPUT)
+        try:
+            deployed = stack_definitions(self._stack_resources())
+            batch = self.aws.client("batch")
+            runs = {logical_id: what_runs(batch, arn, prefix) for logical_id, arn in deployed.items()}
+        except (ClientError, BotoCoreError) as exc:
+            message = from_aws(exc, "reading the job definitions").message
+            expected = "the stack's job definitions and their ACTIVE revisions"
+            self._fail(DEFINITIONS, started, "cannot read the job definitions", expected, message)
+            return
+        outcome = judge_definitions(deployed, runs, prefix, self.clock.monotonic() - started)
+        self.outcomes[DEFINITIONS] = outcome
+        self.progress(f"step {DEFINITIONS}: {outcome.result.value}: {outcome.detail}")
 
     # ------------------------------------------------------------------------------------- cleanup
     def _clean_up(self, report: SmokeReport, keep: bool) -> None:

@@ -26,12 +26,13 @@ from orchestrator_cli.render import one_line, shorten
 from orchestrator_cli.smoke_alerts import ReceivedAlert
 from orchestrator_cli.smoke_report import Result, StepOutcome
 
-UPLOAD, ALERT, SCHEDULE, ALARMS, CLEANUP = 1, 2, 3, 4, 5
+UPLOAD, ALERT, SCHEDULE, ALARMS, DEFINITIONS, CLEANUP = 1, 2, 3, 4, 5, 6
 STEP_NAMES = {
     UPLOAD: "upload succeeds",
     ALERT: "failure alerts",
     SCHEDULE: "schedule fires",
     ALARMS: "alarms known",
+    DEFINITIONS: "job definitions",  # smoke_definitions
     CLEANUP: "clean up",
 }
 FAIL_CANARY_PREFIX = "smoke-fail-exit-"

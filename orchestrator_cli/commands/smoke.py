@@ -37,7 +37,9 @@ Prove that a deployed stack works, end to end, in one command (run it after `sam
                      payload for a scheduled time of its own, and waits for that run to SUCCEED
                      (SKIPPED when the schedule is DISABLED)
   4 alarms known     every CloudWatch alarm of the stack is OK or INSUFFICIENT_DATA
-  5 clean up         removes the canaries (every version), the results the jobs wrote for these runs,
+  5 job definitions  every job definition of the stack is ACTIVE and is what its submissions run: the
+                     default's by ARN; each workload's found by name, as the functions submit it
+  6 clean up         removes the canaries (every version), the results the jobs wrote for these runs,
                      the runs' items, the temporary queue and subscription - also after a failure or
                      Ctrl-C; --keep leaves them for debugging
 
@@ -74,6 +76,7 @@ IAM permissions of the identity running it (STACK = stack name, resources of tha
   scheduler:GetSchedule                 schedule/default/<the ScheduleName output>
   lambda:InvokeFunction                 the SubmitScheduled function
   cloudwatch:DescribeAlarms             "*"
+  batch:DescribeJobDefinitions          "*" (no resource-level permission)
   No KMS permission: SNS decrypts an alert before delivering it, and the temporary queue uses
   SQS-managed encryption (SSE-SQS), which needs no key policy.
 

@@ -123,9 +123,9 @@ def test_every_step_passes_on_a_working_stack_and_nothing_is_left(
     rows = {
         line.split()[0]: line.split()[3]
         for line in result.out.splitlines()
-        if line[:2] in ("1 ", "2 ", "3 ", "4 ", "5 ")
+        if line[:2] in ("1 ", "2 ", "3 ", "4 ", "5 ", "6 ")
     }
-    assert rows == dict.fromkeys("12345", "PASSED")
+    assert rows == dict.fromkeys("123456", "PASSED")
     assert "alert received: RUN_FAILED, exit code 3" in result.out
     assert result.out.rstrip().endswith("SMOKE PASSED: every step that applies passed.")
     # and it removed what it created: both canaries (every version), the result folders, the three runs,
@@ -155,7 +155,14 @@ def test_a_job_that_succeeds_on_the_failure_canary_leaves_the_alert_path_not_ver
     assert "#exit N" in step["expected"]
     assert "SUCCEEDED" in step["seen"]
     assert "NOT VERIFIED: failure alerts" in document["verdict"]
-    assert [s["result"] for s in document["steps"]] == ["PASSED", "NOT VERIFIED", "PASSED", "PASSED", "PASSED"]
+    assert [s["result"] for s in document["steps"]] == [
+        "PASSED",
+        "NOT VERIFIED",
+        "PASSED",
+        "PASSED",
+        "PASSED",
+        "PASSED",
+    ]
 
 
 @pytest.mark.parametrize("stack_parameters", [SCHEDULE_ON], indirect=True)
@@ -288,7 +295,7 @@ def test_keep_leaves_everything_for_debugging_and_lists_it(
 
     assert result.code == ExitCode.OK, result.err
     document = report(result)
-    assert document["steps"][4]["result"] == "SKIPPED"
+    assert document["steps"][5]["result"] == "SKIPPED"
     assert document["removed"] == []
     left = leftovers(stack)
     assert len(left["runs"]) == 3
