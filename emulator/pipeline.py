@@ -12,9 +12,11 @@ AWS would do between them. Every part that stands in for an AWS service is marke
 * SQS event source mapping and Lambda asynchronous invocation (with retries and the OnFailure
   destination) — ``emulator.event_sources``.
 * EventBridge — moto cannot invoke Lambda targets, so ``put_events`` routes an event with the
-  stack's own rules (patterns read back from EventBridge, ``EmulatedStack.rules_matching``) to their
-  function targets. Targets never fail to receive here, so a rule's RetryPolicy/DeadLetterConfig
-  (which cover delivery failures) never come into play.
+  stack's own rules (patterns read back from EventBridge, ``EmulatedStack.rules_matching``, moto's
+  pattern matcher) to their function targets; an event no rule matches is dropped, as EventBridge drops
+  it (an array child's state change, at the tracker's rule), and ``routed_events`` lists where each went.
+  Targets never fail to receive here, so a rule's RetryPolicy/DeadLetterConfig (which cover delivery
+  failures) never come into play.
 * EventBridge Scheduler — ``fire_schedule`` fires a schedule of the stack on demand, with the
   scheduler's context placeholders filled in; with ``run_schedules`` an ENABLED schedule also
   fires on its cron()/rate()/at() expression in its time zone (``emulator.schedules``).
@@ -83,6 +85,15 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class RoutedEvent:
+    """One event put on the emulated EventBridge bus, and the functions the stack's rules delivered it to."""
+
+    detail_type: str
+    resources: tuple[str, ...]  # the event's own "resources" (for a Batch event, the job's ARN first)
+    functions: tuple[str, ...]  # logical ids of the target functions; () when no rule matched: dropped
+
+
+@dataclass(frozen=True)
 class ScheduleFiring:
     schedule_name: str
     scheduled_time: str
@@ -142,6 +153,8 @@ class LocalPipeline:
         self._environments: dict[str, dict[str, str]] = {}
         self._alerts_inbox: AlertsInbox | None = None
         self._deliveries: list[SqsDeliveryRecord] = []
+        self._routed: list[RoutedEvent] = []
+        self._unrouted_types: set[str] = set()
         self._errors: list[str] = []
         self._progress = RunProgress(
             self.run,
@@ -205,15 +218,23 @@ class LocalPipeline:
     # ------------------------------------------------------------------------------ events in
     def put_events(self, event: Mapping[str, Any]) -> int:
         """SIMULATED EventBridge: route ``event`` with the stack's rules; returns the targets invoked."""
-        invoked = 0
+        functions: list[str] = []
         for rule in self.stack.rules_matching(event):
             for target in rule.targets:
                 if target.function_logical_id is None:
                     self._say(f"rule {rule.name}: target {target.arn} is not a function of the stack; skipped")
                     continue
                 self._async_invoker.submit(target.function_logical_id, _target_input(target, event))
-                invoked += 1
-        return invoked
+                functions.append(target.function_logical_id)
+        resources = event.get("resources")
+        self._routed.append(
+            RoutedEvent(
+                detail_type=str(event.get("detail-type")),
+                resources=tuple(str(r) for r in resources) if isinstance(resources, list) else (),
+                functions=tuple(functions),
+            )
+        )
+        return len(functions)
 
     def invoke_function(self, logical_id: str, event: Any) -> Any:
         """SIMULATED synchronous Lambda Invoke: the function's real handler, in-process; returns its result."""
@@ -344,6 +365,10 @@ class LocalPipeline:
     def deliveries(self) -> list[SqsDeliveryRecord]:
         return list(self._deliveries)
 
+    def routed_events(self) -> list[RoutedEvent]:
+        """Every event put on the emulated bus so far (Batch events included), in order, and where it went."""
+        return list(self._routed)
+
     @property
     def errors(self) -> list[str]:
         """Errors of the local machinery itself (not of the functions, which AWS would also see)."""
@@ -440,8 +465,16 @@ class LocalPipeline:
         return lambda when: self.fire_schedule(schedule.logical_id, scheduled_time=when)
 
     def _on_batch_event(self, event: dict[str, Any]) -> None:
-        if not self._stopping.is_set() and self.put_events(event) == 0:
-            self._say(f"no rule of the stack matches the {event.get('detail-type')} event; dropped")
+        if self._stopping.is_set() or self.put_events(event) > 0:
+            return
+        # Said once per detail-type: an array drops four state changes per child at the tracker's rule.
+        detail_type = str(event.get("detail-type"))
+        if detail_type not in self._unrouted_types:
+            self._unrouted_types.add(detail_type)
+            self._say(
+                f"no rule of the stack matches this {detail_type} event: dropped, as EventBridge drops it "
+                "(so are the next ones; routed_events lists them)"
+            )
 
     # ------------------------------------------------------------------------------ idle
     def _quiet(self) -> bool:
