@@ -10,6 +10,10 @@ submits it exactly once, as it does for the tracker's retries.
     QUEUED … RUNNING (in flight)→ refused; with --force (a stuck run), attempt n+1 and attempt n is
                                   recorded as abandoned; its job is NOT cancelled
 
+The attempt runs as the last one did (``manual_attempt_plan``): its workload, ladder step and capacity; for a
+FAILED array run, over the items whose children failed when the run kept all of them, else over the failed
+attempt's items again.
+
 A manual attempt may go one beyond the run's maxAttempts, which is then raised to it (and recorded),
 but never beyond MAX_ATTEMPTS_LIMIT, the most the submit path accepts. Each request is recorded in the
 run's manualRetries; a run takes at most MAX_MANUAL_RETRIES of them (a RETRY_WAIT run may have its
@@ -18,11 +22,13 @@ request sent again and again), so the audit trail cannot grow the item towards D
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from batch_orchestrator.models import AttemptRecord, Run, RunStatus
+from batch_orchestrator.array_items import items_text
+from batch_orchestrator.limits import ARRAY_ITEMS_BUDGET
+from batch_orchestrator.models import AttemptPlan, AttemptRecord, Run, RunStatus
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
 from batch_orchestrator.timeutil import iso
 from orchestrator_cli.errors import Refused
@@ -73,6 +79,19 @@ class RetryPlan:
         return entry
 
 
+def manual_attempt_plan(run: Run) -> AttemptPlan:
+    """The plan of a manual attempt: the run's (the last attempt's), and for a FAILED array run whose failed
+    children it kept every one of, just their items (as the tracker's child-only retry would)."""
+    plan = run.plan
+    failed = run.failed_children
+    if run.status is not RunStatus.FAILED or not plan.array_size or not failed:
+        return plan
+    if run.failed_children_count != len(failed):
+        return plan  # the run keeps the first ones only: rerun the failed attempt's items, all of them
+    items = tuple(sorted({child.item for child in failed}))
+    return replace(plan, items=items) if len(items_text(items)) <= ARRAY_ITEMS_BUDGET.value else plan
+
+
 def plan_manual_retry(run: Run, *, force: bool, manual_retries: int = 0) -> RetryPlan:
     """The retry an operator may start for ``run``; Refused (exit 5) when the run's state forbids it.
 
@@ -85,6 +104,11 @@ def plan_manual_retry(run: Run, *, force: bool, manual_retries: int = 0) -> Retr
         )
     status = run.status
     job_id = run.job_id or run.last_job_id
+    if status is RunStatus.FAILED and run.history and not run.history[-1].job_id and not force:
+        raise Refused(
+            f"run {run.run_id} was refused before any job was submitted: {run.status_reason}",
+            hint="upload an input that can run (a new object version is a new run); --force retries it anyway",
+        )
     if status is RunStatus.RETRY_WAIT:
         return RetryPlan(
             run_id=run.run_id,

@@ -13,6 +13,8 @@ from batch_orchestrator.workloads import Schedule, Workload, camel_case
 SPOT_QUEUE = "SpotJobQueue"
 SPOT_COMPUTE_ENVIRONMENT = "SpotComputeEnvironment"
 SCHEDULER_ROLE = "WorkloadSchedulerRole"
+# Rendered only when some workload's array is the uploaded manifest: what submit_jobs may read of those uploads.
+MANIFEST_READ_POLICY = "WorkloadManifestsReadPolicy"
 # Rendered only when some workload has compute type ec2 (render_ec2.py).
 EC2_QUEUE = "Ec2JobQueue"
 EC2_COMPUTE_ENVIRONMENT = "Ec2ComputeEnvironment"

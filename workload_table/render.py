@@ -34,6 +34,7 @@ from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_hea
 from workload_table.names import (
     EC2_QUEUE,
     JOB_DEFINITION_NAME_PREFIX,
+    MANIFEST_READ_POLICY,
     SCHEDULER_ROLE,
     SPOT_COMPUTE_ENVIRONMENT,
     SPOT_QUEUE,
@@ -103,7 +104,42 @@ def job_definitions_region(table: WorkloadTable) -> list[str]:
         if lines:
             lines.append("")
         lines += job_definition(workload)
-    return lines
+    manifests = manifest_read_policy(table)
+    return [*lines, *([""] if lines and manifests else []), *manifests]
+
+
+def manifest_read_policy(table: WorkloadTable) -> list[str]:
+    """SubmitJobsFunction may read the uploads of the workloads whose array is the uploaded manifest, only those:
+    ``<prefix>*<suffix>`` of each one's key rule, the version too (it reads the version that was uploaded).
+
+    A policy of its own, attached to the role SAM generates for the function, so a table without such a workload
+    renders none: submit_jobs of the default stack reads no object.
+    """
+    patterns = {
+        f"${{InputBucket.Arn}}/{sub_escaped(w.key_rule.prefix)}*{sub_escaped(w.key_rule.suffix)}": None
+        for w in table.workloads
+        if w.key_rule is not None and w.array is not None and w.array.manifest is not None
+    }
+    if not patterns:
+        return []
+    return [
+        f"{MANIFEST_READ_POLICY}:",
+        "  Type: AWS::IAM::Policy",
+        "  Properties:",
+        "    PolicyName: read-workload-manifests",
+        "    Roles: [!Ref SubmitJobsFunctionRole]",
+        "    PolicyDocument:",
+        '      Version: "2012-10-17"',
+        "      Statement:",
+        "        - Sid: ReadManifests",
+        "          Effect: Allow",
+        "          # One GetObject per upload of a workload whose array is the uploaded manifest, to count its items.",
+        "          Action:",
+        "            - s3:GetObject",
+        "            - s3:GetObjectVersion",
+        "          Resource:",
+        *(f"            - !Sub {quoted(pattern)}" for pattern in patterns),
+    ]
 
 
 def job_definition(workload: Workload) -> list[str]:

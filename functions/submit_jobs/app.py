@@ -3,7 +3,9 @@
 Each SQS record is processed on its own; a record that fails (malformed, throttled, store error) is
 reported in batchItemFailures so SQS redelivers only it, and after the queue's receive limit moves
 it to the dead-letter queue. An upload is routed to its workload in memory; one no workload takes is
-counted (UploadsUnmatched) and logged, at no AWS call.
+counted (UploadsUnmatched) and logged, at no AWS call. An upload to a workload whose array is the uploaded
+manifest is read first (one GetObject); a manifest that cannot run is recorded as a failed run (RunsRefused),
+whose alert the watchdog sends.
 """
 
 import os
@@ -17,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_orchestrator.adapters.aws import take_throttle_count
 from batch_orchestrator.adapters.batch import BatchJobs
+from batch_orchestrator.adapters.manifests import S3Manifests
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
@@ -33,7 +36,9 @@ OUTCOME_METRICS = {
     SubmitOutcome.SUBMITTED: "JobsSubmitted",
     SubmitOutcome.ADOPTED: "JobsSubmitted",
     SubmitOutcome.DUPLICATE: "DuplicatesSkipped",
+    SubmitOutcome.REFUSED: "RunsRefused",
 }
+MANIFESTS = S3Manifests()
 
 
 @cache
@@ -74,7 +79,9 @@ def _handle_record(record: SQSRecord) -> None:
         logger.set_correlation_id(request.run_id)
         workload = request.plan.workload
         try:
-            result = submit_run(request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow())
+            result = submit_run(
+                request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow(), manifests=MANIFESTS
+            )
         except OrchestratorError as exc:  # SubmitJob refused or unknown, the runs table unavailable, no such workload
             logger.warning(
                 "submit failed",

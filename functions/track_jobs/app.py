@@ -2,7 +2,8 @@
 
 Invoked asynchronously by an EventBridge rule limited to this stack's job queue. Unknown jobs are
 ignored with a log line; a malformed event raises, so Lambda's retries and the on-failure
-destination keep a copy of it.
+destination keep a copy of it. An array parent's FAILED event first lists the failed children
+(ListJobs), so the decision sees them.
 """
 
 import os
@@ -13,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
+from batch_orchestrator.adapters.batch import BatchJobs
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
 from batch_orchestrator.batch_events import IGNORED_ARRAY_CHILD, Ignored, parse_event
@@ -21,7 +23,7 @@ from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.models import QueueBlocked
 from batch_orchestrator.observability import MetricUnit, count, logger, metrics, tracer
 from batch_orchestrator.timeutil import utcnow
-from batch_orchestrator.tracking import TrackOutcome, apply_job_event, handle_queue_blocked
+from batch_orchestrator.tracking import TrackOutcome, apply_job_event, handle_queue_blocked, with_failed_children
 
 # Every outcome has an entry (None: no metric, the ordinary step forward): a new outcome without one
 # is a KeyError on its first event, not a silently uncounted one.
@@ -37,17 +39,17 @@ OUTCOME_METRICS: dict[TrackOutcome, str | None] = {
 
 
 @cache
-def _dependencies() -> tuple[TrackConfig, RunsTable, SubmitQueue, AlertsTopic]:
+def _dependencies() -> tuple[TrackConfig, RunsTable, SubmitQueue, AlertsTopic, BatchJobs]:
     config = TrackConfig.from_env(os.environ)
     runs = RunsTable(config.store.runs_table, retention_days=config.store.run_retention_days)
-    return config, runs, SubmitQueue(config.submit_queue_url), AlertsTopic(config.alerts_topic_arn)
+    return config, runs, SubmitQueue(config.submit_queue_url), AlertsTopic(config.alerts_topic_arn), BatchJobs()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config, runs, retry_queue, alerts = _dependencies()
+    config, runs, retry_queue, alerts, jobs = _dependencies()
     try:
         parsed = parse_event(event)
     except MalformedMessage as exc:
@@ -67,8 +69,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="QueueBlocked", unit=MetricUnit.Count, value=1)
         return {"outcome": "QUEUE_BLOCKED", "alerted": alerted}
     logger.set_correlation_id(parsed.run_id)
+    observed = with_failed_children(parsed, jobs=jobs)
     result = apply_job_event(
-        parsed, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=config.track, now=utcnow()
+        observed, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=config.track, now=utcnow()
     )
     logger.info(
         "job event " + result.outcome.value.lower(),

@@ -8,13 +8,19 @@ The orchestrator passes the input only as environment variables (never on a comm
     OUTPUT_BUCKET, OUTPUT_PREFIX                            set by the job definition
     SAMPLE_MEMORY_MIB (optional)                            set by a workload's environment (below)
     AWS_BATCH_JOB_ARRAY_INDEX, AWS_BATCH_JOB_ATTEMPT        set by AWS Batch (the index in array children only)
+    ARRAY_ITEMS (optional)                                  set by the orchestrator on a child-only retry
     SAMPLE_FAIL_INDEXES, SAMPLE_FAIL_EXIT_CODE,
-    SAMPLE_FAIL_UNTIL_ATTEMPT (all optional)                make chosen array children fail (below)
+    SAMPLE_FAIL_UNTIL_ATTEMPT,
+    SAMPLE_FAIL_UNTIL_RUN_ATTEMPT (all optional)            make chosen array items fail (below)
 
-The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json`` (an array child's to
-``.../$RUN_ID/<index>/result.json``, with ``arrayIndex``): the input's SHA-256, its size in bytes and
-its number of lines (newline characters, plus one for a last line without one). Every attempt of a run
-(of a child) writes the same key, so a retried run leaves one result.
+The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json`` (an array item's to
+``.../$RUN_ID/<item>/result.json``, with ``arrayItem`` and its ``arrayIndex``): the input's SHA-256, its size
+in bytes and its number of lines (newline characters, plus one for a last line without one). Every attempt of
+a run (of an item) writes the same key, so a retried run leaves one result.
+
+The item an array child processes (docs/workloads.md, "Arrays"): ``ARRAY_ITEMS[AWS_BATCH_JOB_ARRAY_INDEX]``
+when ARRAY_ITEMS is set (a child-only retry: the failed items, as ranges like "3,7-9,42"), else
+AWS_BATCH_JOB_ARRAY_INDEX itself; a single job has no AWS_BATCH_JOB_ARRAY_INDEX and processes index 0.
 
 Exit codes (sysexits.h; the orchestrator retries the codes in its RetryExitCodes parameter,
 75 by default):
@@ -32,10 +38,12 @@ So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#e
 for good (the failure canary of ``orchestrator smoke``, ``smoke-fail-exit-N.txt``, starts with
 ``#exit N``). A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
 
-Array children: SAMPLE_FAIL_INDEXES="3,7" makes the children with those AWS_BATCH_JOB_ARRAY_INDEX values
-exit with SAMPLE_FAIL_EXIT_CODE (1 by default) before writing anything; with SAMPLE_FAIL_UNTIL_ATTEMPT=<n>
-only while AWS_BATCH_JOB_ATTEMPT (the Batch attempt, not RUN_ATTEMPT) < n, so a job definition's
-retryStrategy retries them into success. The job decides from its own index, as an array child does.
+Array items: SAMPLE_FAIL_INDEXES="3,7" makes the children whose ORIGINAL items are 3 and 7 exit with
+SAMPLE_FAIL_EXIT_CODE (1 by default) before writing anything, on every attempt unless limited: with
+SAMPLE_FAIL_UNTIL_ATTEMPT=<n> only while AWS_BATCH_JOB_ATTEMPT (Batch's attempt inside one job) < n, so a job
+definition's retryStrategy retries them into success; with SAMPLE_FAIL_UNTIL_RUN_ATTEMPT=<m> only while
+RUN_ATTEMPT (the orchestrator's attempt) <= m, so the orchestrator's child-only retry runs them into success.
+Both given: both must hold. The job decides from its own item, as an array child does.
 
 Memory: with SAMPLE_MEMORY_MIB=<n> the job fills n MiB (every page touched, so they are resident) and
 holds them about a second before it writes its result, to try a workload's memory ladder: with 700 it
@@ -124,6 +132,30 @@ def array_index(env: Mapping[str, str]) -> int | None:
     return int(text)
 
 
+def decode_items(text: str) -> list[int]:
+    """ARRAY_ITEMS ("3,7-9,42") as the list of items, in the order the children get them (the docs' snippet)."""
+    items: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        items.extend(range(int(low), int(high or low) + 1))
+    return items
+
+
+def array_item(env: Mapping[str, str], index: int | None) -> int | None:
+    """The original item this job processes (see the module docstring); None for a job of no array at all."""
+    text = env.get("ARRAY_ITEMS", "").strip()
+    if not text:
+        return index
+    try:
+        items = decode_items(text)
+    except ValueError:
+        raise JobError(f"ARRAY_ITEMS is not a list of items and ranges: {text!r}", EX_CONFIG) from None
+    position = index if index is not None else 0
+    if position >= len(items):
+        raise JobError(f"AWS_BATCH_JOB_ARRAY_INDEX {position} is past the {len(items)} items of ARRAY_ITEMS", EX_CONFIG)
+    return items[position]
+
+
 def _whole_numbers(env: Mapping[str, str], name: str, default: str) -> list[int]:
     text = env.get(name, "").strip() or default
     parts = [part.strip() for part in text.split(",")]
@@ -132,14 +164,19 @@ def _whole_numbers(env: Mapping[str, str], name: str, default: str) -> list[int]
     return [int(part) for part in parts]
 
 
-def array_fail_exit_code(env: Mapping[str, str], index: int | None) -> int | None:
-    """The exit code SAMPLE_FAIL_INDEXES asks of this array child at this Batch attempt, or None."""
-    if index is None or not env.get("SAMPLE_FAIL_INDEXES", "").strip():
+def array_fail_exit_code(env: Mapping[str, str], item: int | None) -> int | None:
+    """The exit code SAMPLE_FAIL_INDEXES asks of the job of this original item at this attempt, or None
+    (``item`` None, a job of no array, is item 0, as a single job of an array is)."""
+    if not env.get("SAMPLE_FAIL_INDEXES", "").strip():
         return None
     (code,) = _whole_numbers(env, "SAMPLE_FAIL_EXIT_CODE", str(EX_SOFTWARE))
     (until,) = _whole_numbers(env, "SAMPLE_FAIL_UNTIL_ATTEMPT", "0")
     (batch_attempt,) = _whole_numbers(env, "AWS_BATCH_JOB_ATTEMPT", "1")
-    if index not in _whole_numbers(env, "SAMPLE_FAIL_INDEXES", "") or code == 0 or (until and batch_attempt >= until):
+    (until_run,) = _whole_numbers(env, "SAMPLE_FAIL_UNTIL_RUN_ATTEMPT", "0")
+    (run_attempt,) = _whole_numbers(env, "RUN_ATTEMPT", "1")
+    if (item or 0) not in _whole_numbers(env, "SAMPLE_FAIL_INDEXES", "") or code == 0:
+        return None
+    if (until and batch_attempt >= until) or (until_run and run_attempt > until_run):
         return None
     return min(code, 255)
 
@@ -212,9 +249,12 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
     output_prefix = env.get("OUTPUT_PREFIX", "")
     memory_mib = sample_memory_mib(env)
     index = array_index(env)
+    item = array_item(env, index)
     result: dict[str, Any] = {"runId": run_id, "attempt": attempt, "trigger": trigger}
     if index is not None:
         result["arrayIndex"] = index
+    if item is not None:
+        result["arrayItem"] = item
 
     if trigger == "schedule":
         result["schedule"] = {"name": env.get("SCHEDULE_NAME"), "scheduledTime": env.get("SCHEDULED_TIME")}
@@ -236,12 +276,14 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
         result["input"] = {"bucket": bucket, "key": key, "versionId": response.get("VersionId")}
         result.update(summary)
 
-    code = array_fail_exit_code(env, index)
+    code = array_fail_exit_code(env, item)
     if code is not None:
-        raise JobError(f"SAMPLE_FAIL_INDEXES asks array child {index} for exit code {code}", code)
+        raise JobError(
+            f"SAMPLE_FAIL_INDEXES asks array child {index or 0} for exit code {code} (item {item or 0})", code
+        )
     use_memory(memory_mib)
     result["finishedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    output_key = f"{output_prefix}{run_id}/{'' if index is None else f'{index}/'}result.json"
+    output_key = f"{output_prefix}{run_id}/{'' if item is None else f'{item}/'}result.json"
     s3.put_object(
         Bucket=output_bucket,
         Key=output_key,

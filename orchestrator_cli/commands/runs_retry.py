@@ -21,7 +21,7 @@ from batch_orchestrator.timeutil import epoch_seconds
 from orchestrator_cli.commands.runs_item import read_run
 from orchestrator_cli.context import Context
 from orchestrator_cli.errors import CliError, Refused, from_cause
-from orchestrator_cli.manual_retry import MAX_MANUAL_RETRIES, plan_manual_retry
+from orchestrator_cli.manual_retry import MAX_MANUAL_RETRIES, manual_attempt_plan, plan_manual_retry
 from orchestrator_cli.parsing import parse_run_id
 
 # How long the retry request may take to reach the queue before someone else may send it (see
@@ -64,9 +64,9 @@ def retry_run(ctx: Context, args: argparse.Namespace) -> int:
             hint="look at it again with `orchestrator runs show` and retry if it still needs one",
         )
 
-    # The next attempt runs as the last one did: its workload, ladder step and capacity (run.plan);
-    # without it the submit path would take the request for the default workload's.
-    body = retry_message(run_id=run_id, attempt=plan.attempt, source=run.source, plan=run.plan)
+    # The next attempt runs as the last one did: its workload, ladder step and capacity (and an array run's
+    # failed items); without it the submit path would take the request for the default workload's.
+    body = retry_message(run_id=run_id, attempt=plan.attempt, source=run.source, plan=manual_attempt_plan(run))
     try:
         sent = ctx.aws.call(
             f"sending the retry request of {run_id} to the SubmitQueue",

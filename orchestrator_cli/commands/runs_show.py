@@ -1,7 +1,9 @@
 """`orchestrator runs show | logs`: one run read back, its record and its job's output.
 
-Owns how one run is presented: its fields (its workload, its current size and capacity among them),
-attempt history (each attempt's size: vCPU, memory, and Spot or On-Demand when the run records it),
+Owns how one run is presented: its fields (its workload, its current size and capacity among them; an array
+run's size, the current attempt's items, its children by status and its failed items),
+attempt history (each attempt's size: vCPU, memory, and Spot or On-Demand when the run records it; an array
+attempt's items and failed children),
 manual retries and where each attempt's log stream is (an AWS console link, or against the local
 stack the `runs logs` command), and the printing of a stream's events. Invariant: read-only;
 neither command writes to the stack.
@@ -13,7 +15,19 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from batch_orchestrator.adapters.run_items import ALERT_SENT_AT, CAPACITY, SIZE_STEP, SPOT_INTERRUPTIONS, WORKLOAD
+from batch_orchestrator.adapters.run_items import (
+    ALERT_SENT_AT,
+    ARRAY_CHILDREN,
+    ARRAY_ITEMS,
+    ARRAY_SIZE,
+    CAPACITY,
+    FAILED_CHILDREN,
+    FAILED_CHILDREN_COUNT,
+    SIZE_STEP,
+    SPOT_INTERRUPTIONS,
+    WORKLOAD,
+)
+from batch_orchestrator.array_items import parse_items
 from batch_orchestrator.console_links import log_stream_console_url
 from batch_orchestrator.models import RunStatus
 from orchestrator_cli.commands.runs_item import input_text, read_run, size_text, workload_of
@@ -85,6 +99,15 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
     else:
         ctx.out.line("Attempts: none finished yet")
 
+    failed_children = [dict(entry) for entry in plain(item.get(FAILED_CHILDREN, []))]
+    if failed_children:
+        ctx.out.line()
+        ctx.out.line(f"Failed items (last failed attempt: {item.get(FAILED_CHILDREN_COUNT, len(failed_children))})")
+        ctx.out.lines("  " + line for line in _failed_items_table(failed_children))
+        more = int(item.get(FAILED_CHILDREN_COUNT) or 0) - len(failed_children)
+        if more > 0:
+            ctx.out.line(f"  and {more} more (the run keeps the first {len(failed_children)})")
+
     manual = plain(item.get("manualRetries", []))
     if manual:
         ctx.out.line()
@@ -131,6 +154,8 @@ def _run_fields(item: dict[str, Any], *, logs: str | None) -> list[tuple[str, An
         ("Queue", queue),
         ("Size", _run_size(item)),
         ("Capacity", _capacity_text(item)),
+        ("Array", _array_text(item)),
+        ("Children", _children_text(item)),
         ("Started", epoch_ms_time(item.get("startedAt"))),
         ("Stopped", epoch_ms_time(item.get("stoppedAt"))),
         ("Exit code", item.get("exitCode")),
@@ -150,6 +175,41 @@ def _run_size(item: dict[str, Any]) -> str | None:
     return f"{size} (memory ladder step {step})"
 
 
+def _array_text(item: dict[str, Any]) -> str | None:
+    """An array run's size and the items of its current attempt: ``3 items; this attempt: items 1 (1 child)``."""
+    size = item.get(ARRAY_SIZE)
+    if not size:
+        return None
+    items = item.get(ARRAY_ITEMS)
+    if not items:
+        return f"{size} items; this attempt: all of them"
+    count = len(parse_items(str(items)))
+    return f"{size} items; this attempt: items {items} ({count} {'child' if count == 1 else 'children'})"
+
+
+def _children_text(item: dict[str, Any]) -> str | None:
+    """The current attempt's children by status, from its parent's last event: ``SUCCEEDED 2, FAILED 1``."""
+    counts = {status: int(count) for status, count in dict(plain(item.get(ARRAY_CHILDREN) or {})).items() if count}
+    if not counts:
+        return None
+    order = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
+    ranked = sorted(counts, key=lambda status: order.index(status) if status in order else len(order))
+    return ", ".join(f"{status} {counts[status]}" for status in ranked) + f" (of {sum(counts.values())})"
+
+
+def _failed_items_table(children: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            entry.get("item"),
+            entry.get("index"),
+            entry.get("exitCode"),
+            shorten(one_line(str(entry["reason"])), 80) if entry.get("reason") else None,
+        ]
+        for entry in children
+    ]
+    return table(["ITEM", "CHILD", "EXIT", "REASON"], rows)
+
+
 def _capacity_text(item: dict[str, Any]) -> str | None:
     """``spot``, ``on-demand`` or ``ec2``, with the Spot interruptions the run has had so far."""
     capacity = item.get(CAPACITY)
@@ -161,9 +221,19 @@ def _capacity_text(item: dict[str, Any]) -> str | None:
 
 
 def _attempts_table(history: list[dict[str, Any]]) -> list[str]:
-    """One row per finished attempt; CAPACITY only when some attempt records it (a Spot workload's run)."""
+    """One row per finished attempt; CAPACITY only when some attempt records it (a Spot workload's run); ITEMS and
+    FAILED only for an array run's attempts."""
     with_capacity = any(entry.get(CAPACITY) for entry in history)
-    headers = ["#", "JOB ID", "STATUS", "EXIT", "SIZE", *(["CAPACITY"] if with_capacity else [])]
+    with_items = any(entry.get("items") for entry in history)
+    headers = [
+        "#",
+        "JOB ID",
+        "STATUS",
+        "EXIT",
+        "SIZE",
+        *(["CAPACITY"] if with_capacity else []),
+        *(["ITEMS", "FAILED"] if with_items else []),
+    ]
     rows = [
         [
             entry.get("attempt"),
@@ -172,6 +242,7 @@ def _attempts_table(history: list[dict[str, Any]]) -> list[str]:
             entry.get("exitCode"),
             size_text(entry),
             *([entry.get(CAPACITY)] if with_capacity else []),
+            *([entry.get("items"), entry.get("failedChildren")] if with_items else []),
             epoch_ms_time(entry.get("startedAt")),
             epoch_ms_time(entry.get("stoppedAt")),
             shorten(one_line(str(entry["reason"])), 80) if entry.get("reason") else None,

@@ -235,3 +235,49 @@ def test_plan_refuses_succeeded_and_in_flight_runs_unless_forced(status: RunStat
 def test_plan_for_a_waiting_run_resends_the_pending_attempt() -> None:
     plan = plan_manual_retry(_run(RunStatus.RETRY_WAIT, attempt=2, job_id=None), force=False)
     assert (plan.attempt, plan.resend, plan.max_attempts) == (2, True, 3)
+
+
+# --------------------------------------------------------------------------- a manual retry of an array run
+def _array_run(status: RunStatus, kept: int, count: int) -> Run:
+    from batch_orchestrator.models import AttemptPlan, ChildFailure
+
+    children = tuple(ChildFailure(index=i, item=i * 3, exit_code=3, reason=None) for i in range(kept))
+    return Run(
+        run_id=RUN_ID,
+        status=status,
+        attempt=1,
+        max_attempts=3,
+        source=S3Source(bucket="b", key="tiles/a.txt"),
+        progress=0,
+        plan=AttemptPlan(workload="tiles", array_size=1_000),
+        failed_children=children,
+        failed_children_count=count,
+    )
+
+
+def test_a_manual_retry_of_a_failed_array_reruns_its_failed_items_when_the_run_kept_them_all() -> None:
+    from orchestrator_cli.manual_retry import manual_attempt_plan
+
+    # Given / When / Then: every failed child kept -> their items; more failed than kept -> the attempt's items
+    assert manual_attempt_plan(_array_run(RunStatus.FAILED, 3, 3)).items == (0, 3, 6)
+    assert manual_attempt_plan(_array_run(RunStatus.FAILED, 100, 150)).items == ()
+    # and a run that succeeded (a forced re-run) reruns the attempt's items, as any run reruns its plan
+    assert manual_attempt_plan(_array_run(RunStatus.SUCCEEDED, 0, 0)).items == ()
+
+
+def test_a_run_refused_before_submission_is_not_retried_unless_forced() -> None:
+    from dataclasses import replace
+
+    from batch_orchestrator.models import AttemptRecord
+
+    # Given a run whose manifest could not run: FAILED at attempt 1, its one history entry without a job
+    run = replace(
+        _array_run(RunStatus.FAILED, 0, 0),
+        status_reason="the manifest holds no items",
+        history=(AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason="the manifest holds no items"),),
+    )
+
+    # When / Then a retry is refused, saying why, unless forced
+    with pytest.raises(Refused, match="refused before any job was submitted: the manifest holds no items"):
+        plan_manual_retry(run, force=False)
+    assert plan_manual_retry(run, force=True).attempt == 2

@@ -142,6 +142,23 @@ def _submit_job(s: Scope) -> list[Authorised]:
     return requests
 
 
+def _get_manifest(s: Scope) -> list[Authorised]:
+    """GetObject of an upload whose workload's array is the uploaded manifest (none for a table without one); the
+    code names the version it reads, so IAM checks s3:GetObjectVersion as well."""
+    from tests.conformance.requests import input_bucket  # requests imports this module
+
+    bucket = input_bucket(s.stack)
+    requests = []
+    for workload in runtime_workloads(s.environment):
+        rule = workload.key_rule
+        if rule is None or workload.array is None or workload.array.manifest is None:
+            continue
+        manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{bucket}/{rule.prefix}items{rule.suffix}")
+        why = f"the manifest of workload {workload.name}"
+        requests += [Authorised(action, (manifest,), {}, why) for action in ("s3:GetObject", "s3:GetObjectVersion")]
+    return requests
+
+
 def _send_message(s: Scope) -> list[Authorised]:
     return [
         Authorised(
@@ -173,6 +190,7 @@ OPERATIONS: dict[str, Builder] = {
     "batch.TerminateJob": lambda s: [Authorised("batch:TerminateJob", (_job(s),), {})],
     "sqs.SendMessage": _send_message,
     "sns.Publish": _publish,
+    "s3.GetObject": _get_manifest,
 }
 
 # function -> operation -> the template Condition under which the code makes it (None: always).
@@ -182,6 +200,7 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "dynamodb.UpdateItem": None,  # claims of retries and stale claims, release after a refused SubmitJob
         "batch.SubmitJob": None,
         "batch.ListJobs": None,  # a stale claim: is there a job of that name already?
+        "s3.GetObject": None,  # an upload's manifest (only for workloads with array: {manifest: upload})
     },
     "SubmitScheduledFunction": {
         "dynamodb.PutItem": None,
@@ -194,12 +213,13 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "dynamodb.UpdateItem": None,  # forward-only observations, side-effect leases
         "sqs.SendMessage": None,  # retry requests
         "sns.Publish": None,  # alerts
+        "batch.ListJobs": None,  # an array parent that FAILED: its failed children
     },
     "WatchdogFunction": {
         "dynamodb.Query": None,  # the sparse ActiveRunsIndex, one partition per status
         "dynamodb.UpdateItem": None,
         "batch.DescribeJobs": None,
-        "batch.ListJobs": None,
+        "batch.ListJobs": None,  # a stale claim's job by name; an array parent that FAILED: its failed children
         "batch.TerminateJob": "CancelStuckRunnable",
         "sqs.SendMessage": None,  # retries and resubmissions
         "sns.Publish": None,  # stuck runs, recovered alerts

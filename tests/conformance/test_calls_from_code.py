@@ -5,7 +5,8 @@ Proven here:
   ``get_paginator("op")``) is mapped to IAM requests in ``calls.OPERATIONS``;
 * dynamically, while the integration flows run in moto (uploads, a retry, a final failure with its
   alert, a schedule firing, SubmitJob outcomes left unknown and recovered, a watchdog sweep that
-  reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE), each function makes
+  reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE; and on a second stack with
+  array workloads, an uploaded manifest read and an array that FAILED), each function makes
   only calls its ``FUNCTION_OPERATIONS`` entry lists (attributed by the Lambda environment the
   handler runs in), queries only the index the table names, and every entry is made at least once.
 
@@ -35,11 +36,24 @@ from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch, deploy_stack, invoke_handler
 from emulator.batch_event_builder import queue_blocked
 from emulator.stack import MOTO_CONFIG
+from emulator.template import render_workloads
 from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
 from tests.support.events import load_event
 from tests.support.runs import all_jobs, deliver_all, drain_test_event, job_event, track, upload
 
 pytestmark = pytest.mark.slow  # runs every function's flows in moto to record its calls
+
+# The second stack's table: an array whose size is the uploaded manifest's (its submit reads the object).
+ARRAY_WORKLOADS = """
+workloads:
+  - name: chunks
+    match: {prefix: chunks/}
+    image: public.ecr.aws/docker/library/python:3.13-slim
+    vcpu: "0.25"
+    memory: 512
+    timeout_seconds: 60
+    array: {manifest: upload}
+"""
 
 # The flows need every optional call switched on and retries that are due at once.
 FLOW_PARAMETERS = {
@@ -173,9 +187,11 @@ def recorded() -> Iterator[Recorder]:
             patch.setenv(name, value)
         aws.reset_clients()
         stack = deploy_stack(FLOW_PARAMETERS)
-        recorder = Recorder({stack.function_name(f): f for f in FUNCTION_OPERATIONS})
+        arrays = deploy_stack(FLOW_PARAMETERS, stack_name="arrays", rendered=render_workloads(ARRAY_WORKLOADS))
+        recorder = Recorder({s.function_name(f): f for s in (stack, arrays) for f in FUNCTION_OPERATIONS})
         recorder.attach()
         run_every_flow(stack)
+        run_array_flows(arrays)
         yield recorder
         aws.reset_clients()
 
@@ -212,6 +228,18 @@ def run_every_flow(stack: EmulatedStack) -> None:
     with clock(start + timedelta(minutes=61)):
         invoke_handler(stack, "WatchdogFunction", load_event("watchdog_schedule.json"))
         deliver_all(stack)  # the resubmission: the stale claim is taken over, ListJobs, SubmitJob
+
+
+def run_array_flows(stack: EmulatedStack) -> None:
+    """An uploaded manifest of two items: read (GetObject), submitted as an array job; its parent FAILED: the
+    tracker lists its failed children (ListJobs). SIMULATED: moto ends every child SUCCEEDED at once, so none is
+    listed and the array is judged as one job."""
+    drain_test_event(stack)
+    upload(stack, "chunks/items.txt", b"a.csv\nb.csv\n")
+    deliver_all(stack)
+    (parent,) = [job for job in all_jobs(stack) if ":" not in job["jobId"]]  # not its children
+    assert parent["arrayProperties"]["size"] == 2
+    track(stack, job_event(stack, parent, "FAILED"))
 
 
 Table = dict[str, dict[str, str | None]]

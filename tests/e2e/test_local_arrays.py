@@ -1,7 +1,8 @@
 """The local job runner's array jobs (emulator.local_arrays): children and parent as AWS Batch runs them.
 
-A runner on a bare moto server (a bucket, a job queue, the sample job's definition), not the stack: the orchestrator
-submits no array jobs yet, and a 10,000-child array's events are counted, not delivered to the tracker. Each test
+A runner on a bare moto server (a bucket, a job queue, the sample job's definition), not the stack (array
+workloads on the stack: test_array_workloads.py), so a 10,000-child array's events are counted, not delivered to
+the tracker. Each test
 submits one array, waits until the runner is idle, and compares the events, DescribeJobs/ListJobs and what the
 children's processes wrote; the sample job fails from its own AWS_BATCH_JOB_ARRAY_INDEX (SAMPLE_FAIL_INDEXES).
 """
@@ -244,7 +245,7 @@ def test_a_failing_child_fails_its_parent_once_every_child_has_ended(bare_batch:
     assert [(s["jobId"], s["arrayProperties"]) for s in failed_children] == [(children[1], {"index": 1})]
 
     # And the tracker's parser finds no event malformed: a child's is ignored as an array child's, the parent's are
-    # the run's job, PENDING, then FAILED without an exit code or a reason (it reads no arrayProperties today)
+    # the run's job, PENDING, then FAILED without an exit code or a reason (the tracker then lists its failed children)
     parsed = [(e["detail"]["jobId"], parse_event(e)) for e in events]
     assert all(p == Ignored(IGNORED_ARRAY_CHILD, JOB_NAME) for job_id, p in parsed if job_id != parent)
     assert [

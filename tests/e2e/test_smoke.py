@@ -53,7 +53,7 @@ def test_the_smoke_test_passes_against_the_emulator_and_leaves_nothing(
     # Then every step passed, through the real paths (an alert really reached its temporary queue)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
-    assert [step["result"] for step in report["steps"]] == ["PASSED"] * 5
+    assert [step["result"] for step in report["steps"]] == ["PASSED"] * 6
     assert "alert received: RUN_FAILED, exit code 3" in report["steps"][1]["detail"]
     assert any("SIMULATED" in note for note in report["notes"])
     # and the pipeline saw three runs that it ran to their end, each once

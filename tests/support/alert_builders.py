@@ -82,7 +82,7 @@ def make_observation(**overrides: Any) -> JobObservation:
     return JobObservation(**fields)
 
 
-def failed_alert(run: Run | None = None, observation: JobObservation | None = None, **kwargs: str) -> Alert:
+def failed_alert(run: Run | None = None, observation: JobObservation | None = None, **kwargs: Any) -> Alert:
     options = {"decision_reason": EXHAUSTED, "region": "us-east-1", "log_group": LOG_GROUP} | kwargs
     return build_run_failed_alert(run or make_run(), observation or make_observation(), **options)
 

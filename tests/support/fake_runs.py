@@ -24,10 +24,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from batch_orchestrator.array_items import items_text
+from batch_orchestrator.job_outcome import clip_reason
+from batch_orchestrator.limits import FAILED_CHILD_REASON_CHARS, RUN_FAILED_CHILDREN_KEPT
 from batch_orchestrator.models import (
     DEFAULT_PLAN,
     AttemptPlan,
     AttemptRecord,
+    ChildFailure,
     JobObservation,
     Run,
     RunStatus,
@@ -67,6 +71,35 @@ def _planned(plan: AttemptPlan, size: Size | None) -> dict[str, Any]:
         "vcpu": size.vcpu if size else None,
         "memory_mib": size.memory_mib if size else None,
     }
+
+
+def _stored_child(child: ChildFailure) -> ChildFailure:
+    """A failed child as the run item keeps it: index, item, exit code, and its reason cut to the budget."""
+    limit = FAILED_CHILD_REASON_CHARS.value
+    reason = child.reason if not child.reason or len(child.reason) <= limit else child.reason[: limit - 1] + "…"
+    return ChildFailure(index=child.index, item=child.item, exit_code=child.exit_code, reason=reason or None)
+
+
+def _observed_array(run: Run, obs: JobObservation) -> Run:
+    """The run after an array parent's observation: its children by status; on FAILED, its failed children."""
+    if obs.array is None:
+        return run
+    if obs.array.status_summary:
+        run = replace(run, array_status=obs.array.status_summary)
+    if obs.failed_children is not None:
+        kept = sorted(obs.failed_children, key=lambda child: child.item)[: RUN_FAILED_CHILDREN_KEPT.value]
+        run = replace(
+            run,
+            failed_children=tuple(_stored_child(child) for child in kept),
+            failed_children_count=len(obs.failed_children),
+        )
+    return run
+
+
+def _attempt_items(obs: JobObservation) -> str | None:
+    if obs.items:
+        return items_text(obs.items)
+    return items_text(range(obs.array_size)) if obs.array_size else None
 
 
 class FakeRunStore:
@@ -127,6 +160,43 @@ class FakeRunStore:
         self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.SUBMITTED)
         return APPLIED
 
+    def refuse_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan = DEFAULT_PLAN,
+    ) -> WriteResult:
+        existing = self._runs.get(run_id)
+        if existing is not None:
+            return WriteResult(applied=False, run=existing.run)
+        run = Run(
+            run_id=run_id,
+            status=RunStatus.FAILED,
+            attempt=1,
+            max_attempts=max_attempts,
+            source=source,
+            progress=progress_of(1, RunStatus.FAILED),
+            job_name=job_name,
+            job_queue=job_queue,
+            job_definition=job_definition,
+            created_at=iso(now),
+            updated_at=iso(now),
+            status_reason=clip_reason(reason),
+            side_effect=side_effect,
+            history=(AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason)),),
+            **_planned(plan, None),
+        )
+        self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.FAILED)
+        return APPLIED
+
     def claim_retry_attempt(
         self,
         *,
@@ -162,6 +232,8 @@ class FakeRunStore:
             log_stream_name=None,
             **_planned(plan, size),
         )
+        if plan.array_size:  # the previous attempt's children: its history entry keeps their count
+            stored.run = replace(stored.run, array_status=(), failed_children=(), failed_children_count=0)
         stored.active_status = RunStatus.SUBMITTED
         return APPLIED
 
@@ -260,6 +332,8 @@ class FakeRunStore:
                 stopped_at=obs.stopped_at,
                 vcpu=attempt_size.vcpu if attempt_size else None,
                 memory_mib=attempt_size.memory_mib if attempt_size else None,
+                items=_attempt_items(obs),
+                failed_children=len(obs.failed_children) if obs.failed_children is not None else None,
             )
             history = (*history, record)
         updated = replace(
@@ -276,6 +350,7 @@ class FakeRunStore:
             side_effect=side_effect if side_effect is not None else run.side_effect,
             history=history,
         )
+        updated = _observed_array(updated, obs)
         if retrying:
             assert next_attempt is not None
             assert next_attempt_at is not None

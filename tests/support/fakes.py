@@ -19,9 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch_orchestrator.alert_format import JSON_SEPARATOR
-from batch_orchestrator.errors import AlertPublishError, BatchLookupError, JobSubmitError, RetryEnqueueError
-from batch_orchestrator.limits import SNS_MAX_MESSAGE_SIZE, SNS_SUBJECT, SQS_MAX_DELAY
-from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest
+from batch_orchestrator.errors import (
+    AlertPublishError,
+    BatchLookupError,
+    JobSubmitError,
+    ManifestUnreadable,
+    RetryEnqueueError,
+)
+from batch_orchestrator.limits import MANIFEST_MAX_BYTES, SNS_MAX_MESSAGE_SIZE, SNS_SUBJECT, SQS_MAX_DELAY
+from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, ChildFailure, S3Source, Source, SubmitRequest
 from batch_orchestrator.ports import JobSpec
 from batch_orchestrator.s3_events import Skipped
 from batch_orchestrator.submit_messages import parse_submit_message, resubmit_message, retry_message
@@ -31,6 +37,7 @@ __all__ = [
     "FakeAlertSink",
     "FakeJobGateway",
     "FakeJobInspector",
+    "FakeManifests",
     "FakeResubmitQueue",
     "FakeRetryQueue",
     "FakeRunStore",
@@ -48,8 +55,31 @@ class SubmittedJob:
     spec: JobSpec
 
 
-class FakeJobGateway:
-    """``JobGateway``: SubmitJob and ListJobs-by-name over a list of submitted jobs.
+class _FakeArrayChildren:
+    """``ArrayChildren``: the failed children a test says an array job has (``fail_children``).
+
+    As AWS Batch's ListJobs(arrayJobId, jobStatus=FAILED): every failed child of the array, in any order, each
+    with its index, exit code and reasons; none for a job that is no array parent, or that Batch does not know.
+    """
+
+    def __init__(self) -> None:
+        self.children: dict[str, tuple[ChildFailure, ...]] = {}
+        self.children_lookups: list[str] = []
+        self.fail_children_lookup = False
+
+    def fail_children(self, parent_job_id: str, *children: ChildFailure) -> None:
+        """The array ``parent_job_id`` has these failed children (each ``item`` its index, as Batch numbers them)."""
+        self.children[parent_job_id] = tuple(children)
+
+    def failed_children(self, parent_job_id: str) -> tuple[ChildFailure, ...]:
+        self.children_lookups.append(parent_job_id)
+        if self.fail_children_lookup:
+            raise BatchLookupError(f"ListJobs of the failed children of {parent_job_id} failed: ThrottlingException")
+        return self.children.get(parent_job_id, ())
+
+
+class FakeJobGateway(_FakeArrayChildren):
+    """``JobGateway``: SubmitJob and ListJobs-by-name over a list of submitted jobs (and ``_FakeArrayChildren``).
 
     As AWS Batch: a job name is not unique (submitting one twice makes two jobs, which is why the
     submit path claims before it submits); SubmitJob refuses a queue or job definition that does not
@@ -59,6 +89,7 @@ class FakeJobGateway:
     """
 
     def __init__(self, *, job_queues: Iterable[str], job_definitions: Iterable[str]) -> None:
+        super().__init__()
         self.job_queues = set(job_queues)
         self.job_definitions = set(job_definitions)
         self.jobs: list[SubmittedJob] = []  # every job Batch holds, oldest first
@@ -111,8 +142,9 @@ class FakeJobGateway:
         return [job for job in self.jobs if job.spec.job_name == job_name]
 
 
-class FakeJobInspector:
-    """``JobInspector``: DescribeJobs, ListJobs-by-name and TerminateJob over JobDetail entries a test adds.
+class FakeJobInspector(_FakeArrayChildren):
+    """``JobInspector``: DescribeJobs, ListJobs-by-name and TerminateJob over JobDetail entries a test adds (and
+    an array's failed children: ``_FakeArrayChildren``).
 
     As AWS Batch: DescribeJobs leaves out a job it no longer knows (Batch forgets finished jobs after
     a while) and answers each id once. TerminateJob is only recorded: Batch reports the job FAILED
@@ -120,6 +152,7 @@ class FakeJobInspector:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.describe_calls: list[list[str]] = []
         self.terminated: list[tuple[str, str]] = []
@@ -143,6 +176,37 @@ class FakeJobInspector:
 
     def terminate_job(self, *, job_id: str, reason: str) -> None:
         self.terminated.append((job_id, reason))
+
+
+# ------------------------------------------------------------------------------------ S3
+class FakeManifests:
+    """``ManifestReader``: the objects a test uploads (``put``), by bucket, key and version.
+
+    As S3's GetObject with ``Range: bytes=0-N``: the first N + 1 bytes of the version asked for (the latest
+    without one), NoSuchKey/NoSuchVersion for one that does not exist (None here); an error S3 answers otherwise
+    (``fail_next``) is ManifestUnreadable.
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str | None], bytes] = {}
+        self.reads: list[S3Source] = []
+        self._failures = 0
+
+    def put(self, source: S3Source, body: bytes) -> S3Source:
+        self.objects[(source.bucket, source.key, source.version_id)] = body
+        self.objects[(source.bucket, source.key, None)] = body
+        return source
+
+    def fail_next(self) -> None:
+        self._failures += 1
+
+    def read(self, source: S3Source) -> bytes | None:
+        self.reads.append(source)
+        if self._failures:
+            self._failures -= 1
+            raise ManifestUnreadable(f"GetObject of the manifest s3://{source.bucket}/{source.key} failed: SlowDown")
+        body = self.objects.get((source.bucket, source.key, source.version_id))
+        return None if body is None else body[: MANIFEST_MAX_BYTES.value + 1]
 
 
 # ------------------------------------------------------------------------------------ SQS

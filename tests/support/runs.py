@@ -169,7 +169,8 @@ def finish_attempt(
     """Send the track function the Batch event of the run's current job (or of ``job_name``) reaching ``status``
     (``reason``: the container's; ``status_reason``: Batch's, e.g. a Spot interruption)."""
     name = job_name or read_run(stack, run_id)["jobName"]
-    (summary,) = [job for job in jobs_of(stack, run_id) if job["jobName"] == name]
+    # An array's children carry their parent's name: the parent (no ":<index>" in its id) is the run's job.
+    (summary,) = [job for job in jobs_of(stack, run_id) if job["jobName"] == name and ":" not in job["jobId"]]
     (job,) = stack.client("batch").describe_jobs(jobs=[summary["jobId"]])["jobs"]
     attempts = []
     if status in ("SUCCEEDED", "FAILED"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -17,16 +18,26 @@ import pytest
 from moto import mock_aws
 
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
+from batch_orchestrator.adapters.manifests import S3Manifests
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
 from batch_orchestrator.alerts import build_queue_blocked_alert
 from batch_orchestrator.errors import AlertPublishError, BatchLookupError, JobSubmitError
 from batch_orchestrator.ids import run_id_for
-from batch_orchestrator.models import QueueBlocked, S3Source, SubmitRequest
+from batch_orchestrator.limits import MANIFEST_MAX_BYTES
+from batch_orchestrator.models import ChildFailure, QueueBlocked, S3Source, SubmitRequest
 from batch_orchestrator.ports import JobSpec
 from batch_orchestrator.submit_messages import parse_submit_message
 from tests.support.aws_doubles import REGION, batch_in_moto
-from tests.support.fakes import FakeAlertSink, FakeJobGateway, FakeJobInspector, FakeResubmitQueue, FakeRetryQueue
+from tests.support.fakes import (
+    FakeAlertSink,
+    FakeJobGateway,
+    FakeJobInspector,
+    FakeManifests,
+    FakeResubmitQueue,
+    FakeRetryQueue,
+)
 
+ACCOUNT = "123456789012"
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/jobs-queue"
 DEFINITION = "arn:aws:batch:us-east-1:123456789012:job-definition/jobs-definition:1"
 SOURCE = S3Source(bucket="in", key="incoming/a.csv", sequencer="01")
@@ -119,6 +130,88 @@ def test_describe_answers_each_known_job_once_and_leaves_out_the_unknown(describ
     # Then
     assert (job["jobId"], job["jobName"], job["jobQueue"]) == (job_id, name, queue)
     assert inspector.find_job_id(job_queue=queue, job_name=name) == job_id
+
+
+ESSENTIAL = "Essential container in task exited"
+
+
+@pytest.fixture(params=["memory", "moto"])
+def array_children(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str, str]]:
+    """ArrayChildren holding an array of 3 whose children 0 (exit 3) and 2 (exit 75) failed: (lister, the array's
+    id, a single job's id)."""
+    if request.param == "memory":
+        gateway = FakeJobGateway(job_queues=[QUEUE], job_definitions=[DEFINITION])
+        parent = gateway.submit(replace(spec("array", QUEUE, DEFINITION), array_size=3))
+        single = gateway.submit(spec("single", QUEUE, DEFINITION))
+        gateway.fail_children(
+            parent,
+            ChildFailure(index=0, item=0, exit_code=3, reason=ESSENTIAL, status_reason=ESSENTIAL),
+            ChildFailure(index=2, item=2, exit_code=75, reason=ESSENTIAL, status_reason=ESSENTIAL),
+        )
+        yield gateway, parent, single
+    else:
+        with batch_in_moto() as batch:
+            parent = batch.jobs.submit(replace(spec("array", batch.job_queue, batch.job_definition), array_size=3))
+            single = batch.jobs.submit(spec("single", batch.job_queue, batch.job_definition))
+            # SIMULATED: moto (no Docker) ends every child SUCCEEDED at once; two of them fail here instead.
+            from moto.batch.models import batch_backends
+
+            backend = batch_backends[ACCOUNT][REGION]
+            for index, code in ((0, 3), (2, 75)):
+                child = backend.get_job_by_id(f"{parent}:{index}")
+                assert child is not None
+                child.status, child.exit_code, child.job_stopped_reason = "FAILED", code, ESSENTIAL
+            yield batch.jobs, parent, single
+
+
+def test_an_arrays_failed_children_are_listed_with_index_exit_code_and_reason(array_children: Any) -> None:
+    # Given an array of 3 whose children 0 and 2 failed
+    lister, parent, single = array_children
+
+    # When its failed children are asked for
+    children = sorted(lister.failed_children(parent), key=lambda child: child.index)
+
+    # Then both, each numbered by its index (the caller maps items), with its exit code and Batch's reason
+    assert [(c.index, c.item, c.exit_code, c.reason, c.timed_out) for c in children] == [
+        (0, 0, 3, ESSENTIAL, False),
+        (2, 2, 75, ESSENTIAL, False),
+    ]
+    # and a job of no array, or one Batch does not know, has none
+    assert lister.failed_children(single) == ()
+    assert lister.failed_children("11111111-0000-4000-8000-000000000000") == ()
+
+
+# ------------------------------------------------------------------------------------------ S3
+@pytest.fixture(params=["memory", "moto"])
+def manifests(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Callable[[str, bytes], S3Source]]]:
+    """(a ManifestReader, a function that uploads a manifest to a versioned bucket and returns its source)."""
+    if request.param == "memory":
+        fake = FakeManifests()
+        yield fake, lambda key, body: fake.put(S3Source(bucket="manifests-in", key=key, version_id=f"v-{key}"), body)
+    else:
+        with mock_aws():
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket="manifests-in")
+            s3.put_bucket_versioning(Bucket="manifests-in", VersioningConfiguration={"Status": "Enabled"})
+
+            def upload(key: str, body: bytes) -> S3Source:
+                version = s3.put_object(Bucket="manifests-in", Key=key, Body=body)["VersionId"]
+                return S3Source(bucket="manifests-in", key=key, version_id=version)
+
+            yield S3Manifests(), upload
+
+
+def test_a_manifest_is_read_whole_up_to_its_budget_and_a_gone_one_is_none(manifests: Any) -> None:
+    # Given two manifests, one longer than the budget
+    reader, upload = manifests
+    small = upload("chunks/small.txt", b"a\nb\n")
+    large = upload("chunks/large.txt", b"x" * (MANIFEST_MAX_BYTES.value + 10))
+
+    # When / Then the small one is read whole, the large one one byte past the budget (so it shows it is longer)
+    assert reader.read(small) == b"a\nb\n"
+    assert len(reader.read(large)) == MANIFEST_MAX_BYTES.value + 1
+    # and a version S3 does not hold is None
+    assert reader.read(S3Source(bucket="manifests-in", key="chunks/none.txt")) is None
 
 
 # ------------------------------------------------------------------------------------------ SQS

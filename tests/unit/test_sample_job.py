@@ -102,3 +102,65 @@ def test_s3_errors_map_to_the_documented_exit_codes(code: str, status: int, expe
         {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
     )
     assert JOB.error_exit_code(error) == expected
+
+
+# ------------------------------------------------------------------------------ the child contract
+@pytest.mark.parametrize(
+    ("array", "item"),
+    [
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "2"}, 2),  # a child of a first attempt: its index
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "1", "ARRAY_ITEMS": "3,7-9,42"}, 7),  # a child-only retry: ARRAY_ITEMS[index]
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "4", "ARRAY_ITEMS": "3,7-9,42"}, 42),
+        ({"ARRAY_ITEMS": "5"}, 5),  # a single job of one item: index 0
+        ({}, None),  # a job of no array
+    ],
+)
+def test_each_job_processes_its_original_item_and_writes_its_result_there(
+    s3: Any, array: dict[str, str], item: int | None
+) -> None:
+    # Given an input, and a job of an array (or not)
+    s3.put_object(Bucket=BUCKET, Key="incoming/items.txt", Body=b"a\n")
+
+    # When the job runs
+    result = JOB.run(_env("incoming/items.txt", **array), s3)
+
+    # Then it names its item, and writes its result under it
+    assert result.get("arrayItem") == item
+    suffix = "result.json" if item is None else f"{item}/result.json"
+    assert s3.get_object(Bucket=BUCKET, Key=f"output/s3-0123456789abcdef01234567/{suffix}")
+
+
+@pytest.mark.parametrize(
+    ("environment", "fails"),
+    [
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "1"}, True),  # item 1, every attempt
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "0"}, False),  # item 0 is not chosen
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "0", "ARRAY_ITEMS": "1"}, True),  # child 0 of a retry runs item 1
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "1", "ARRAY_ITEMS": "0,2"}, False),  # child 1 of that retry runs item 2
+        ({"ARRAY_ITEMS": "1", "SAMPLE_FAIL_UNTIL_RUN_ATTEMPT": "1", "RUN_ATTEMPT": "1"}, True),
+        ({"ARRAY_ITEMS": "1", "SAMPLE_FAIL_UNTIL_RUN_ATTEMPT": "1", "RUN_ATTEMPT": "2"}, False),  # the retry succeeds
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "1", "SAMPLE_FAIL_UNTIL_ATTEMPT": "2", "AWS_BATCH_JOB_ATTEMPT": "1"}, True),
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "1", "SAMPLE_FAIL_UNTIL_ATTEMPT": "2", "AWS_BATCH_JOB_ATTEMPT": "2"}, False),
+    ],
+)
+def test_sample_fail_indexes_fails_the_chosen_original_items_until_the_given_attempt(
+    environment: dict[str, str], fails: bool
+) -> None:
+    # Given SAMPLE_FAIL_INDEXES="1" with exit code 75
+    env = {"SAMPLE_FAIL_INDEXES": "1", "SAMPLE_FAIL_EXIT_CODE": "75", "RUN_ATTEMPT": "1", **environment}
+
+    # When / Then
+    index = JOB.array_index(env)
+    assert JOB.array_fail_exit_code(env, JOB.array_item(env, index)) == (75 if fails else None)
+
+
+@pytest.mark.parametrize("array_items", ["x", "3,,4", "a-3"])
+def test_array_items_that_are_no_ranges_are_a_configuration_error(array_items: str) -> None:
+    with pytest.raises(JOB.JobError) as raised:
+        JOB.array_item({"ARRAY_ITEMS": array_items}, 0)
+    assert raised.value.exit_code == JOB.EX_CONFIG
+
+
+def test_an_index_past_array_items_is_a_configuration_error() -> None:
+    with pytest.raises(JOB.JobError, match="past the 2 items"):
+        JOB.array_item({"ARRAY_ITEMS": "3,5"}, 2)

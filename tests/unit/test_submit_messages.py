@@ -213,3 +213,42 @@ def test_a_plan_field_submit_never_writes_is_malformed(field: str, value: object
     payload[field] = value
     with pytest.raises(MalformedMessage, match=f"retry request has an invalid {field}"):
         parse_submit_message(json.dumps(payload), routes=ROUTES)
+
+
+# ------------------------------------------------------------------------------------------- arrays
+@pytest.mark.parametrize("message", [retry_message, resubmit_message])
+@pytest.mark.parametrize("items", [(), (1,), (0, 2, 3, 4, 9_999)])
+def test_an_array_plan_round_trips_with_its_size_and_items(message: object, items: tuple[int, ...]) -> None:
+    # Given the plan of a child-only retry of a 10,000-item array (or of its whole array)
+    plan = AttemptPlan(workload="images", size_step=1, array_size=10_000, items=items)
+    assert callable(message)
+    body = message(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE, plan=plan)
+
+    # When / Then the submit path reads the same plan back, items written as ranges
+    (request,) = parse_submit_message(body, routes=ROUTES)
+    assert request == SubmitRequest(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE, plan=plan)
+    assert json.loads(body).get("items") == ({(1,): "1", (0, 2, 3, 4, 9_999): "0,2-4,9999"}.get(items))
+
+
+def test_a_single_jobs_request_has_no_array_fields() -> None:
+    body = json.loads(retry_message(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE, plan=AttemptPlan()))
+    assert not {"arraySize", "items"} & set(body)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fault"),
+    [
+        ({"arraySize": -1}, "invalid arraySize -1"),
+        ({"arraySize": 10_001}, "invalid arraySize 10001"),
+        ({"arraySize": "3"}, "invalid arraySize '3'"),
+        ({"arraySize": 3, "items": [1]}, "invalid items"),
+        ({"arraySize": 3, "items": "2,1"}, "does not come after 2"),
+        ({"arraySize": 3, "items": "1-3"}, "go past its array of 3 items"),
+        ({"items": "0"}, "go past its array of 0 items"),
+    ],
+)
+def test_array_fields_submit_never_writes_are_malformed(changes: dict[str, object], fault: str) -> None:
+    payload = json.loads(retry_message(run_id=run_id_for(SOURCE), attempt=2, source=SOURCE))
+    payload.update(changes)
+    with pytest.raises(MalformedMessage, match=fault):
+        parse_submit_message(json.dumps(payload), routes=ROUTES)

@@ -27,7 +27,7 @@ def test_a_retried_out_of_memory_failure_is_counted_for_its_workload(
     assert config.track.workloads is not None
     stack = WorkloadStack(table=config.track.workloads)
     job = stack.start("images/cat.jpg")
-    monkeypatch.setattr(app, "_dependencies", lambda: (config, stack.runs, stack.retry_queue, stack.alerts))
+    monkeypatch.setattr(app, "_dependencies", lambda: (config, stack.runs, stack.retry_queue, stack.alerts, stack.jobs))
     event = {
         "version": "0",
         "id": "e-1",

@@ -16,13 +16,21 @@ writing itself lives in ``alert_format`` (with the ``Alert`` type), the console 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from batch_orchestrator.alert_advice import (
     UNKNOWN_REASON_CODE,
     queue_blocked_advice,
     queue_blocked_reason_code,
     stuck_run_advice,
+)
+from batch_orchestrator.alert_arrays import (
+    array_details,
+    array_rows,
+    failed_counts,
+    failed_item_lines,
+    is_array_attempt,
 )
 from batch_orchestrator.alert_format import (
     INPUT_LIMIT,
@@ -50,6 +58,9 @@ from batch_orchestrator.models import (
     ScheduleSource,
 )
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD
+
+if TYPE_CHECKING:
+    from batch_orchestrator.array_retry import ChildVerdict
 
 ALERT_RUN_FAILED = "RUN_FAILED"
 ALERT_QUEUE_BLOCKED = "QUEUE_BLOCKED"
@@ -112,6 +123,8 @@ def _input_name(run: Run) -> str:
 
 
 def _exit_text(observation: JobObservation) -> str:
+    if not observation.job_id:
+        return "none (not submitted)"
     if observation.exit_code is not None:
         return str(observation.exit_code)
     return "none (timed out)" if observation.timed_out else "none (infrastructure failure)"
@@ -143,12 +156,16 @@ def _history_line(record: AttemptRecord) -> str:
     size = _size_text(record.vcpu, record.memory_mib)
     if size:
         parts.append(size)
+    if record.items is not None:
+        parts.append(f"items {record.items}")
+    if record.failed_children:
+        parts.append(f"{record.failed_children} {'child' if record.failed_children == 1 else 'children'} failed")
     line = f"  {record.attempt}. " + ", ".join(parts)
     return f"{line} - {display(record.reason, 200)}" if record.reason else line
 
 
 def _history_entry(record: AttemptRecord) -> dict[str, Any]:
-    return {
+    entry = {
         "attempt": record.attempt,
         "jobId": record.job_id,
         "status": record.status.value,
@@ -160,6 +177,23 @@ def _history_entry(record: AttemptRecord) -> dict[str, Any]:
         "vcpu": record.vcpu,
         "memoryMib": record.memory_mib,
     }
+    if record.items is not None:  # an array run's attempt (a single job's entry stays as it was)
+        entry |= {"items": record.items, "failedChildren": record.failed_children}
+    return entry
+
+
+def _what_failed(observation: JobObservation, children: Sequence[ChildVerdict]) -> tuple[str, str]:
+    """How the attempt failed, for the summary's first sentence and for the subject."""
+    if not observation.job_id:  # refused before any job was submitted (its manifest cannot run)
+        return "was refused before any job was submitted", "not submitted"
+    if children:
+        failed, total = failed_counts(observation, children)
+        return f"had {failed} of {total} children fail", f"{failed} of {total} children failed"
+    if observation.exit_code is not None:
+        return f"exited with code {observation.exit_code}", f"exit {observation.exit_code}"
+    if observation.timed_out:
+        return "timed out", "timed out"
+    return "failed without an exit code (infrastructure failure)", "no exit code"
 
 
 def build_run_failed_alert(
@@ -169,12 +203,15 @@ def build_run_failed_alert(
     decision_reason: str,
     region: str,
     log_group: str,
+    children: Sequence[ChildVerdict] = (),
 ) -> Alert:
     """The alert for a run that failed for good (a non-retryable failure or no attempts left).
 
     ``observation`` is the FAILED event of the last attempt; ``decision_reason`` is the retry
-    decision's reason; ``log_group`` is the Batch jobs' log group (JOB_LOG_GROUP).
+    decision's reason; ``log_group`` is the Batch jobs' log group (JOB_LOG_GROUP); ``children`` the
+    verdicts on an array attempt's failed children (``alert_arrays`` lists them).
     """
+    array = is_array_attempt(observation)
     attempt, max_attempts = observation.attempt, run.max_attempts
     exit_code = observation.exit_code
     failure_reason = observation.failure.reason
@@ -188,12 +225,7 @@ def build_run_failed_alert(
     size = _size_text(failed.vcpu, failed.memory_mib) if failed else None
     queue = queue_name(observation.job_queue)
 
-    if exit_code is not None:
-        what, short = f"exited with code {exit_code}", f"exit {exit_code}"
-    elif observation.timed_out:
-        what, short = "timed out", "timed out"
-    else:
-        what, short = "failed without an exit code (infrastructure failure)", "no exit code"
+    what, short = _what_failed(observation, children)
     subject = subject_around(
         _subject_prefix("Batch job failed", run), _input_name(run), f" ({short}, attempt {attempt}/{max_attempts})"
     )
@@ -202,12 +234,14 @@ def build_run_failed_alert(
         ("Input", display(_input_text(run), INPUT_LIMIT)),
         ("Workload", run.workload),
         ("Job", display(observation.job_name)),
-        ("Job ID", observation.job_id),
+        ("Job ID", observation.job_id or "none (not submitted)"),
         ("Queue", display(queue)),
         ("Attempt", f"{attempt} of {max_attempts}"),
     ]
     if size:
         rows.append(("Size", f"{size} ({run.plan.capacity.value})"))
+    if array:
+        rows += array_rows(observation, children)
     rows += [
         ("Exit code", _exit_text(observation)),
         ("Reason", display(failure_reason) if failure_reason else "none given"),
@@ -228,6 +262,7 @@ def build_run_failed_alert(
         "",
         *aligned(rows, 15),
         "",
+        *([*failed_item_lines(children), ""] if children else []),
         "Attempt history:",
         *(_history_line(record) for record in history),
     ]
@@ -259,6 +294,8 @@ def build_run_failed_alert(
         "history": [_history_entry(record) for record in history],
         **_workload_details(run, failed),
     }
+    if array:
+        details["array"] = array_details(observation, children)
     attributes = {
         "alertType": string_attribute(ALERT_RUN_FAILED),
         "jobQueue": string_attribute(queue),

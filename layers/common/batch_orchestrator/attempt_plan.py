@@ -17,16 +17,22 @@ Invariants:
   (``capacity_for``), so the job's tags need not carry it and the tracker can tell it from the event.
 * A workload the table no longer holds (removed or renamed since the attempt was submitted) is never
   retried: nothing says what its next attempt would run as.
+* A FAILED array attempt is judged child by child (``array_retry``): its next attempt, if any, runs only the
+  items whose children failed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from batch_orchestrator.failure_kinds import is_out_of_memory, is_spot_interruption
 from batch_orchestrator.models import AttemptPlan, JobFailure, JobObservation
 from batch_orchestrator.retry_policy import Rand, RetryDecision, RetryPolicy, backoff_seconds, decide
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ComputeType, Size, Workload
+
+if TYPE_CHECKING:
+    from batch_orchestrator.array_retry import ChildVerdict
 
 _REASON_IN_TEXT = 120
 
@@ -46,8 +52,16 @@ def capacity_for(workload: Workload, spot_interruptions: int) -> Capacity:
 
 
 def first_plan(workload: Workload) -> AttemptPlan:
-    """The plan of a run's first attempt: the ladder's first step, on the workload's first capacity."""
-    return AttemptPlan(workload=workload.name, size_step=0, capacity=capacity_for(workload, 0), spot_interruptions=0)
+    """The plan of a run's first attempt: the ladder's first step, on the workload's first capacity, over every
+    item of a fixed-size array (a manifest's size is counted at submission: ``array_size`` 0 until then)."""
+    array_size = (workload.array.size or 0) if workload.array is not None else 0
+    return AttemptPlan(
+        workload=workload.name,
+        size_step=0,
+        capacity=capacity_for(workload, 0),
+        spot_interruptions=0,
+        array_size=array_size,
+    )
 
 
 def undeclared_default(policy: RetryPolicy, *, job_definition: str = "") -> Workload:
@@ -78,10 +92,12 @@ def size_text(size: Size) -> str:
 
 @dataclass(frozen=True)
 class AttemptDecision:
-    """The retry decision of a failed attempt and, when it retries, the plan of the next attempt."""
+    """The retry decision of a failed attempt and, when it retries, the plan of the next attempt; for an array
+    attempt, the verdict on each failed child (what its alert lists)."""
 
     decision: RetryDecision
     next_plan: AttemptPlan | None = None
+    children: tuple[ChildVerdict, ...] = ()
 
     def __post_init__(self) -> None:
         if self.decision.retry != (self.next_plan is not None):
@@ -106,7 +122,14 @@ def decide_attempt(obs: JobObservation, workload: Workload | None, *, rand: Rand
         size_step=obs.size_step,
         capacity=capacity_for(workload, obs.spot_interruptions),
         spot_interruptions=obs.spot_interruptions,
+        array_size=obs.array_size,
+        items=obs.items,
     )
+    if obs.failed_children is not None:
+        # An array parent: its children decide (loaded here only, so a tracker without arrays never imports it).
+        from batch_orchestrator.array_retry import decide_array_attempt
+
+        return decide_array_attempt(obs, workload, plan, rand=rand)
     if not failure.timed_out:
         if workload.compute is ComputeType.FARGATE_SPOT and is_spot_interruption(failure.status_reason):
             return _after_spot_interruption(obs, workload, plan, rand)

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batch_orchestrator.batch_arrays import array_state, attempt_items
 from batch_orchestrator.batch_json import describe, list_of_mappings, optional_int, optional_str, required_str
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import (
+    ARRAY_SIZE_PATTERN,
+    ARRAY_SIZE_TAG,
     ATTEMPT_PATTERN,
     ATTEMPT_TAG,
     COUNT_PATTERN,
@@ -101,8 +104,8 @@ def run_identity(detail: Mapping[str, Any]) -> tuple[str, int] | None:
 def is_array_child(detail: Mapping[str, Any]) -> bool:
     """True for a child of an array job.
 
-    The orchestrator never submits array jobs, but if one lands in our queue under our identity,
-    only the parent speaks for the run: N children would otherwise race each other on one record.
+    Only the parent speaks for the run (its events carry the children's counts, and its FAILED event has
+    the tracker list the failed children): N children would otherwise race each other on one record.
     A child is recognised by ``arrayProperties.index`` or by Batch's "<parentId>:<index>" job id.
     """
     array = detail.get("arrayProperties")
@@ -159,7 +162,13 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
     last = attempts[-1] if attempts and finished else None
     last_where = f"{where}.attempts[{len(attempts) - 1}]"
     status_reason = status_reason_of(job, where) if finished else optional_reason(job, "statusReason", where)
-    workload, size_step, spot_interruptions = _plan_tags(job, where)
+    workload, size_step, spot_interruptions, array_size = _plan_tags(job, where)
+    array = array_state(job, where)
+    items = attempt_items(job, where)
+    if array is not None and items and len(items) != array.size:
+        raise MalformedMessage(
+            f"{where}.parameters.arrayItems names {len(items)} items for an array of {array.size} children"
+        )
 
     return JobObservation(
         run_id=run_id,
@@ -180,18 +189,21 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
         workload=workload,
         size_step=size_step,
         spot_interruptions=spot_interruptions,
+        array_size=array_size,
+        items=items,
+        array=array,
     )
 
 
-def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int]:
-    """The workload, ladder step and Spot interruptions our job's tags carry (``ids.plan_tags``).
+def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int, int]:
+    """The workload, ladder step, Spot interruptions and array size our job's tags carry (``ids.plan_tags``).
 
-    A tag a job submitted before workloads existed lacks is the default plan's; a tag present with a value
-    submit never writes is malformed: deciding the next attempt from a guess could run the wrong job.
+    A tag a job submitted before workloads (or arrays) existed lacks is the default plan's; a tag present with
+    a value submit never writes is malformed: deciding the next attempt from a guess could run the wrong job.
     """
     tags = job.get("tags")
     if not isinstance(tags, Mapping):
-        return DEFAULT_PLAN.workload, DEFAULT_PLAN.size_step, DEFAULT_PLAN.spot_interruptions
+        return DEFAULT_PLAN.workload, DEFAULT_PLAN.size_step, DEFAULT_PLAN.spot_interruptions, DEFAULT_PLAN.array_size
     workload = tags.get(WORKLOAD_TAG, DEFAULT_PLAN.workload)
     if not isinstance(workload, str) or not WORKLOAD_NAME_PATTERN.match(workload):
         raise MalformedMessage(f"{where}.tags[{WORKLOAD_TAG!r}] is {workload!r}, not a workload name")
@@ -204,7 +216,12 @@ def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int]:
         if not isinstance(value, str) or not COUNT_PATTERN.match(value):
             raise MalformedMessage(f"{where}.tags[{tag!r}] is {value!r}, not a count from 0 to 99")
         counts.append(int(value))
-    return workload, counts[0], counts[1]
+    array_size = tags.get(ARRAY_SIZE_TAG)
+    if array_size is None:
+        return workload, counts[0], counts[1], DEFAULT_PLAN.array_size
+    if not isinstance(array_size, str) or not ARRAY_SIZE_PATTERN.match(array_size):
+        raise MalformedMessage(f"{where}.tags[{ARRAY_SIZE_TAG!r}] is {array_size!r}, not an array size from 1 to 10000")
+    return workload, counts[0], counts[1], int(array_size)
 
 
 def _timestamp(

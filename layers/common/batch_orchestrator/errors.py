@@ -50,3 +50,8 @@ class SweepIncomplete(OrchestratorError):
 class WorkloadUnavailable(OrchestratorError):
     """A request names a workload, ladder step or capacity this stack cannot submit (its workload table
     changed since the request was written). Submitting it under another workload would run the wrong job."""
+
+
+class ManifestUnreadable(OrchestratorError):
+    """An uploaded manifest could not be read (S3 refused or could not be reached): the upload is retried, as a
+    refused SubmitJob is. An object that no longer exists is not this: its run is refused (``manifests``)."""

@@ -23,6 +23,9 @@ ATTEMPT_TAG = "batch-orchestrator:attempt"
 WORKLOAD_TAG = "batch-orchestrator:workload"
 SIZE_STEP_TAG = "batch-orchestrator:size-step"
 SPOT_INTERRUPTIONS_TAG = "batch-orchestrator:spot-interruptions"
+# An array workload's attempts only: the items of the run's whole array (the attempt's own items travel in
+# SubmitJob's parameters, too long for a tag). Jobs of other workloads carry no such tag.
+ARRAY_SIZE_TAG = "batch-orchestrator:array-size"
 _RUN_ID = r"(?:s3|sch)-[0-9a-f]{24}"
 _ATTEMPT = r"[1-9][0-9]?"  # 1..99 without leading zeros, as job_name_for and the attempt tag write it
 RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
@@ -31,6 +34,8 @@ ATTEMPT_PATTERN = re.compile(rf"^{_ATTEMPT}$")
 WORKLOAD_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 # A ladder step or an interruption count as plan_tags writes it: 0..99 without leading zeros.
 COUNT_PATTERN = re.compile(r"^(?:0|[1-9][0-9]?)$")
+# An array's size as plan_tags writes it: 1..10,000 without leading zeros.
+ARRAY_SIZE_PATTERN = re.compile(r"^(?:[1-9][0-9]{0,3}|10000)$")
 _JOB_NAME_PATTERN = re.compile(rf"(?P<run_id>{_RUN_ID})-a(?P<attempt>{_ATTEMPT})(?:-[A-Za-z0-9_-]+)?")
 # How a Batch job queue's ARN names it: arn:<partition>:batch:<region>:<account>:job-queue/<name>.
 JOB_QUEUE_ARN_PART = ":job-queue/"
@@ -88,9 +93,13 @@ def run_of_job_name(job_name: str) -> tuple[str, int] | None:
 
 def plan_tags(plan: AttemptPlan) -> dict[str, str]:
     """The tags that carry an attempt's plan on its job (the capacity is not among them: the tracker
-    derives the next one from the workload and the interruptions)."""
-    return {
+    derives the next one from the workload and the interruptions; nor are an array attempt's items: they
+    travel in the job's parameters)."""
+    tags = {
         WORKLOAD_TAG: plan.workload,
         SIZE_STEP_TAG: str(plan.size_step),
         SPOT_INTERRUPTIONS_TAG: str(plan.spot_interruptions),
     }
+    if plan.array_size:
+        tags[ARRAY_SIZE_TAG] = str(plan.array_size)
+    return tags

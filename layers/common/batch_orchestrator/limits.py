@@ -114,6 +114,24 @@ BATCH_RETRY_ATTEMPTS = Limit(
     _BATCH_API + "API_RetryStrategy.html",
 )
 
+# Array jobs. SubmitJob's arrayProperties: "The array size can be between 2 and 10,000. If you specify array
+# properties for a job, it becomes an array job." ListJobs with an arrayJobId "lists all child jobs from within
+# the specified array"; with a jobStatus, a page holds up to 1,000 of them.
+BATCH_ARRAY_MIN_SIZE = Limit(2, "children of an array job, at least", _BATCH_API + "API_SubmitJob.html")
+BATCH_ARRAY_MAX_SIZE = Limit(
+    10_000,
+    "children of an array job, at most",
+    _BATCH_API + "API_SubmitJob.html",
+    note="An upload's manifest of more items is refused for now: splitting it into several array jobs under one "
+    "run is not built yet.",
+)
+BATCH_LIST_JOBS_PAGE = Limit(
+    1000,
+    "jobs per ListJobs page when jobStatus is given (maxResults)",
+    _BATCH_API + "API_ListJobs.html",
+    note='"When --job-status is used, Batch returns up to 1000 values."',
+)
+
 # Tags (jobs, job definitions, queues, compute environments). "Generally allowed characters are
 # letters, numbers, spaces representable in UTF-8, and + - = . _ : / @"; "Don't use aws:, AWS:, or
 # any upper or lowercase combination of such as a prefix for either keys or values".
@@ -141,6 +159,15 @@ ECS_RUN_TASK_OVERRIDES = Limit(
     "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
     note="An ECS limit. Batch does not document whether it hands SubmitJob's containerOverrides to ECS "
     "this way; our overrides stay within it as a precaution, so a key of 1,024 bytes never depends on it.",
+)
+ARRAY_ITEMS_BUDGET = Limit(
+    2048,
+    "characters of ARRAY_ITEMS, the ranges of original items a child-only retry runs (our budget)",
+    "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
+    note="ARRAY_ITEMS is a containerOverrides variable, so it shares ECS_RUN_TASK_OVERRIDES' 8,192 characters with "
+    "the input's variables (a 1,024-byte key and a version id as long, JSON-escaped) and a schedule's payload; the "
+    "same text goes once more into SubmitJob's parameters (arrayItems), within the 30 KiB payload. A retry whose "
+    "failed items take more runs the whole of the failed attempt's array again instead.",
 )
 
 # ================================================================================================
@@ -230,6 +257,21 @@ DYNAMODB_MAX_ITEM_SIZE = Limit(
     note=f"The size counts attribute names and values as {DYNAMODB_ITEM_SIZE_RULES} describes.",
 )
 
+RUN_ITEM_BUDGET = Limit(
+    100 * KIB,
+    "bytes of one run item (our budget, a quarter of DYNAMODB_MAX_ITEM_SIZE)",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html",
+    note="A run of an array keeps RUN_FAILED_CHILDREN_KEPT failed children of its last failed attempt (each with "
+    "its reason cut to FAILED_CHILD_REASON_CHARS), their count, one statusSummary and one items text per attempt "
+    "(ARRAY_ITEMS_BUDGET each): about 50 KB at worst, whatever the array's size.",
+)
+RUN_FAILED_CHILDREN_KEPT = Limit(
+    100, "failed children stored on a run (our budget: RUN_ITEM_BUDGET)", DYNAMODB_ITEM_SIZE_RULES
+)
+FAILED_CHILD_REASON_CHARS = Limit(
+    200, "characters of a stored failed child's reason (our budget: RUN_ITEM_BUDGET)", DYNAMODB_ITEM_SIZE_RULES
+)
+
 DYNAMODB_NUMBER_DIGITS = Limit(
     38,
     "digits of precision per number (boto3 refuses an int of 39 digits or more before sending it)",
@@ -249,6 +291,13 @@ S3_MAX_VERSION_ID_BYTES = Limit(
     "-environment/requirements-s3-object-version.html",
     note='"Version IDs are Unicode, UTF-8 encoded, URL-ready, opaque strings that are no more than 1,024 bytes '
     'long." (the S3 guide gives no number; this AWS API reference does).',
+)
+MANIFEST_MAX_BYTES = Limit(
+    16 * 1024 * KIB,
+    "bytes of an uploaded manifest the submit function reads to count its items (our budget)",
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    note="10,000 items of S3 keys (1,024 bytes each, quoted and escaped in JSON) stay below it; a larger object "
+    "would hold more items than one array job takes anyway, and reading it would cost the function's memory.",
 )
 CLOUDFORMATION_STACK_NAME = NameRule(
     128,

@@ -167,6 +167,16 @@ class AttemptPlan:
     size_step: int = 0
     capacity: Capacity = Capacity.ON_DEMAND
     spot_interruptions: int = 0
+    # Array workloads only (``array_items``): how many items the run's whole array holds (0: not an array), and the
+    # original items this attempt runs, ascending (empty: all of them, 0 to array_size - 1).
+    array_size: int = 0
+    items: tuple[int, ...] = ()
+
+    @property
+    def children(self) -> int:
+        """How many items this attempt runs: an array job of that size from 2 on, a single job for 1 (0: not an
+        array workload, a single job)."""
+        return len(self.items) if self.items else self.array_size
 
 
 # What a run, message or job written before workloads existed stands for.
@@ -203,6 +213,37 @@ class JobFailure:
 
 
 @dataclass(frozen=True)
+class ArrayState:
+    """What an array parent's event says of its children: ``size`` and how many are in each status (Batch's
+    ``arrayProperties.statusSummary``, as fresh as the event: it may lag behind the children)."""
+
+    size: int
+    status_summary: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChildFailure:
+    """One failed child of an array attempt, as ListJobs(arrayJobId, jobStatus=FAILED) lists it.
+
+    ``index`` is the child's AWS_BATCH_JOB_ARRAY_INDEX in this attempt; ``item`` the original item it ran (the
+    attempt's items at ``index``, or ``index`` itself on a whole-array attempt).
+    """
+
+    index: int
+    item: int
+    exit_code: int | None
+    reason: str | None  # container.reason, else statusReason
+    status_reason: str | None = None
+    timed_out: bool = False
+
+    @property
+    def failure(self) -> JobFailure:
+        return JobFailure(
+            exit_code=self.exit_code, reason=self.reason, timed_out=self.timed_out, status_reason=self.status_reason
+        )
+
+
+@dataclass(frozen=True)
 class JobObservation:
     """What one Batch event (or a DescribeJobs entry) says about one of our jobs.
 
@@ -228,6 +269,16 @@ class JobObservation:
     workload: str = DEFAULT_WORKLOAD
     size_step: int = 0
     spot_interruptions: int = 0
+    array_size: int = 0  # the run's whole array (the job's array-size tag; 0: not an array workload)
+    items: tuple[int, ...] = ()  # the attempt's original items (parameters.arrayItems; empty: all of them)
+    array: ArrayState | None = None  # an array parent's arrayProperties; None for a single job
+    # The failed children of a FAILED array parent, once looked up (tracking.with_failed_children); None before.
+    failed_children: tuple[ChildFailure, ...] | None = None
+
+    @property
+    def children(self) -> int:
+        """How many items the attempt ran (as ``AttemptPlan.children``)."""
+        return len(self.items) if self.items else self.array_size
 
     @property
     def progress(self) -> int:
@@ -271,6 +322,8 @@ class AttemptRecord:
     stopped_at: int | None = None
     vcpu: str | None = None
     memory_mib: int | None = None
+    items: str | None = None  # an array run's attempt: the original items it ran, as ranges ("0-2", "1")
+    failed_children: int | None = None  # an array attempt that FAILED: how many of its children failed
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"attempt": self.attempt, "jobId": self.job_id, "status": self.status.value}
@@ -282,6 +335,8 @@ class AttemptRecord:
             ("stoppedAt", self.stopped_at),
             ("vcpu", self.vcpu),
             ("memoryMib", self.memory_mib),
+            ("items", self.items),
+            ("failedChildren", self.failed_children),
         ):
             if value is not None:
                 data[name] = value
@@ -338,6 +393,11 @@ class Run:
     plan: AttemptPlan = DEFAULT_PLAN
     vcpu: str | None = None
     memory_mib: int | None = None
+    # An array run: its children by status at the last parent event, and the failed children of its last failed
+    # attempt (at most RUN_FAILED_CHILDREN_KEPT of them) with their count.
+    array_status: tuple[tuple[str, int], ...] = ()
+    failed_children: tuple[ChildFailure, ...] = ()
+    failed_children_count: int = 0
 
     @property
     def workload(self) -> str:

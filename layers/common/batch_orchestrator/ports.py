@@ -9,11 +9,21 @@ the adapter, the fake and the contract test together.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, JobObservation, Run, RunStatus, SideEffect, Source
+from batch_orchestrator.models import (
+    DEFAULT_PLAN,
+    AttemptPlan,
+    ChildFailure,
+    JobObservation,
+    Run,
+    RunStatus,
+    S3Source,
+    SideEffect,
+    Source,
+)
 from batch_orchestrator.workloads import Size
 
 
@@ -35,7 +45,10 @@ class JobSpec:
     """Everything SubmitJob needs for one attempt; the input travels as data, never as a command line.
 
     ``resources`` overrides the job definition's vCPU and memory for this job (a memory ladder's step
-    above the first); None keeps the definition's own size.
+    above the first); None keeps the definition's own size. ``array_size`` from 2 on makes it an array job of
+    that many children (below 2 it is a single job); ``parameters`` are SubmitJob's (a child-only retry's
+    ``arrayItems``). A single job of a workload without ``array`` has neither, and its request is what it
+    always was.
     """
 
     job_name: str
@@ -44,6 +57,8 @@ class JobSpec:
     environment: Mapping[str, str]
     tags: Mapping[str, str]
     resources: Size | None = None
+    array_size: int = 0
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 class RunStore(Protocol):
@@ -73,6 +88,25 @@ class RunStore(Protocol):
     ) -> WriteResult:
         """Create the run as SUBMITTED for attempt 1 with a claim leased until ``claimed_until``,
         unless a run with this id exists (then not applied, whatever its state)."""
+        ...
+
+    def refuse_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan = DEFAULT_PLAN,
+    ) -> WriteResult:
+        """Create the run as FAILED at attempt 1 without submitting anything (its input cannot run: ``reason``,
+        its status reason and its history's one entry), owing the alert ``side_effect``; unless a run with this
+        id exists (then not applied, whatever its state)."""
         ...
 
     def claim_retry_attempt(
@@ -160,8 +194,18 @@ class RunStore(Protocol):
         ...
 
 
-class JobGateway(Protocol):
-    """AWS Batch as the submit path uses it."""
+class ArrayChildren(Protocol):
+    """AWS Batch as the tracker and the watchdog read an array job's children."""
+
+    def failed_children(self, parent_job_id: str) -> tuple[ChildFailure, ...]:
+        """Every FAILED child of the array job ``parent_job_id`` (ListJobs with its arrayJobId and jobStatus
+        FAILED, every page), with its index, exit code and reasons; each ``item`` is still its index (the caller
+        maps it to the original item). BatchLookupError on failure."""
+        ...
+
+
+class JobGateway(ArrayChildren, Protocol):
+    """AWS Batch as the submit path uses it (and the tracker, for an array's failed children)."""
 
     def submit(self, spec: JobSpec) -> str:
         """Submit one job and return its id. Job names are not unique in Batch: submitting a name twice
@@ -171,6 +215,15 @@ class JobGateway(Protocol):
 
     def find_job_id(self, *, job_queue: str, job_name: str) -> str | None:
         """The id of a job with exactly this name in the queue, in any status; BatchLookupError on failure."""
+        ...
+
+
+class ManifestReader(Protocol):
+    """Amazon S3 as the submit path reads an uploaded manifest."""
+
+    def read(self, source: S3Source) -> bytes | None:
+        """The first MANIFEST_MAX_BYTES + 1 bytes of the uploaded object version (more than the limit says it is
+        longer); None when it no longer exists; ManifestUnreadable on any other failure."""
         ...
 
 
@@ -253,7 +306,7 @@ class WatchdogStore(RunStore, Protocol):
         ...
 
 
-class JobInspector(Protocol):
+class JobInspector(ArrayChildren, Protocol):
     """AWS Batch as the watchdog uses it; failures raise BatchLookupError."""
 
     def find_job_id(self, *, job_queue: str, job_name: str) -> str | None:

@@ -265,6 +265,27 @@ def decide(
     """
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, got {attempt}")
+    retryable, verdict = judge(policy, failure)
+    if not retryable:
+        return RetryDecision(retry=False, next_attempt=None, delay_seconds=0, reason=verdict)
+    if attempt >= policy.max_attempts:
+        return RetryDecision(
+            retry=False,
+            next_attempt=None,
+            delay_seconds=0,
+            reason=f"{verdict}, but attempts exhausted ({attempt} of {policy.max_attempts})",
+        )
+    delay = backoff_seconds(policy, attempt, rand)
+    return RetryDecision(
+        retry=True,
+        next_attempt=attempt + 1,
+        delay_seconds=delay,
+        reason=(f"{verdict} (attempt {attempt} of {policy.max_attempts}); attempt {attempt + 1} starts in {delay} s"),
+    )
+
+
+def judge(policy: RetryPolicy, failure: JobFailure) -> tuple[bool, str]:
+    """Is this failure of a kind the policy retries (attempts aside), and the verdict's words: see ``decide``."""
     codes = policy.retry_exit_codes
     if failure.timed_out:
         retryable = policy.retry_on_timeout
@@ -291,20 +312,4 @@ def decide(
             if codes
             else f"exit code {failure.exit_code} is not retried (the retry list is empty)"
         )
-
-    if not retryable:
-        return RetryDecision(retry=False, next_attempt=None, delay_seconds=0, reason=verdict)
-    if attempt >= policy.max_attempts:
-        return RetryDecision(
-            retry=False,
-            next_attempt=None,
-            delay_seconds=0,
-            reason=f"{verdict}, but attempts exhausted ({attempt} of {policy.max_attempts})",
-        )
-    delay = backoff_seconds(policy, attempt, rand)
-    return RetryDecision(
-        retry=True,
-        next_attempt=attempt + 1,
-        delay_seconds=delay,
-        reason=(f"{verdict} (attempt {attempt} of {policy.max_attempts}); attempt {attempt + 1} starts in {delay} s"),
-    )
+    return retryable, verdict

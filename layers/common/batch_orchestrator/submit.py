@@ -22,24 +22,47 @@ recorded (the run's workload, ladder step and capacity), not the redelivered mes
 
 An attempt runs as its plan says (``models.AttemptPlan``): the workload's job definition, the queue of
 its capacity (On-Demand: the stack's job queue; Spot: the Spot queue; EC2: the EC2 queue), and, only above the ladder's
-first step, that step's vCPU and memory as resource overrides. Its plan goes on the job as tags.
+first step, that step's vCPU and memory as resource overrides. Its plan goes on the job as tags. An attempt of an
+array workload runs its items (``AttemptPlan.children``): as an array job of that size from 2 items on, as a single
+job for 1; a child-only retry names its original items in ARRAY_ITEMS and in the ``arrayItems`` parameter
+(``array_items``). A workload without ``array`` submits exactly the request it always did.
+
+A workload with ``array: {manifest: upload}`` counts the uploaded object's items before the claim of the first
+attempt (``manifests``: one GetObject, so three AWS calls per upload); the claim records the count in the plan,
+so no later attempt reads the manifest again. A manifest that cannot run (none of its items, more than one array
+job takes, the object gone) is not submitted: the run is written FAILED with the reason, owing its alert, which
+the watchdog publishes (the submit functions may not publish to the alerts topic).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from batch_orchestrator.array_items import items_text
 from batch_orchestrator.attempt_plan import size_at, undeclared_default
+from batch_orchestrator.batch_arrays import ARRAY_ITEMS_PARAMETER
 from batch_orchestrator.errors import JobSubmitError, WorkloadUnavailable
 from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for, plan_tags
-from batch_orchestrator.models import AttemptPlan, Run, RunStatus, S3Source, ScheduleSource, SubmitRequest
+from batch_orchestrator.limits import MANIFEST_MAX_BYTES
+from batch_orchestrator.manifests import ManifestRefused, count_items
+from batch_orchestrator.models import (
+    SIDE_EFFECT_ALERT,
+    AttemptPlan,
+    Run,
+    RunStatus,
+    S3Source,
+    ScheduleSource,
+    SideEffect,
+    SubmitRequest,
+)
 from batch_orchestrator.observability import logger
-from batch_orchestrator.ports import JobGateway, JobSpec, RunStore
+from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, RunStore
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, Size, Workload, WorkloadTable
@@ -49,6 +72,7 @@ class SubmitOutcome(StrEnum):
     SUBMITTED = "SUBMITTED"
     DUPLICATE = "DUPLICATE"  # another delivery owns (or owned) this attempt
     ADOPTED = "ADOPTED"  # a crashed delivery had already started the job; nothing to submit
+    REFUSED = "REFUSED"  # the upload's manifest cannot run: the run is FAILED, its alert owed
 
 
 @dataclass(frozen=True)
@@ -101,11 +125,17 @@ class _Target:
     max_attempts: int
     size: Size | None
     schedule_payload: Mapping[str, Any] | None
+    counts_manifest: bool = False  # its workload's array is an upload's manifest
 
     @property
     def resources(self) -> Size | None:
         """The size override: only above the first step (step 0 is the job definition's own size)."""
         return self.size if self.plan.size_step > 0 else None
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """SubmitJob's parameters: a child-only retry's items, which Batch repeats in every event of the job."""
+        return {ARRAY_ITEMS_PARAMETER: items_text(self.plan.items)} if self.plan.items else {}
 
 
 def _target(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings) -> _Target:
@@ -125,6 +155,7 @@ def _target(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings)
         max_attempts=workload.retry.max_attempts,
         size=size,
         schedule_payload=_schedule_payload(workload, request),
+        counts_manifest=workload.array is not None and workload.array.manifest is not None,
     )
 
 
@@ -153,10 +184,13 @@ class SubmitResult:
     detail: str = ""
 
 
-def job_environment(request: SubmitRequest, *, schedule_payload: Mapping[str, Any] | None = None) -> dict[str, str]:
+def job_environment(
+    request: SubmitRequest, *, schedule_payload: Mapping[str, Any] | None = None, items: tuple[int, ...] = ()
+) -> dict[str, str]:
     """The container's view of its input: plain environment values, never part of a command line.
 
-    A workload schedule's firing also hands the job its schedule's payload, as JSON in SCHEDULE_PAYLOAD.
+    A workload schedule's firing also hands the job its schedule's payload, as JSON in SCHEDULE_PAYLOAD; a
+    child-only retry its original items, as ranges in ARRAY_ITEMS (the child processes ARRAY_ITEMS[its index]).
     """
     env = {"RUN_ID": request.run_id, "RUN_ATTEMPT": str(request.attempt), "TRIGGER": request.source.trigger.value}
     source = request.source
@@ -170,6 +204,8 @@ def job_environment(request: SubmitRequest, *, schedule_payload: Mapping[str, An
         env["SCHEDULED_TIME"] = source.scheduled_time
         if schedule_payload is not None:
             env["SCHEDULE_PAYLOAD"] = json.dumps(schedule_payload, separators=(",", ":"), ensure_ascii=False)
+    if items:
+        env["ARRAY_ITEMS"] = items_text(items)
     return env
 
 
@@ -180,14 +216,19 @@ def submit_run(
     jobs: JobGateway,
     settings: SubmitSettings,
     now: datetime,
+    manifests: ManifestReader | None = None,
 ) -> SubmitResult:
     """Claim attempt ``request.attempt`` of the run and submit its Batch job, at most once.
 
-    Raises WorkloadUnavailable, before any write, when the stack cannot submit the plan the request asks for.
+    Raises WorkloadUnavailable, before any write, when the stack cannot submit the plan the request asks for;
+    ManifestUnreadable when the upload's manifest (``manifests``) could not be read.
     """
     job_name = job_name_for(request.run_id, request.attempt, request.source)
     lease_until = epoch_seconds(now) + settings.claim_lease_seconds
-    target = _target(request.plan, request, settings)
+    sized = _sized_by_manifest(request, _target(request.plan, request, settings), manifests, runs=runs, now=now)
+    if isinstance(sized, SubmitResult):
+        return sized
+    target = sized
     if request.attempt == 1:
         claim = runs.claim_first_attempt(
             run_id=request.run_id,
@@ -256,9 +297,11 @@ def submit_run(
         job_name=job_name,
         job_queue=target.job_queue,
         job_definition=target.job_definition,
-        environment=job_environment(request, schedule_payload=target.schedule_payload),
+        environment=job_environment(request, schedule_payload=target.schedule_payload, items=target.plan.items),
         tags={RUN_ID_TAG: request.run_id, ATTEMPT_TAG: str(request.attempt), **plan_tags(target.plan)},
         resources=target.resources,
+        array_size=target.plan.children,
+        parameters=target.parameters,
     )
     try:
         job_id = jobs.submit(spec)
@@ -270,6 +313,63 @@ def submit_run(
             )
         raise
     return SubmitResult(SubmitOutcome.SUBMITTED, request.run_id, request.attempt, job_name, job_id=job_id)
+
+
+def _sized_by_manifest(
+    request: SubmitRequest, target: _Target, manifests: ManifestReader | None, *, runs: RunStore, now: datetime
+) -> _Target | SubmitResult:
+    """``target`` with its array's size counted from the upload's manifest when its workload's array is one and the
+    plan does not know its size yet; the refusal of a manifest that cannot run; else ``target`` as it is."""
+    if not target.counts_manifest or target.plan.array_size:
+        return target
+    counted = _manifest_items(request, manifests)
+    if not isinstance(counted, ManifestRefused):
+        return replace(target, plan=replace(target.plan, array_size=counted))
+    if request.attempt > 1:
+        # Only a run refused at its first attempt, then retried by hand with --force, gets here: its record says why.
+        raise WorkloadUnavailable(f"run {request.run_id} cannot run its manifest: {counted.reason}")
+    job_name = job_name_for(request.run_id, request.attempt, request.source)
+    return _refuse(request, target, counted.reason, job_name=job_name, runs=runs, now=now)
+
+
+def _manifest_items(request: SubmitRequest, manifests: ManifestReader | None) -> int | ManifestRefused:
+    """The number of items of the upload's manifest (the object itself), or why it cannot run."""
+    source = request.source
+    if manifests is None or not isinstance(source, S3Source):
+        raise WorkloadUnavailable(f"run {request.run_id} counts its upload's manifest, which this function cannot read")
+    data = manifests.read(source)
+    if data is None:
+        return ManifestRefused("the manifest (the uploaded object version) no longer exists")
+    return count_items(data[: MANIFEST_MAX_BYTES.value], truncated=len(data) > MANIFEST_MAX_BYTES.value)
+
+
+def _refuse(
+    request: SubmitRequest,
+    target: _Target,
+    reason: str,
+    *,
+    job_name: str,
+    runs: RunStore,
+    now: datetime,
+) -> SubmitResult:
+    """Record the run FAILED without a job, owing its alert, unless it exists already. The alert's lease is due at
+    once: no event will come for a job that does not exist, so the watchdog's next sweep publishes it."""
+    refused = runs.refuse_first_attempt(
+        run_id=request.run_id,
+        source=request.source,
+        job_name=job_name,
+        job_queue=target.job_queue,
+        job_definition=target.job_definition,
+        max_attempts=target.max_attempts,
+        now=now,
+        reason=reason,
+        side_effect=SideEffect(kind=SIDE_EFFECT_ALERT, token=uuid.uuid4().hex, due=epoch_seconds(now), job_id=""),
+        plan=target.plan,
+    )
+    if not refused.applied:
+        return SubmitResult(SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail="run exists")
+    logger.warning("run refused", extra={"run_id": request.run_id, "reason": reason})
+    return SubmitResult(SubmitOutcome.REFUSED, request.run_id, request.attempt, job_name, detail=reason)
 
 
 def _judge_existing_claim(request: SubmitRequest, existing: Run | None, *, now: datetime) -> str | None:

@@ -2,8 +2,10 @@
 and resubmit requests (sent by the watchdog for a claim whose submission never happened).
 
 Retry and resubmit requests carry the attempt's plan (workload, ladder step, capacity, Spot
-interruptions); a request written before workloads existed carries none and asks for ``DEFAULT_PLAN``.
-An upload's plan comes from routing its key (``routing``), in memory.
+interruptions, and for an array workload the array's size and the attempt's items as ranges); a request
+written before workloads existed carries none and asks for ``DEFAULT_PLAN``. The array fields are written
+only for array workloads, so a single job's request reads as it always did. An upload's plan comes from
+routing its key (``routing``), in memory.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from batch_orchestrator.array_items import items_text, parse_items
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import COUNT_PATTERN, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
-from batch_orchestrator.limits import BATCH_RETRY_ATTEMPTS
+from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, BATCH_RETRY_ATTEMPTS
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
 from batch_orchestrator.workloads import UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
 
@@ -31,18 +34,21 @@ RESUBMIT_KIND = "resubmit"
 
 
 def _request_body(kind: str, run_id: str, attempt: int, source: Source, plan: AttemptPlan) -> str:
-    return json.dumps(
-        {
-            "kind": kind,
-            "runId": run_id,
-            "attempt": attempt,
-            "source": source.to_dict(),
-            "workload": plan.workload,
-            "sizeStep": plan.size_step,
-            "capacity": plan.capacity.value,
-            "spotInterruptions": plan.spot_interruptions,
-        }
-    )
+    body: dict[str, Any] = {
+        "kind": kind,
+        "runId": run_id,
+        "attempt": attempt,
+        "source": source.to_dict(),
+        "workload": plan.workload,
+        "sizeStep": plan.size_step,
+        "capacity": plan.capacity.value,
+        "spotInterruptions": plan.spot_interruptions,
+    }
+    if plan.array_size:
+        body["arraySize"] = plan.array_size
+    if plan.items:
+        body["items"] = items_text(plan.items)
+    return json.dumps(body)
 
 
 def retry_message(*, run_id: str, attempt: int, source: Source, plan: AttemptPlan = DEFAULT_PLAN) -> str:
@@ -128,7 +134,34 @@ def _parse_plan(payload: Mapping[str, Any], kind: str) -> AttemptPlan:
         parsed_capacity = Capacity(capacity)
     except (TypeError, ValueError):
         raise MalformedMessage(f"{kind} request has an invalid capacity {capacity!r}") from None
-    return AttemptPlan(workload=workload, size_step=counts[0], capacity=parsed_capacity, spot_interruptions=counts[1])
+    array_size, items = _parse_array(payload, kind)
+    return AttemptPlan(
+        workload=workload,
+        size_step=counts[0],
+        capacity=parsed_capacity,
+        spot_interruptions=counts[1],
+        array_size=array_size,
+        items=items,
+    )
+
+
+def _parse_array(payload: Mapping[str, Any], kind: str) -> tuple[int, tuple[int, ...]]:
+    """An array workload's size and the attempt's items (0 and () for any other request)."""
+    size = payload.get("arraySize", 0)
+    if not _is_int(size) or not 0 <= size <= BATCH_ARRAY_MAX_SIZE.value:
+        raise MalformedMessage(f"{kind} request has an invalid arraySize {size!r}")
+    text = payload.get("items")
+    if text is None:
+        return size, ()
+    if not isinstance(text, str):
+        raise MalformedMessage(f"{kind} request has invalid items {text!r}")
+    try:
+        items = parse_items(text)
+    except ValueError as exc:
+        raise MalformedMessage(f"{kind} request: {exc}") from None
+    if items[-1] >= size:
+        raise MalformedMessage(f"{kind} request's items go past its array of {size} items")
+    return size, items
 
 
 def _is_int(value: object) -> TypeGuard[int]:

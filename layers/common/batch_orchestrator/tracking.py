@@ -8,16 +8,23 @@ write succeeds is the side effect performed, so a duplicate or late event can ne
 retry or a second alert, and a crash between the write and the side effect leaves a lease on the run
 that a redelivered event (or the watchdog) takes over once it expires. The tracker learns the job's
 workload, ladder step and Spot interruptions from its tags: it never reads the run to decide.
+
+An array job's children do not speak for the run: its parent does. A parent's FAILED event (or DescribeJobs
+entry) is first completed with the failed children Batch lists (``with_failed_children``, one ListJobs per page
+of 1,000, mapped back to the original items through the event's ``parameters.arrayItems``): the decision is
+then made from them (``array_retry``), still before the one conditional write.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, size_at, undeclared_default
+from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     SIDE_EFFECT_RETRY,
@@ -28,10 +35,13 @@ from batch_orchestrator.models import (
     SideEffect,
 )
 from batch_orchestrator.observability import logger
-from batch_orchestrator.ports import AlertSink, RetryQueue, RunStore
+from batch_orchestrator.ports import AlertSink, ArrayChildren, RetryQueue, RunStore
 from batch_orchestrator.retry_policy import RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Workload, WorkloadTable
+
+if TYPE_CHECKING:
+    from batch_orchestrator.array_retry import ChildVerdict
 
 
 class TrackOutcome(StrEnum):
@@ -68,6 +78,25 @@ class TrackResult:
     run_id: str
     status: RunStatus | None = None
     detail: str = ""
+
+
+def with_failed_children(obs: JobObservation, *, jobs: ArrayChildren) -> JobObservation:
+    """``obs`` with the failed children of its array, when it is an array parent's FAILED; else ``obs`` itself.
+
+    What the track_jobs handler and the watchdog both do before ``apply_job_event``, so a FAILED array is judged
+    alike from an event and from DescribeJobs. Each child's index is mapped to its original item: the attempt's
+    ``items`` at that index (a child-only retry), or the index itself. MalformedMessage for an index the attempt
+    has no item for; BatchLookupError when ListJobs fails (the event is retried).
+    """
+    if obs.status is not RunStatus.FAILED or obs.array is None:
+        return obs
+    children = []
+    for child in jobs.failed_children(obs.job_id):
+        size = len(obs.items) if obs.items else obs.array.size
+        if child.index >= size:
+            raise MalformedMessage(f"failed child {child.index} of job {obs.job_id} is past its {size} children")
+        children.append(replace(child, item=obs.items[child.index] if obs.items else child.index))
+    return replace(obs, failed_children=tuple(children))
 
 
 def apply_job_event(
@@ -125,6 +154,7 @@ def apply_job_event(
         obs,
         decision.reason,
         decision.delay_seconds,
+        children=planned.children,
         runs=runs,
         retry_queue=retry_queue,
         alerts=alerts,
@@ -180,15 +210,28 @@ def recover_side_effect(
     if not taken.applied or taken.run is None:
         return False
     mine = SideEffect(kind=pending.kind, token=token, due=due, job_id=pending.job_id)
-    # Only an alert shows the decision; a retry's reason would name a fresh random delay it never waits.
-    reason = (
-        decide_attempt(obs, settings.workload(obs.workload)).decision.reason
-        if pending.kind == SIDE_EFFECT_ALERT
-        else ""
-    )
+    # Only an alert shows the decision; a retry's reason would name a fresh random delay it never waits. A run
+    # refused before any job (pending.job_id "": its manifest could not run) has its reason as its status reason.
+    planned = None
+    reason = ""
+    if pending.kind == SIDE_EFFECT_ALERT and pending.job_id:
+        planned = decide_attempt(obs, settings.workload(obs.workload))
+        reason = planned.decision.reason
+    elif pending.kind == SIDE_EFFECT_ALERT:
+        reason = run.status_reason or ""
     logger.warning("taking over abandoned side effect", extra={"kind": pending.kind, "run_id": run.run_id})
     _perform(
-        mine, taken.run, obs, reason, 0, runs=runs, retry_queue=retry_queue, alerts=alerts, settings=settings, now=now
+        mine,
+        taken.run,
+        obs,
+        reason,
+        0,
+        children=planned.children if planned else (),
+        runs=runs,
+        retry_queue=retry_queue,
+        alerts=alerts,
+        settings=settings,
+        now=now,
     )
     return True
 
@@ -200,6 +243,7 @@ def _perform(
     reason: str,
     delay_seconds: int,
     *,
+    children: tuple[ChildVerdict, ...],
     runs: RunStore,
     retry_queue: RetryQueue,
     alerts: AlertSink,
@@ -217,7 +261,7 @@ def _perform(
     from batch_orchestrator.alerts import build_run_failed_alert
 
     alert = build_run_failed_alert(
-        run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group
+        run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group, children=children
     )
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
     runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now)

@@ -28,12 +28,18 @@ from typing import Any
 from batch_orchestrator.batch_events import parse_describe_jobs_entry
 from batch_orchestrator.errors import OrchestratorError
 from batch_orchestrator.job_outcome import says_timed_out
-from batch_orchestrator.limits import BATCH_DESCRIBE_JOBS_IDS
-from batch_orchestrator.models import JobObservation, Run, RunStatus
+from batch_orchestrator.limits import BATCH_ARRAY_MIN_SIZE, BATCH_DESCRIBE_JOBS_IDS
+from batch_orchestrator.models import ArrayState, JobObservation, Run, RunStatus
 from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import ActiveRun, AlertSink, JobInspector, ResubmitQueue, RetryQueue, WatchdogStore
 from batch_orchestrator.timeutil import epoch_seconds
-from batch_orchestrator.tracking import TrackOutcome, TrackSettings, apply_job_event, recover_side_effect
+from batch_orchestrator.tracking import (
+    TrackOutcome,
+    TrackSettings,
+    apply_job_event,
+    recover_side_effect,
+    with_failed_children,
+)
 
 # Index partitions in the order a sweep visits them: owed alerts and retries first, then the states
 # where a run gets stuck, RUNNABLE (the one Batch users complain about) before the others.
@@ -69,12 +75,24 @@ class WatchdogSettings:
     running_margin_seconds: int | None = None
 
     def stuck_threshold(self, run: Run) -> int | None:
-        """How long ``run`` may stay in its status before it is stuck (None: never)."""
-        if run.status is RunStatus.RUNNING and self.running_margin_seconds is not None:
+        """How long ``run`` may stay in its status before it is stuck (None: never).
+
+        An array job's parent stays PENDING while its children run ("Job states"), so an array run's PENDING may
+        last as long as its children running one after another: its size times what a RUNNING job may take.
+        """
+        if run.status is RunStatus.PENDING and run.plan.children >= BATCH_ARRAY_MIN_SIZE.value:
+            per_child = self._running_threshold(run)
+            return None if per_child is None else per_child * run.plan.children
+        if run.status is RunStatus.RUNNING:
+            return self._running_threshold(run)
+        return self.stuck_after_seconds.get(run.status)
+
+    def _running_threshold(self, run: Run) -> int | None:
+        if self.running_margin_seconds is not None:
             workload = self.track.workload(run.workload)
             if workload is not None and workload.timeout_seconds > 0:
                 return workload.timeout_seconds + self.running_margin_seconds
-        return self.stuck_after_seconds.get(run.status)
+        return self.stuck_after_seconds.get(RunStatus.RUNNING)
 
     def query_cutoff(self, status: RunStatus, now: datetime) -> datetime:
         """Runs of ``status`` updated after this are left to their events (and are not stuck yet)."""
@@ -207,7 +225,8 @@ class _Sweep:
         if not isinstance(observation, JobObservation) or observation.run_id != run.run_id:
             logger.warning("described job does not belong to the run", extra={"run_id": run.run_id})
             return None
-        return observation
+        # As the tracker does with an event: a FAILED array is judged with its failed children.
+        return with_failed_children(observation, jobs=self.jobs)
 
     def _recover_side_effect(self, run: Run, observation: JobObservation | None) -> None:
         pending = run.side_effect
@@ -246,6 +265,7 @@ class _Sweep:
         record = next((entry for entry in reversed(run.history) if entry.job_id == pending.job_id), None)
         failed_attempt = run.attempt - 1 if run.status is RunStatus.RETRY_WAIT and run.attempt > 1 else run.attempt
         reasons = (run.status_reason, record.reason if record else None)
+        failed_children = run.failed_children if run.failed_children_count and run.plan.children > 1 else None
         return JobObservation(
             run_id=run.run_id,
             attempt=record.attempt if record else failed_attempt,
@@ -261,10 +281,14 @@ class _Sweep:
             stopped_at=record.stopped_at if record else None,
             timed_out=any(says_timed_out(reason) for reason in reasons),
             # Only an alert is rebuilt from this (a retry's reason is not shown): the run FAILED, so its plan
-            # is the failed attempt's.
+            # is the failed attempt's; an array's, with the failed children the run kept (at most 100).
             workload=run.plan.workload,
             size_step=run.plan.size_step,
             spot_interruptions=run.plan.spot_interruptions,
+            array_size=run.plan.array_size,
+            items=run.plan.items,
+            array=ArrayState(size=run.plan.children, status_summary=run.array_status) if failed_children else None,
+            failed_children=failed_children,
         )
 
     def _resubmit(self, active: ActiveRun) -> bool:

@@ -30,6 +30,7 @@ from batch_orchestrator.limits import (
     SCHEDULE_PAYLOAD_BUDGET,
 )
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT, SQS_MAX_DELAY_SECONDS, ExitCodeSet, RetryPolicy
+from batch_orchestrator.workload_array import array_spec
 from batch_orchestrator.workload_ec2 import ec2_ladder, gpus, is_ec2
 from batch_orchestrator.workload_fields import (
     CPU_ARCHITECTURES,
@@ -58,7 +59,18 @@ from batch_orchestrator.workloads import (
     WorkloadTableError,
 )
 
-_COMMON_KEYS = ("name", "match", "schedules", "vcpu", "memory", "timeout_seconds", "retry", "compute", "gpus")
+_COMMON_KEYS = (
+    "name",
+    "match",
+    "schedules",
+    "vcpu",
+    "memory",
+    "timeout_seconds",
+    "retry",
+    "compute",
+    "gpus",
+    "array",
+)
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = _COMMON_KEYS
 _FILE_REQUIRED = ("name", "image", "vcpu", "memory", "timeout_seconds")
@@ -152,6 +164,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     retry = _retry(r, entry.get("retry"))
     compute = _compute(r, entry.get("compute"), retry)
     container = None if r.runtime else _container(r, entry)
+    array = array_spec(r.problem, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -167,6 +180,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         on_demand_after=compute[1],
         gpus=gpu_count,
         container=container,
+        array=array,
     )
 
 

@@ -16,6 +16,8 @@ Invariants this module keeps (everything here is pure: no boto3, no ``os.environ
 * The same parser reads ``workloads.yaml`` (before deploy: ``make validate``) and the layer's
   ``workload_table.json`` rendered from it (at cold start): a table the functions run is a table that
   validated.
+* An array workload's runs are array jobs of a fixed size (2..10,000), or of as many items as the uploaded
+  manifest holds (``ArraySpec``); only a workload with a key rule and no schedule reads a manifest.
 * A memory ladder's steps are valid Fargate sizes (an ec2 workload's: whole vCPUs, 4 MiB or more), in
   increasing memory; step 0 is the job definition's own size, and attempts move up one step only after
   an out-of-memory failure. Only an ec2 workload has GPUs.
@@ -160,6 +162,29 @@ class Ec2Compute:
     spot_bid_percentage: int | None = None  # spot only: the most to pay, as a percentage of the On-Demand price
 
 
+class ManifestSource(StrEnum):
+    """Where an array workload's manifest comes from (``array: {manifest: upload}``)."""
+
+    UPLOAD = "upload"  # the uploaded object itself: a JSON array, or text with one item per non-empty line
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """``array:`` of a workload: its runs are AWS Batch array jobs, one child per item.
+
+    ``size`` is a fixed number of items (2..10,000); None when ``manifest`` decides it, run by run, from the
+    number of items of the manifest (an upload of 1 item runs as a single job). Child ``i`` of a run's first
+    attempt processes item ``i``; a retry reruns only the items whose children failed (``array_items``).
+    """
+
+    size: int | None = None
+    manifest: ManifestSource | None = None
+
+    def __post_init__(self) -> None:
+        if (self.size is None) == (self.manifest is None):
+            raise ValueError("an array has a fixed size or a manifest, exactly one of them")
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -175,6 +200,7 @@ class Workload:
     # "" until then: in workloads.yaml and in the layer's table.
     job_definition: str = ""
     container: Container | None = None  # in workloads.yaml; absent from the runtime table
+    array: ArraySpec | None = None  # None: each run is one job
 
     def size(self, step: int) -> Size:
         """The size of ladder step ``step`` (0-based); IndexError past the top."""
@@ -416,4 +442,7 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
         out["compute"] = {"type": workload.compute.value}
     if workload.gpus:
         out["gpus"] = workload.gpus
+    if workload.array is not None:
+        array = workload.array
+        out["array"] = {"size": array.size} if array.manifest is None else {"manifest": array.manifest.value}
     return out

@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch_orchestrator.adapters.attribute_values import deserialize, serialize
+from batch_orchestrator.array_items import items_text, parse_items
+from batch_orchestrator.limits import FAILED_CHILD_REASON_CHARS, RUN_FAILED_CHILDREN_KEPT
 from batch_orchestrator.models import (
     DEFAULT_PLAN,
     AttemptPlan,
     AttemptRecord,
+    ChildFailure,
+    JobObservation,
     Run,
     RunStatus,
     SideEffect,
@@ -44,6 +48,14 @@ CAPACITY = "capacity"
 SPOT_INTERRUPTIONS = "spotInterruptions"
 VCPU = "vcpu"
 MEMORY_MIB = "memoryMib"
+# An array workload's run only: its whole array's size and the current attempt's items (ranges; absent: all of
+# them), its children by status at the last parent event, and the failed children of its last failed attempt
+# (at most RUN_FAILED_CHILDREN_KEPT, each reason cut to FAILED_CHILD_REASON_CHARS) with their count.
+ARRAY_SIZE = "arraySize"
+ARRAY_ITEMS = "arrayItems"
+ARRAY_CHILDREN = "arrayChildren"
+FAILED_CHILDREN = "failedChildren"
+FAILED_CHILDREN_COUNT = "failedChildrenCount"
 
 _PLACEHOLDER = re.compile(r"#(\w+)")
 
@@ -80,9 +92,53 @@ def plan_attributes(plan: AttemptPlan, size: Size | None) -> tuple[dict[str, Any
         CAPACITY: plan.capacity.value,
         SPOT_INTERRUPTIONS: plan.spot_interruptions,
     }
+    removed: tuple[str, ...] = ()
+    if plan.array_size:  # an array workload's: a single job's plan writes what it always did
+        values[ARRAY_SIZE] = plan.array_size
+        if plan.items:
+            values[ARRAY_ITEMS] = items_text(plan.items)
+        else:
+            removed = (ARRAY_ITEMS,)
     if size is None:
-        return values, (VCPU, MEMORY_MIB)
-    return {**values, VCPU: size.vcpu, MEMORY_MIB: size.memory_mib}, ()
+        return values, (*removed, VCPU, MEMORY_MIB)
+    return {**values, VCPU: size.vcpu, MEMORY_MIB: size.memory_mib}, removed
+
+
+def previous_attempt_array_attributes(plan: AttemptPlan) -> tuple[str, ...]:
+    """What a retry's claim removes of an array run: the children of the attempt before it (its history keeps
+    their count)."""
+    return (ARRAY_CHILDREN, FAILED_CHILDREN, FAILED_CHILDREN_COUNT) if plan.array_size else ()
+
+
+def observed_array_attributes(obs: JobObservation) -> dict[str, Any]:
+    """What an array parent's observation sets: its children by status, and on FAILED its failed children."""
+    if obs.array is None:
+        return {}
+    values: dict[str, Any] = {}
+    if obs.array.status_summary:
+        values[ARRAY_CHILDREN] = dict(obs.array.status_summary)
+    if obs.failed_children is not None:
+        kept = sorted(obs.failed_children, key=lambda child: child.item)[: RUN_FAILED_CHILDREN_KEPT.value]
+        values[FAILED_CHILDREN] = [failed_child_attribute(child) for child in kept]
+        values[FAILED_CHILDREN_COUNT] = len(obs.failed_children)
+    return values
+
+
+def failed_child_attribute(child: ChildFailure) -> dict[str, Any]:
+    entry: dict[str, Any] = {"index": child.index, "item": child.item}
+    if child.exit_code is not None:
+        entry["exitCode"] = child.exit_code
+    if child.reason:
+        limit = FAILED_CHILD_REASON_CHARS.value
+        entry["reason"] = child.reason if len(child.reason) <= limit else child.reason[: limit - 1] + "…"
+    return entry
+
+
+def attempt_items_text(obs: JobObservation) -> str | None:
+    """The original items an array attempt ran, as ranges ("0-2" for a whole array of 3); None for a single job."""
+    if obs.items:
+        return items_text(obs.items)
+    return items_text(range(obs.array_size)) if obs.array_size else None
 
 
 def _int(value: Any) -> int | None:
@@ -90,11 +146,26 @@ def _int(value: Any) -> int | None:
 
 
 def _plan_of(item: Mapping[str, Any]) -> AttemptPlan:
+    items = item.get(ARRAY_ITEMS)
     return AttemptPlan(
         workload=str(item.get(WORKLOAD, DEFAULT_PLAN.workload)),
         size_step=int(item.get(SIZE_STEP, DEFAULT_PLAN.size_step)),
         capacity=Capacity(item.get(CAPACITY, DEFAULT_PLAN.capacity.value)),
         spot_interruptions=int(item.get(SPOT_INTERRUPTIONS, DEFAULT_PLAN.spot_interruptions)),
+        array_size=int(item.get(ARRAY_SIZE, DEFAULT_PLAN.array_size)),
+        items=parse_items(str(items)) if items else (),
+    )
+
+
+def _failed_children_of(item: Mapping[str, Any]) -> tuple[ChildFailure, ...]:
+    return tuple(
+        ChildFailure(
+            index=int(entry["index"]),
+            item=int(entry["item"]),
+            exit_code=_int(entry.get("exitCode")),
+            reason=entry.get("reason"),
+        )
+        for entry in item.get(FAILED_CHILDREN, [])
     )
 
 
@@ -119,6 +190,8 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
             stopped_at=_int(entry.get("stoppedAt")),
             vcpu=entry.get(VCPU),
             memory_mib=_int(entry.get(MEMORY_MIB)),
+            items=entry.get("items"),
+            failed_children=_int(entry.get("failedChildren")),
         )
         for entry in item.get("history", [])
     )
@@ -146,6 +219,9 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
         plan=_plan_of(item),
         vcpu=item.get(VCPU),
         memory_mib=_int(item.get(MEMORY_MIB)),
+        array_status=tuple(sorted((str(k), int(v)) for k, v in (item.get(ARRAY_CHILDREN) or {}).items())),
+        failed_children=_failed_children_of(item),
+        failed_children_count=int(item.get(FAILED_CHILDREN_COUNT, 0)),
     )
 
 

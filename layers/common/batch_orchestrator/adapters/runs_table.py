@@ -36,14 +36,18 @@ from batch_orchestrator.adapters.run_items import (
     EXPIRES_AT,
     QUEUE_BLOCKED_KEY_PREFIX,
     active_run_from_item,
+    attempt_items_text,
     attribute_names,
     from_attribute_values,
+    observed_array_attributes,
     plan_attributes,
+    previous_attempt_array_attributes,
     run_from_item,
     side_effect_attribute,
     to_attribute_values,
 )
 from batch_orchestrator.errors import RunStoreError
+from batch_orchestrator.job_outcome import clip_reason
 from batch_orchestrator.models import (
     DEFAULT_PLAN,
     AttemptPlan,
@@ -116,6 +120,45 @@ class RunsTable:
             condition="attribute_not_exists(runId)",  # key attribute: never a reserved word
         )
 
+    def refuse_first_attempt(
+        self,
+        *,
+        run_id: str,
+        source: Source,
+        job_name: str,
+        job_queue: str,
+        job_definition: str,
+        max_attempts: int,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan = DEFAULT_PLAN,
+    ) -> WriteResult:
+        """Create the run as FAILED without a job, owing its alert, unless any delivery already created it."""
+        planned, _ = plan_attributes(plan, None)
+        item = {
+            "runId": run_id,
+            "status": RunStatus.FAILED.value,
+            "activeStatus": RunStatus.FAILED.value,  # in the sparse index until its alert is confirmed
+            "attempt": 1,
+            "maxAttempts": max_attempts,
+            "progress": progress_of(1, RunStatus.FAILED),
+            "trigger": source.trigger.value,
+            "source": source.to_dict(),
+            "jobName": job_name,
+            "jobQueue": job_queue,
+            "jobDefinition": job_definition,
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "statusReason": clip_reason(reason),
+            "sideEffect": side_effect_attribute(side_effect),
+            "history": [
+                AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason)).to_dict()
+            ],
+            **planned,
+        }
+        return put_if(self._table, item, condition="attribute_not_exists(runId)")
+
     def claim_retry_attempt(
         self,
         *,
@@ -148,6 +191,7 @@ class RunsTable:
             },
             remove=(
                 *unsized,
+                *previous_attempt_array_attributes(plan),
                 EXPIRES_AT,
                 "sideEffect",
                 "nextAttemptAt",
@@ -280,6 +324,7 @@ class RunsTable:
             set_values["progress"] = obs.progress
         if side_effect is not None:
             set_values["sideEffect"] = side_effect_attribute(side_effect)
+        set_values.update(observed_array_attributes(obs))
         # The sparse index holds runs someone may still have to act on: non-terminal runs, and
         # failed runs whose alert is not yet confirmed as sent.
         if not new_status.is_terminal or side_effect is not None:
@@ -302,6 +347,8 @@ class RunsTable:
                 stopped_at=obs.stopped_at,
                 vcpu=attempt_size.vcpu if attempt_size else None,
                 memory_mib=attempt_size.memory_mib if attempt_size else None,
+                items=attempt_items_text(obs),
+                failed_children=len(obs.failed_children) if obs.failed_children is not None else None,
             ).to_dict()
         return self._update(
             obs.run_id,

@@ -1,0 +1,38 @@
+"""Amazon S3: reading an uploaded manifest (one GetObject of at most MANIFEST_MAX_BYTES + 1 bytes)."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batch_orchestrator.adapters.aws import client
+from batch_orchestrator.errors import ManifestUnreadable
+from batch_orchestrator.limits import MANIFEST_MAX_BYTES
+from batch_orchestrator.models import S3Source
+
+# The object version is gone (deleted, or expired as a noncurrent version) between the upload and its run.
+_GONE = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
+
+class S3Manifests:
+    """Data access for the manifests workloads with ``array: {manifest: upload}`` run."""
+
+    def read(self, source: S3Source) -> bytes | None:
+        """The first MANIFEST_MAX_BYTES + 1 bytes of the uploaded object version (so a longer one shows it is
+        longer), or None when it no longer exists; ManifestUnreadable for any other failure."""
+        request = {"Bucket": source.bucket, "Key": source.key, "Range": f"bytes=0-{MANIFEST_MAX_BYTES.value}"}
+        if source.version_id:
+            request["VersionId"] = source.version_id
+        try:
+            response = client("s3").get_object(**request)
+            data: bytes = response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _GONE:
+                return None
+            raise ManifestUnreadable(
+                f"GetObject of the manifest s3://{source.bucket}/{source.key} failed: {exc}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise ManifestUnreadable(
+                f"GetObject of the manifest s3://{source.bucket}/{source.key} failed: {exc}"
+            ) from exc
+        return data

@@ -1,0 +1,90 @@
+"""Reading a workload's ``array:``: its runs are AWS Batch array jobs, of a fixed size or of an uploaded manifest's.
+
+``workload_parser`` calls ``array_spec`` for every workload entry, file and runtime form alike. Invariants,
+as in the rest of the parser: every problem is reported through ``problem(field, message)``, one line each,
+and nothing is coerced silently. The rules:
+
+* ``{size: N}``: N children on every run, from BATCH_ARRAY_MIN_SIZE to BATCH_ARRAY_MAX_SIZE (SubmitJob: "The
+  array size can be between 2 and 10,000").
+* ``{manifest: upload}``: the uploaded object is the manifest; its number of items is the run's size. Only a
+  workload triggered by uploads alone may have one: a schedule's firing has no object to count.
+* Exactly one of the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, BATCH_ARRAY_MIN_SIZE
+from batch_orchestrator.workload_fields import close_match, either, is_int, kind
+from batch_orchestrator.workloads import ArraySpec, ManifestSource
+
+Report = Callable[[str, str], None]  # (field, message)
+
+ARRAY_KEYS = ("size", "manifest")
+_MANIFESTS = tuple(source.value for source in ManifestSource)
+
+
+def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
+    """The entry's ``array``: None when it has none, or when it is wrong (then with its problems reported)."""
+    value = entry.get("array")
+    if value is None:
+        if "array" in entry:
+            problem("array", "must be a mapping, {size: N} or {manifest: upload}, got nothing (null)")
+        return None
+    if not isinstance(value, Mapping):
+        problem("array", f"must be a mapping, {{size: N}} or {{manifest: upload}}, got {kind(value)}")
+        return None
+    failed = False
+
+    def report(field: str, message: str) -> None:
+        nonlocal failed
+        failed = True
+        problem(field, message)
+
+    for key in value:
+        if key not in ARRAY_KEYS:
+            close = close_match(str(key), ARRAY_KEYS)
+            hint = f"did you mean {close!r}?" if close else f"expected {either(ARRAY_KEYS)}"
+            report(f"array.{key}", f"unknown key; {hint}")
+    has_size, has_manifest = "size" in value, "manifest" in value
+    if has_size == has_manifest and not (failed and not has_size):  # a misspelt key is one problem, not two
+        report("array", "needs exactly one of size (a fixed number of children) and manifest (upload)")
+    size = _size(report, value["size"]) if has_size else None
+    manifest = _manifest(report, value["manifest"], entry) if has_manifest else None
+    if failed:
+        return None
+    return ArraySpec(size=size, manifest=manifest)
+
+
+def _size(report: Report, value: object) -> int | None:
+    low, high = BATCH_ARRAY_MIN_SIZE.value, BATCH_ARRAY_MAX_SIZE.value
+    if not is_int(value) or not isinstance(value, int):
+        report("array.size", f"must be a whole number of children, {low} to {high:,}, got {kind(value)}")
+        return None
+    if not low <= value <= high:
+        why = "an array job has 2 to 10,000 children; for one, leave array out"
+        report("array.size", f"must be between {low} and {high:,} ({why}), got {value}")
+        return None
+    return value
+
+
+def _manifest(report: Report, value: object, entry: Mapping[Any, Any]) -> ManifestSource | None:
+    if value not in _MANIFESTS:
+        report(
+            "array.manifest", f"must be {either(_MANIFESTS)} (the uploaded object is the manifest), got {kind(value)}"
+        )
+        return None
+    if entry.get("match") is None:
+        report(
+            "array.manifest", "needs a key rule (match): the manifest is the uploaded object, and only uploads have one"
+        )
+        return None
+    if entry.get("schedules"):
+        report(
+            "array.manifest",
+            "cannot go with schedules: a schedule's firing uploads nothing, so it has no manifest to count",
+        )
+        return None
+    return ManifestSource(str(value))
