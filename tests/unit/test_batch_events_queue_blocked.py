@@ -69,3 +69,20 @@ def test_queue_blocked_takes_the_queue_from_resources_when_detail_lacks_it() -> 
 
     # When / Then
     assert parse_queue_blocked(event).job_queue == QUEUE_ARN
+
+
+def test_a_blocking_array_child_is_reported_as_its_array_job() -> None:
+    # Given two children of one array job blocking the queue (their detail: the child's JobDetail)
+    events = []
+    for index in (7, 8):
+        event = load_event("batch_queue_blocked.json")
+        event["detail"]["jobId"] = f"81a30c4e-819d-450d-894c-45f6095b2f9d:{index}"
+        event["detail"]["arrayProperties"] = {"index": index}
+        events.append(event)
+
+    # When they are parsed
+    blocked = [parse_queue_blocked(event) for event in events]
+
+    # Then both name the parent (one alert claim for the array; cancelling it cancels every child)
+    assert {b.job_id for b in blocked} == {"81a30c4e-819d-450d-894c-45f6095b2f9d"}
+    assert blocked[0].run_id == "s3-f465b014c95d872789ac978a"

@@ -257,9 +257,14 @@ def parse_queue_blocked(event: Mapping[str, Any]) -> QueueBlocked:
     Returned for any job, ours or not, because a blocked queue stops our runs either way;
     run_id/attempt are filled when the blocking job is one of ours. The queue comes from the
     detail, else from the event's resources (Batch lists the job ARN and the queue ARN there).
+    A blocking array child ("<parentId>:<index>") is reported as its array job: its siblings block the
+    queue for the same reason, the alert is claimed once per job id (one per array, not one per child),
+    and cancelling the parent cancels every child ("Array jobs", AWS Batch User Guide).
     """
     detail = _envelope(event, QUEUE_BLOCKED)
     job_id = required_str(detail, "jobId", "detail")
+    if is_array_child(detail) and ":" in job_id:
+        job_id = job_id.rsplit(":", 1)[0]
     job_name = required_str(detail, "jobName", "detail")
     status_reason = clip_reason(required_str(detail, "statusReason", "detail"))
     job_queue = optional_str(detail, "jobQueue", "detail") or _queue_from_resources(event)
