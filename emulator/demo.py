@@ -1,12 +1,13 @@
 """``python -m emulator demo``: the local pipeline on sample files, with its outcome checked.
 
-``demo`` starts the local pipeline (``emulator.pipeline``) on template.yaml rendered with the two
-workloads of ``emulator/demo_workloads.yaml`` (``images`` with a memory ladder, ``reports``), uploads a
-few files chosen to show every path (success, a retried temporary failure, a permanent failure with
-its alert, a key with spaces and non-ASCII characters, an upload to each workload, an attempt killed
-out of memory and retried one step up the ladder, a key no workload takes), prints the runs'
-progress, a summary, the workload and size of every attempt and the alerts SNS delivered, checks
-the outcome against what the pipeline must do, stops everything and exits 1 if anything was off.
+``demo`` starts the local pipeline (``emulator.pipeline``) on template.yaml rendered with the three
+workloads of ``emulator/demo_workloads.yaml`` (``images`` with a memory ladder, ``reports``, the array
+``tiles``), uploads a few files chosen to show every path (success, a retried temporary failure, a
+permanent failure with its alert, a key with spaces and non-ASCII characters, an upload to each workload,
+an attempt killed out of memory and retried one step up the ladder, an array job whose one failed item
+is rerun alone, a key no workload takes), prints the runs' progress, a summary, the workload and size of
+every attempt and the alerts SNS delivered, checks the outcome against what the pipeline must do, stops
+everything and exits 1 if anything was off.
 ``serve`` and ``upload`` (the pipeline kept running for the user's own files) are ``emulator.serve``.
 
 Everything runs on this machine: nothing here talks to AWS. The output says so.
@@ -53,6 +54,7 @@ class DemoInput:
     prefix: str | None = None  # None: the stack's InputPrefix (the default workload)
     workload: str = "default"
     memory_mib: tuple[int, ...] = ()  # of each attempt, when the demo shows it (a memory ladder)
+    items: tuple[str, ...] = ()  # an array run: the items of each attempt, as the run's history writes them
 
     def key(self, input_prefix: str) -> str:
         return (input_prefix if self.prefix is None else self.prefix) + self.name
@@ -96,6 +98,18 @@ DEMO_INPUTS = (
         prefix="reports/",
         workload="reports",
         memory_mib=(2048,),
+    ),
+    DemoInput(
+        "batch-1.txt",
+        "an array of 4 tiles\n",
+        "tiles: array of 4, item 2 fails once",
+        "SUCCEEDED",
+        2,
+        0,
+        0,
+        prefix="tiles/",
+        workload="tiles",
+        items=("0-3", "2"),
     ),
 )
 
@@ -213,6 +227,8 @@ def _checks(
         )
         if item.memory_mib:
             checks.append(_memory_check(item, run))
+        if item.items:
+            checks.append(_items_check(item, run))
         jobs = pipeline.jobs_of(run_id)
         last = jobs[-1] if jobs else {}
         described = (last.get("status"), (last.get("container") or {}).get("exitCode"))
@@ -225,7 +241,13 @@ def _checks(
         )
         own = [alert for alert in alerts if alert_run_id(alert) == run_id]
         checks.append(Check(f"{name}: {item.alerts} alert(s)", len(own) == item.alerts, f"got {len(own)}"))
-        if item.status == "SUCCEEDED":
+        if item.status == "SUCCEEDED" and item.items:  # every item of the array wrote its own result
+            size = int(item.items[0].split("-")[-1]) + 1
+            checks += [
+                _result_check(s3, bucket, f"{output_prefix}{run_id}/{index}/{RESULT_NAME}", item, array_item=index)
+                for index in range(size)
+            ]
+        elif item.status == "SUCCEEDED":
             checks.append(_result_check(s3, bucket, f"{output_prefix}{run_id}/{RESULT_NAME}", item))
     checks.append(Check("no other alert", len(alerts) == sum(i.alerts for i in DEMO_INPUTS), f"{len(alerts)} in all"))
     for output in ("SubmitDLQUrl", "TrackingDLQUrl", "ScheduleDLQUrl"):
@@ -244,6 +266,15 @@ def _memory_check(item: DemoInput, run: Run) -> Check:
         what += f", each step after {OUT_OF_MEMORY_REASON}"
     ok = got == list(item.memory_mib) and all(reason == OUT_OF_MEMORY_REASON for reason in reasons)
     return Check(f"{item.name}: attempts ran with {what}", ok, f"got {got}, reasons {reasons}")
+
+
+def _items_check(item: DemoInput, run: Run) -> Check:
+    """An array run: the items each attempt ran, and a failed attempt's failed children (one: item 2)."""
+    got = [entry.items for entry in run.history]
+    failed = [entry.failed_children for entry in run.history[:-1]]
+    what = " then ".join(f"items {items}" for items in item.items)
+    ok = got == list(item.items) and failed == [1] * (len(item.items) - 1)
+    return Check(f"{item.name}: attempts ran {what}: only the failed item again", ok, f"got {got}, failed {failed}")
 
 
 def _unmatched_check(pipeline: LocalPipeline, upload: Upload) -> Check:
@@ -278,14 +309,23 @@ def _attempt_lines(runs: Sequence[tuple[str, Run]]) -> list[str]:
             head = f"{pad(key, width)}  {run.workload:<8}" if index == 0 else " " * (width + 10)
             exit_text = "" if entry.exit_code is None else f" exit {entry.exit_code}"
             reason = f" ({entry.reason})" if entry.reason else ""
+            if entry.items is not None:  # an array attempt: the items it ran, and how many of its children failed
+                failed = f", {entry.failed_children} failed" if entry.failed_children else ""
+                reason += f" [items {entry.items}{failed}]"
             size = size_text(entry.vcpu, entry.memory_mib) or "size not recorded"
             lines.append(f"  {head}  attempt {entry.attempt}: {pad(size, 18)} {entry.status.value}{exit_text}{reason}")
     return lines
 
 
-def _result_check(s3: Any, bucket: str, key: str, item: DemoInput) -> Check:
+def _result_check(s3: Any, bucket: str, key: str, item: DemoInput, *, array_item: int | None = None) -> Check:
     data = item.body.encode("utf-8")
-    expected = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "lines": item.body.count("\n")}
+    expected: dict[str, Any] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "lines": item.body.count("\n"),
+    }
+    if array_item is not None:
+        expected["arrayItem"] = array_item
     try:
         result = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as exc:

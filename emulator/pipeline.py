@@ -338,7 +338,8 @@ class LocalPipeline:
 
     def jobs_of(self, run_id: str) -> list[dict[str, Any]]:
         """DescribeJobs entries of every Batch job of the run, on any of the stack's job queues (job names
-        start with the run id), oldest first."""
+        start with the run id), oldest first: one per attempt, an array attempt's parent without its children
+        (SIMULATED: moto's ListJobs by queue lists array children too, whose ids are "<parent>:<index>")."""
         batch = self.stack.client("batch")
         ids = [
             summary["jobId"]
@@ -346,6 +347,7 @@ class LocalPipeline:
             for summary in batch.list_jobs(
                 jobQueue=queue_arn, filters=[{"name": "JOB_NAME", "values": [f"{run_id}-*"]}]
             )["jobSummaryList"]
+            if ":" not in summary["jobId"]
         ]
         jobs = batch.describe_jobs(jobs=ids)["jobs"] if ids else []
         return sorted(jobs, key=lambda job: job["createdAt"])

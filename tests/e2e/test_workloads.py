@@ -329,3 +329,7 @@ def test_the_demo_shows_each_workload_and_the_memory_ladder_and_all_its_checks_h
     assert f"FAILED exit 137 ({OUT_OF_MEMORY_REASON})" in first
     assert "attempt 2: 0.25 vCPU, 1024 MiB" in second
     assert "SUCCEEDED exit 0" in second
+    # and the array run: attempt 1 over its 4 items with one failed child, attempt 2 over the failed item alone
+    at = next(index for index, line in enumerate(attempts) if "tiles/batch-1.txt" in line)
+    assert attempts[at].endswith("FAILED [items 0-3, 1 failed]"), attempts[at]
+    assert attempts[at + 1].endswith("SUCCEEDED exit 0 [items 2]"), attempts[at + 1]
