@@ -1,7 +1,7 @@
 """`make bench` = ``python -m bench``: run every measurement, check the targets, write the results.
 
     python -m bench              # everything; writes bench/results.json (what docs/performance.md shows)
-    python -m bench --quick      # CI size: 10,000 finished runs, fewer repetitions; writes a temp file
+    python -m bench --quick      # CI size: 10,000 finished runs, an array of 1,000, fewer repetitions; a temp file
     python -m bench --readme     # print docs/performance.md from bench/results.json (> docs/performance.md)
 
 Each measurement runs in its own process (``python -m bench.<name>``), so one's emulator state,
@@ -24,10 +24,10 @@ from typing import Any
 
 from bench.common import REPO
 from bench.report import PERFORMANCE_PAGE, machine_line, readme_section, table
-from bench.targets import checks, submit_rate_model
+from bench.targets import checks, single_job_equivalent, submit_rate_model
 
 RESULTS = REPO / "bench" / "results.json"
-SECTIONS = ("sizes", "calls", "invocations", "handler_work", "cold_start", "watchdog")
+SECTIONS = ("sizes", "calls", "invocations", "handler_work", "cold_start", "watchdog", "arrays")
 COMMAND = "make bench"
 
 
@@ -53,6 +53,7 @@ def main() -> int:
         print(f"bench: {section}", file=sys.stderr, flush=True)
         results[section] = run_section(section, args.quick)
     results["submit_rate"] = submit_rate_model(results)
+    results["array_vs_single_jobs"] = single_job_equivalent(results)
     results["checks"] = checks(results)
     results["seconds"] = round(time.monotonic() - started)
     output.write_text(json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

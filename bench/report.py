@@ -12,12 +12,15 @@ import textwrap
 from typing import Any
 
 from bench.targets import (
+    ARRAY_ITEM_BYTES_TARGET,
+    ARRAY_WRITES_OVER_FAILED,
     COLD_START_RATIO_TARGET,
     DUPLICATE_SCENARIOS,
     FUNCTION_LABELS,
     INVOCATIONS_PER_1000_TARGET,
     RATE_CHECK,
     SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
+    array_tracker_invocations_target,
 )
 
 # The page `python -m bench --readme` generates, from the repository's root; its links are relative to it.
@@ -171,9 +174,57 @@ def table(results: dict[str, Any]) -> str:
             f"<= {SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND}/s, {met(RATE_CHECK)}",
         )
     )
+    rows.extend(_array_rows(results, met))
     lines = [f"| {' | '.join(row)} |" for row in rows]
     lines.insert(1, "|---|---|---|")
     return "\n".join(lines)
+
+
+def _array_rows(results: dict[str, Any], met: Any) -> list[tuple[str, str, str]]:
+    """The array's figures, each beside what the same items cost as one single-job upload each (computed)."""
+    arrays = results["arrays"]
+    single = results["array_vs_single_jobs"]
+    size, failed = arrays["array_size"], arrays["failed_children"]
+    events = arrays["batch_events"]
+    rerun = arrays["rerun"]
+    name = f"Array of {size:,}, {failed:,} children failing once"
+    writes = _ops(arrays["dynamodb_writes_by_operation"])
+    conditional = sum(arrays["failed_conditional_writes"].values())
+    per_item = f"one job per item: {{:,}} (computed from the calls above, {single['events_per_job']} events per job)"
+    return [
+        (
+            f"{name}: tracker invocations",
+            f"{arrays['tracker_invocations']:,} (of {events['total']:,} Batch events, "
+            f"{events['dropped_at_rule']:,} children's dropped at the rule); "
+            + per_item.format(single["tracker_invocations"]),
+            f"<= {array_tracker_invocations_target(size):,}, {met('array: tracker invocations')}",
+        ),
+        (
+            f"{name}: DynamoDB writes, upload to SUCCEEDED",
+            f"{arrays['dynamodb_writes']:,} ({writes}; {conditional} failed conditional); "
+            + per_item.format(single["dynamodb_writes"]),
+            f"<= failed + {ARRAY_WRITES_OVER_FAILED} = {failed + ARRAY_WRITES_OVER_FAILED:,}, "
+            f"{met('array: DynamoDB writes')}",
+        ),
+        (
+            f"{name}: largest run item",
+            f"{arrays['largest_item_bytes']:,} bytes (DynamoDB's size rules, after each write)",
+            f"<= {ARRAY_ITEM_BYTES_TARGET:,} bytes, {met('array: largest run item')}",
+        ),
+        (
+            f"{name}: the rerun",
+            f"one array of {rerun['array_size']:,}, its items the {failed:,} failed ones; SubmitJob "
+            f"{arrays['submit_jobs']}, ListJobs {arrays['list_jobs_pages']} page(s); "
+            + f"one job per item: SubmitJob {single['submit_jobs']:,} (computed)",
+            f"= failed children, {met('array: rerun is one array of exactly the failed children')}",
+        ),
+        (
+            f"{name}: upload to SUCCEEDED",
+            f"{arrays['seconds_upload_to_succeeded']:g} s on the local pipeline (children without processes), "
+            f"{arrays['run_attempts']} attempts",
+            "-",
+        ),
+    ]
 
 
 def machine_line(results: dict[str, Any]) -> str:
@@ -204,6 +255,8 @@ def readme_section(results: dict[str, Any], command: str) -> str:
     assumptions = rate["assumptions"]
     watchdog = results["watchdog"]
     invocations = results["invocations"]
+    arrays = results["arrays"]
+    single = results["array_vs_single_jobs"]
     method = [
         "**AWS calls** are counted at botocore's client boundary (every API call and every HTTP attempt of "
         "the functions' own clients) while the real handlers run against the stack of `template.yaml` created "
@@ -243,15 +296,25 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         f"SubmitJob. A SubmitJob answering in less than {rate['submit_job_latency_ms_reaching_limit']:g} ms "
         f"would take the default concurrency over the {SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND}/s limit; "
         "throttled calls are retried, in-process first, then by SQS.",
+        f"**Array**: one upload to a workload with `array: {{size: {arrays['array_size']}}}` and a retry policy "
+        f"retrying exit code 75, on the local pipeline (`emulator.pipeline.LocalPipeline`: moto server, the real "
+        "handlers in-process, EventBridge routed with the stack's own rule patterns). The local job runner's "
+        "children run no process (SIMULATED: `array_child_outcome`): on the first attempt every child whose index "
+        "% 100 is 0 exits 75, the others 0; the rerun's children all exit 0. Each child still sends its four "
+        "state changes, which the tracker's rule drops. Invocations are counted where the pipeline calls a "
+        "handler, AWS calls as above, the item size by DynamoDB's rules on the runs table after every write. "
+        "The one-job-per-item figures are NOT run: they are computed from the calls above (per upload, per event "
+        f"x {single['events_per_job']} events per job, measured on one single job of the same pipeline, per "
+        "retry) for the same items and failures.",
     ]
     bullets = "\n".join(_fill(item, indent="  ", bullet="- ") for item in method)
     intro = _fill(
         f"`{command}` runs `sam build`, then measures AWS calls, Lambda invocations, handler work, cold start, "
-        "package sizes and the watchdog's reads; it prints this table and writes the same figures to "
-        "[`bench/results.json`](" + _link("bench/results.json") + "), from which this section is generated "
-        "(`python -m bench --readme`). A run takes a few minutes; `make bench ARGS=--quick` is the CI-size "
-        "variant (10,000 finished runs, fewer repetitions). `tests/unit/test_bench_results.py` checks the "
-        "committed figures against the targets."
+        "package sizes, the watchdog's reads and one large array job; it prints this table and writes the same "
+        "figures to [`bench/results.json`](" + _link("bench/results.json") + "), from which this section is "
+        "generated (`python -m bench --readme`). A run takes a few minutes; `make bench ARGS=--quick` is the "
+        "CI-size variant (10,000 finished runs, an array of 1,000, fewer repetitions). "
+        "`tests/unit/test_bench_results.py` checks the committed figures against the targets."
     )
     caveats = _fill(
         "Not measured faithfully here: Lambda's own init and invoke overhead; the arm64 CPU (the layer's wrapt "

@@ -10,6 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 COLD_START_RATIO_TARGET = 1.3
+# Issue 14, a 10,000-child array with 1% of its children failing: tracker invocations, DynamoDB writes over the
+# failed children, the largest run item (RUN_ITEM_BUDGET in batch_orchestrator/limits.py: 100 KB, 1 KB = 1024
+# bytes as DynamoDB counts). The invocations target is per 10,000 children (scaled for --quick's smaller array).
+ARRAY_TRACKER_INVOCATIONS_TARGET = 200
+ARRAY_TARGET_CHILDREN = 10_000
+ARRAY_WRITES_OVER_FAILED = 20
+ARRAY_ITEM_BYTES_TARGET = 100 * 1024
+DYNAMODB_WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 INVOCATIONS_PER_1000_TARGET = 100
 SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND = 50
 
@@ -76,6 +84,42 @@ def submit_rate_model(results: dict[str, Any]) -> dict[str, Any]:
         "submit_job_latency_ms_reaching_limit": round(
             concurrency * 1000 / limit - handler_ms - RATE_ASSUMPTIONS["put_item_latency_ms"], 1
         ),
+    }
+
+
+# ------------------------------------------------------------------------- arrays vs one job per item
+def single_job_equivalent(results: dict[str, Any]) -> dict[str, Any]:
+    """What the ``arrays`` section's items would cost as one single-job upload each: COMPUTED, not run.
+
+    From the ``calls`` section's figures per upload, per state-change event and per retry, and the Batch events
+    one single job sends the tracker (``arrays.single_job``, measured on the same local pipeline): every item is
+    an upload; every attempt (the items, then the failed ones once more) sends its events, each one tracker
+    invocation (EventBridge invokes its target per event) and one write; each retry adds the retry request
+    (SendMessage) and the resubmission's claim and SubmitJob.
+    """
+    arrays = results["arrays"]
+    calls = results["calls"]
+    items, failed = arrays["array_size"], arrays["failed_children"]
+    events_per_job = arrays["single_job"]["statuses_to_tracker"]
+    attempts = items + failed
+    upload = calls["upload"]["by_operation"]
+    event = calls["state_change_event"]["by_operation"]
+    resubmit = calls["retry"]["submit_jobs"]["by_operation"]
+
+    def writes(by_operation: dict[str, float]) -> float:
+        return sum(n for name, n in by_operation.items() if name.split(":", 1)[1] in DYNAMODB_WRITE_OPERATIONS)
+
+    return {
+        "model": "items uploads x calls per upload; (items + failed) attempts x events per job x calls per event; "
+        "failed x the retry's request and resubmission (calls section)",
+        "items": items,
+        "failed": failed,
+        "events_per_job": events_per_job,
+        "tracker_invocations": attempts * events_per_job,
+        "dynamodb_writes": round(
+            items * writes(upload) + attempts * events_per_job * writes(event) + failed * writes(resubmit)
+        ),
+        "submit_jobs": round(items * upload.get("batch:SubmitJob", 0) + failed * resubmit.get("batch:SubmitJob", 0)),
     }
 
 
@@ -150,6 +194,7 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         "= active runs, no Scan",
         watchdog["items_read"] == watchdog["active_runs"] and watchdog["scans"] == 0,
     )
+    array_checks(results["arrays"], check)
     rate = results["submit_rate"]
     check(
         RATE_CHECK,
@@ -158,3 +203,44 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         rate["peak_submit_jobs_per_second"] <= SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
     )
     return out
+
+
+def array_tracker_invocations_target(size: int) -> int:
+    """200 per 10,000 children, scaled down for a smaller (--quick) array, never below 1."""
+    return max(1, ARRAY_TRACKER_INVOCATIONS_TARGET * size // ARRAY_TARGET_CHILDREN)
+
+
+def array_checks(arrays: dict[str, Any], check: Any) -> None:
+    """Issue 14's targets for one array with 1% of its children failing once, on the ``arrays`` figures."""
+    size, failed = arrays["array_size"], arrays["failed_children"]
+    invocations_target = array_tracker_invocations_target(size)
+    check(
+        "array: tracker invocations",
+        arrays["tracker_invocations"],
+        f"<= {invocations_target} for {size:,} children",
+        arrays["tracker_invocations"] <= invocations_target,
+    )
+    check(
+        "array: DynamoDB writes",
+        arrays["dynamodb_writes_by_operation"],
+        f"<= failed children + {ARRAY_WRITES_OVER_FAILED} = {failed + ARRAY_WRITES_OVER_FAILED}",
+        arrays["dynamodb_writes"] <= failed + ARRAY_WRITES_OVER_FAILED
+        and arrays["dynamodb_writes"] == sum(arrays["dynamodb_writes_by_operation"].values()),
+    )
+    check(
+        "array: largest run item",
+        arrays["largest_item_bytes"],
+        f"<= {ARRAY_ITEM_BYTES_TARGET:,} bytes (100 KB)",
+        0 < arrays["largest_item_bytes"] <= ARRAY_ITEM_BYTES_TARGET,
+    )
+    rerun = arrays["rerun"]
+    check(
+        "array: rerun is one array of exactly the failed children",
+        {"rerun_size": rerun["array_size"], "failed": failed, "submit_jobs": arrays["submit_jobs"]},
+        "one array, size = failed children, items = theirs",
+        failed > 0
+        and rerun["array_size"] == failed
+        and rerun["items_are_the_failed_children"] is True
+        and arrays["submit_jobs"] == 2  # the first attempt's array, then the rerun: nothing else was submitted
+        and arrays["run_status"] == "SUCCEEDED",
+    )

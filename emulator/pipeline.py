@@ -21,7 +21,8 @@ AWS would do between them. Every part that stands in for an AWS service is marke
   scheduler's context placeholders filled in; with ``run_schedules`` an ENABLED schedule also
   fires on its cron()/rate()/at() expression in its time zone (``emulator.schedules``).
 * AWS Batch / Fargate — ``emulator.runner.LocalJobRunner``: jobs are local processes, within their
-  memory (Fargate's out-of-memory kill), and Spot interruptions only when asked (``interrupt_spot``).
+  memory (Fargate's out-of-memory kill), and Spot interruptions only when asked (``interrupt_spot``); array
+  children run no process when given ``array_child_outcome`` (index → exit code: benchmarks of large arrays).
 * SNS subscribers — an SQS queue subscribed to the alerts topic (``emulator.alerts_inbox``).
 
 What the pipeline reports (status changes of runs) is ``emulator.run_progress``. Invariant:
@@ -49,6 +50,7 @@ from emulator.alerts_inbox import AlertsInbox
 from emulator.event_sources import AsyncInvoker, SqsDeliveryRecord, SqsEventSource
 from emulator.function_logs import FunctionLogs
 from emulator.invoke import handler_environment, invoke_handler, patched_environ
+from emulator.local_arrays import ChildOutcome
 from emulator.moto_server import LOCAL_HOST, LocalMotoServer, reset_shared_clients
 from emulator.run_progress import RunProgress, StatusChange, run_ids_of
 from emulator.runner import DEFAULT_CAPACITY, LocalJobRunner
@@ -110,7 +112,9 @@ class LocalPipeline:
     ``workloads_yaml``: the text of a workloads.yaml; the stack is then template.yaml rendered with that
     table (in memory; the file is not changed), and a table that must not deploy raises here, before
     anything starts. ``interrupt_spot``: the local job runner interrupts the first N Spot tasks of every
-    run (SIMULATED capacity loss; 0: never).
+    run (SIMULATED capacity loss; 0: never). ``array_child_outcome``: passed to the local job runner (SIMULATED:
+    array children run no process, this gives each child attempt's exit code from its index; None, the default:
+    they run the job's command), for benchmarks of large arrays (``emulator.local_arrays``).
     """
 
     def __init__(
@@ -127,11 +131,13 @@ class LocalPipeline:
         echo_job_output: bool = False,
         workloads_yaml: str | None = None,
         interrupt_spot: int = 0,
+        array_child_outcome: ChildOutcome | None = None,
     ) -> None:
         self.parameters = {**LOCAL_PARAMETERS, **{k: str(v) for k, v in (parameters or {}).items()}}
         self.workloads_yaml = workloads_yaml
         self._rendered = render_workloads(workloads_yaml) if workloads_yaml is not None else None
         self._interrupt_spot = interrupt_spot
+        self._array_child_outcome = array_child_outcome
         self._stack_name = stack_name
         self._job_capacity = job_capacity
         self._run_schedules = run_schedules
@@ -420,6 +426,7 @@ class LocalPipeline:
             echo=self._echo,
             echo_output=self._echo_job_output,
             interrupt_spot=self._interrupt_spot,
+            array_child_outcome=self._array_child_outcome,
         ).start()
         for mapping in stack.event_source_mappings.values():
             if not mapping.enabled_in_template or not mapping.function_logical_id:

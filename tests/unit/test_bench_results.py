@@ -25,6 +25,7 @@ def test_the_committed_figures_come_from_a_full_run() -> None:
     assert RESULTS["invocations"]["uploads"] == 1000
     assert RESULTS["handler_work"]["items"] == 1000
     assert all(RESULTS["cold_start"]["functions"][name]["ours"]["processes"] >= 10 for name in FUNCTIONS)
+    assert (RESULTS["arrays"]["array_size"], RESULTS["arrays"]["failed_children"]) == (10_000, 100)
 
 
 @pytest.mark.parametrize("check", checks(RESULTS), ids=lambda check: check["name"])
