@@ -10,7 +10,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_orchestrator.adapters.aws import THROTTLING_ERROR_CODES, client, submit_client
-from batch_orchestrator.batch_arrays import child_failure
 from batch_orchestrator.errors import BatchLookupError, JobSubmitError
 from batch_orchestrator.limits import (
     BATCH_ARRAY_MIN_SIZE,
@@ -111,6 +110,9 @@ class BatchJobs:
 
         Paged by hand, as ``runs_table.active_runs``: botocore's paginator loads its own model data on first use.
         """
+        # Here, not at the top: submit_jobs' cold start never lists children (`make bench`).
+        from batch_orchestrator.batch_arrays import child_failure
+
         request: dict[str, Any] = {
             "arrayJobId": parent_job_id,
             "jobStatus": "FAILED",
