@@ -45,7 +45,7 @@ ALLOWED: dict[str, str] = {
     "${AWS::AccountId}:job/*": f"tags are set at SubmitJob: {JOB_IDS}",
     "SubmitScheduledFunctionRole/FindJobByName: resource *": f"batch:ListJobs: {NO_RESOURCE_LEVEL}",
     # ---- tracker and watchdog
-    "TrackJobsFunctionRole/ReadJobs: resource *": f"batch:DescribeJobs and batch:ListJobs: {NO_RESOURCE_LEVEL}",
+    "TrackJobsFunctionRole/ReadJobs: resource *": f"batch:ListJobs (an array's failed children): {NO_RESOURCE_LEVEL}",
     "TrackJobsFunctionRole/AlertsTopicEncryption: action kms:GenerateDataKey*": (
         "the permission AWS documents for publishing to an SSE topic; one key, and only through SNS (kms:ViaService)"
     ),
