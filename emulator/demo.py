@@ -1,13 +1,14 @@
 """``python -m emulator demo``: the local pipeline on sample files, with its outcome checked.
 
-``demo`` starts the local pipeline (``emulator.pipeline``) on template.yaml rendered with the three
+``demo`` starts the local pipeline (``emulator.pipeline``) on template.yaml rendered with the
 workloads of ``emulator/demo_workloads.yaml`` (``images`` with a memory ladder, ``reports``, the array
-``tiles``), uploads a few files chosen to show every path (success, a retried temporary failure, a
-permanent failure with its alert, a key with spaces and non-ASCII characters, an upload to each workload,
-an attempt killed out of memory and retried one step up the ladder, an array job whose one failed item
-is rerun alone, a key no workload takes), prints the runs' progress, a summary, the workload and size of
-every attempt and the alerts SNS delivered, checks the outcome against what the pipeline must do, stops
-everything and exits 1 if anything was off.
+``tiles``, the pipeline ``split`` -> ``render`` -> ``merge``), uploads a few files chosen to show every
+path (success, a retried temporary failure, a permanent failure with its alert, a key with spaces and
+non-ASCII characters, an upload to each workload, an attempt killed out of memory and retried one step up
+the ladder, an array job whose one failed item is rerun alone, a pipeline preprocess -> array -> aggregate
+whose one failed child is rerun alone, a key no workload takes), prints the runs' progress, a summary, the
+workload and size of every attempt and the alerts SNS delivered, checks the outcome against what the
+pipeline must do, stops everything and exits 1 if anything was off.
 ``serve`` and ``upload`` (the pipeline kept running for the user's own files) are ``emulator.serve``.
 
 Everything runs on this machine: nothing here talks to AWS. The output says so.
@@ -55,6 +56,7 @@ class DemoInput:
     workload: str = "default"
     memory_mib: tuple[int, ...] = ()  # of each attempt, when the demo shows it (a memory ladder)
     items: tuple[str, ...] = ()  # an array run: the items of each attempt, as the run's history writes them
+    steps: tuple[str, ...] = ()  # a pipeline run: the step (workload) of each attempt
 
     def key(self, input_prefix: str) -> str:
         return (input_prefix if self.prefix is None else self.prefix) + self.name
@@ -110,6 +112,18 @@ DEMO_INPUTS = (
         prefix="tiles/",
         workload="tiles",
         items=("0-3", "2"),
+    ),
+    DemoInput(
+        "night.txt",
+        "sky\nmoon\nstars\n",
+        "pipeline split -> render (array; item 1 fails once) -> merge",
+        "SUCCEEDED",
+        4,
+        0,
+        0,
+        prefix="scenes/",
+        workload="merge",
+        steps=("split", "render", "render", "merge"),
     ),
 )
 
@@ -241,7 +255,9 @@ def _checks(
         )
         own = [alert for alert in alerts if alert_run_id(alert) == run_id]
         checks.append(Check(f"{name}: {item.alerts} alert(s)", len(own) == item.alerts, f"got {len(own)}"))
-        if item.status == "SUCCEEDED" and item.items:  # every item of the array wrote its own result
+        if item.steps:
+            checks += _pipeline_checks(s3, bucket, f"{output_prefix}{run_id}/", item, run)
+        elif item.status == "SUCCEEDED" and item.items:  # every item of the array wrote its own result
             size = int(item.items[0].split("-")[-1]) + 1
             checks += [
                 _result_check(s3, bucket, f"{output_prefix}{run_id}/{index}/{RESULT_NAME}", item, array_item=index)
@@ -277,6 +293,36 @@ def _items_check(item: DemoInput, run: Run) -> Check:
     return Check(f"{item.name}: attempts ran {what}: only the failed item again", ok, f"got {got}, failed {failed}")
 
 
+def _pipeline_checks(s3: Any, bucket: str, prefix: str, item: DemoInput, run: Run) -> list[Check]:
+    """A pipeline run: the step of each attempt, the array step's items (only the failed one again), each child's item
+    read from the manifest the first step wrote, and the last step's view of the array's results."""
+    steps = [entry.workload for entry in run.history]
+    items = [entry.items for entry in run.history]
+    lines = item.body.splitlines()
+    checks = [
+        Check(
+            f"{item.name}: steps {' -> '.join(item.steps)}, render's second attempt over item 1 alone",
+            steps == list(item.steps) and items == [None, f"0-{len(lines) - 1}", "1", None],
+            f"got steps {steps}, items {items}",
+        )
+    ]
+    try:
+        children = [_json_object(s3, bucket, f"{prefix}render/{i}/{RESULT_NAME}")["manifestItem"] for i in range(3)]
+        merged = _json_object(s3, bucket, f"{prefix}merge/{RESULT_NAME}")["previousResults"]["count"]
+    except Exception as exc:
+        return [*checks, Check(f"{item.name}: each step's result written", False, f"{type(exc).__name__}: {exc}")]
+    checks.append(Check(f"{item.name}: render's children read split's manifest", children == lines, f"got {children}"))
+    checks.append(
+        Check(f"{item.name}: merge read render's {len(lines)} results", merged == len(lines), f"got {merged}")
+    )
+    return checks
+
+
+def _json_object(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return found
+
+
 def _unmatched_check(pipeline: LocalPipeline, upload: Upload) -> Check:
     """A key no workload takes starts nothing, and submit_jobs logs and counts it (UploadsUnmatched)."""
     logs = pipeline.stack.client("logs")
@@ -306,7 +352,9 @@ def _attempt_lines(runs: Sequence[tuple[str, Run]]) -> list[str]:
     lines = []
     for key, run in runs:
         for index, entry in enumerate(run.history):
-            head = f"{pad(key, width)}  {run.workload:<8}" if index == 0 else " " * (width + 10)
+            # A pipeline's attempts each name their step; any other run's, its workload on the first line only.
+            workload = entry.workload or (run.workload if index == 0 else "")
+            head = f"{pad(key if index == 0 else '', width)}  {workload:<8}"
             exit_text = "" if entry.exit_code is None else f" exit {entry.exit_code}"
             reason = f" ({entry.reason})" if entry.reason else ""
             if entry.items is not None:  # an array attempt: the items it ran, and how many of its children failed

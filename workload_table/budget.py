@@ -39,6 +39,7 @@ GENERATED_NAME_LIMITS = {
     "AWS::SNS::Topic": 256,
     "AWS::DynamoDB::Table": 255,
     "AWS::Logs::LogGroup": 512,
+    "AWS::S3::Bucket": 63,
 }
 NAME_PROPERTIES = {
     "AWS::Batch::JobQueue": "JobQueueName",
@@ -48,6 +49,7 @@ NAME_PROPERTIES = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
 }
 _SUB = re.compile(r"\$\{([^}]*)\}")
 
@@ -185,6 +187,7 @@ class _Longest:
             "AWS::SNS::Topic": arn.format("sns", physical),
             "AWS::DynamoDB::Table": physical,
             "AWS::Logs::LogGroup": physical,
+            "AWS::S3::Bucket": physical,  # Ref gives the bucket's name
         }
         return refs[kind]
 

@@ -28,8 +28,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from batch_orchestrator.workload_steps import STEP_MANIFEST_NAME
 from batch_orchestrator.workload_table_file import digest, file_text
-from batch_orchestrator.workloads import ComputeType, Schedule, Workload, WorkloadTable, to_runtime_json
+from batch_orchestrator.workloads import ComputeType, ManifestSource, Schedule, Workload, WorkloadTable, to_runtime_json
 from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_head
 from workload_table.names import (
     EC2_QUEUE,
@@ -118,9 +119,16 @@ def manifest_read_policy(table: WorkloadTable) -> list[str]:
     patterns = {
         f"${{InputBucket.Arn}}/{sub_escaped(w.key_rule.prefix)}*{sub_escaped(w.key_rule.suffix)}": None
         for w in table.workloads
-        if w.key_rule is not None and w.array is not None and w.array.manifest is not None
+        if w.key_rule is not None and w.array is not None and w.array.manifest is ManifestSource.UPLOAD
     }
-    if not patterns:
+    # A step whose array is its previous step's manifest: <OutputPrefix><run id>/<previous step>/manifest.
+    previous = {w.then: w.name for w in table.workloads if w.then is not None}
+    step_manifests = [
+        f"/{previous[w.name]}/{STEP_MANIFEST_NAME}"
+        for w in table.workloads
+        if w.array is not None and w.array.manifest is ManifestSource.PREVIOUS_STEP and w.name in previous
+    ]
+    if not patterns and not step_manifests:
         return []
     return [
         f"{MANIFEST_READ_POLICY}:",
@@ -133,12 +141,15 @@ def manifest_read_policy(table: WorkloadTable) -> list[str]:
         "      Statement:",
         "        - Sid: ReadManifests",
         "          Effect: Allow",
-        "          # One GetObject per upload of a workload whose array is the uploaded manifest, to count its items.",
+        "          # One GetObject per upload of a workload whose array is the uploaded manifest, to count its items;",
+        "          # one per run of a pipeline step whose array is the manifest its previous step wrote.",
         "          Action:",
         "            - s3:GetObject",
         "            - s3:GetObjectVersion",
         "          Resource:",
         *(f"            - !Sub {quoted(pattern)}" for pattern in patterns),
+        # (OutputPrefix is never empty with a pipeline: the PipelinesNeedOutputPrefix rule refuses the deploy.)
+        *(f"            - !Sub {quoted('${InputBucket.Arn}/${OutputPrefix}*' + rest)}" for rest in step_manifests),
     ]
 
 
@@ -222,7 +233,22 @@ def job_input_region(table: WorkloadTable) -> list[str]:
         for w in table.workloads
         if w.key_rule is not None
     }
-    return [f"- !Sub {quoted(pattern)}" for pattern in patterns]
+    lines = [f"- !Sub {quoted(pattern)}" for pattern in patterns]
+    if any(w.then is not None for w in table.workloads):
+        # A pipeline's step reads what its previous step wrote, under the output prefix (workload_steps; the functions
+        # refuse a pipeline without an OutputPrefix at cold start).
+        lines += ["# A pipeline's steps read their previous step's outputs.", *_under_output_prefix("*")]
+    return lines
+
+
+def _under_output_prefix(rest: str) -> list[str]:
+    """A Resource list entry for ``<OutputPrefix><rest>`` in the stack's bucket, only when OutputPrefix is set."""
+    return [
+        "- !If",
+        "  - HasOutputPrefix",
+        f"  - !Sub {quoted('${InputBucket.Arn}/${OutputPrefix}' + rest)}",
+        "  - !Ref AWS::NoValue",
+    ]
 
 
 def input_filter_region(table: WorkloadTable) -> list[str]:
@@ -363,8 +389,22 @@ def outputs_region(table: WorkloadTable) -> list[str]:
     return lines
 
 
+def rules_region(table: WorkloadTable) -> list[str]:
+    """A stack with pipelines is refused at deploy while OutputPrefix is empty (the functions refuse it at cold start
+    too, with the prefix's other limits, which a Rule cannot express)."""
+    if not any(w.then is not None for w in table.workloads):
+        return []
+    return [
+        "PipelinesNeedOutputPrefix:",
+        "  Assertions:",
+        '    - Assert: !Not [!Equals [!Ref OutputPrefix, ""]]',
+        "      AssertDescription: workloads.yaml has pipelines (then), whose steps write under OutputPrefix; set it.",
+    ]
+
+
 REGIONS = {
     "environment": environment_region,
+    "rules": rules_region,
     "spot-queue": spot_queue_region,
     "ec2-compute": ec2_compute_region,
     "public-ip": public_ip_region,

@@ -32,6 +32,8 @@ OUTCOME_METRICS: dict[TrackOutcome, str | None] = {
     TrackOutcome.SUCCEEDED: "JobsSucceeded",
     TrackOutcome.FAILED: "JobsFailed",
     TrackOutcome.RETRY_SCHEDULED: "JobsRetried",
+    TrackOutcome.STEP_ADVANCED: "StepsAdvanced",  # a pipeline step succeeded and its next step was requested
+    TrackOutcome.PART_ADVANCED: "ArrayPartsAdvanced",  # a part of an array of more than 10,000 items succeeded
     TrackOutcome.STALE: "StaleEvents",
     TrackOutcome.RECOVERED: "SideEffectsRecovered",
     TrackOutcome.UNKNOWN_RUN: "UnknownRuns",

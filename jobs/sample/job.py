@@ -45,6 +45,13 @@ definition's retryStrategy retries them into success; with SAMPLE_FAIL_UNTIL_RUN
 RUN_ATTEMPT (the orchestrator's attempt) <= m, so the orchestrator's child-only retry runs them into success.
 Both given: both must hold. The job decides from its own item, as an array child does.
 
+Pipeline steps (docs/workloads.md, "Pipelines"): with STEP_OUTPUT_PREFIX set, the result goes under it
+(``$STEP_OUTPUT_PREFIX[<item>/]result.json``) and carries the step's name. A step told STEP_MANIFEST_KEY (its next
+step's array is its manifest) also writes the input's lines, one item per non-empty line not starting with "#", as
+that manifest: a preprocess step. A step told MANIFEST_KEY (its array is its previous step's manifest) records its
+item's text from it (``manifestItem``). A single-job step after another (PREVIOUS_STEP_OUTPUT_PREFIX) records the
+results its previous step left (``previousResults``: how many result.json objects, and their items): an aggregate.
+
 Memory: with SAMPLE_MEMORY_MIB=<n> the job fills n MiB (every page touched, so they are resident) and
 holds them about a second before it writes its result, to try a workload's memory ladder: with 700 it
 is killed out of memory on a 512 MiB step and succeeds on a 1024 MiB one (the interpreter and boto3
@@ -241,6 +248,40 @@ def summarise(stream: Any) -> tuple[dict[str, Any], str]:
     return {"sha256": digest.hexdigest(), "bytes": size, "lines": lines}, first_line
 
 
+def manifest_items(body: bytes) -> list[str]:
+    """A manifest's items: a JSON array's elements as text, else one per non-empty line (as counted)."""
+    text = body.decode("utf-8")
+    if text.lstrip().startswith("["):
+        return [item if isinstance(item, str) else json.dumps(item) for item in json.loads(text)]
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def step_work(env: Mapping[str, str], s3: Any, bucket: str, item: int | None, result: dict[str, Any]) -> None:
+    """What a pipeline step of the sample does beyond its result (see the module docstring); nothing outside one."""
+    if not env.get("STEP_NAME"):
+        return
+    result["step"] = env["STEP_NAME"]
+    if env.get("MANIFEST_KEY"):
+        items = manifest_items(s3.get_object(Bucket=bucket, Key=env["MANIFEST_KEY"])["Body"].read())
+        position = item or 0
+        if position >= len(items):
+            raise JobError(f"item {position} is past the {len(items)} items of {env['MANIFEST_KEY']}", EX_CONFIG)
+        result["manifestItem"] = items[position]
+    if env.get("STEP_MANIFEST_KEY") and env.get("INPUT_KEY"):
+        body = s3.get_object(Bucket=required(env, "INPUT_BUCKET"), Key=env["INPUT_KEY"])["Body"].read(CHUNK_BYTES)
+        lines = [line for line in manifest_items(body) if not line.lstrip().startswith("#")]
+        s3.put_object(Bucket=bucket, Key=env["STEP_MANIFEST_KEY"], Body="".join(f"{line}\n" for line in lines).encode())
+        log("manifest written", key=env["STEP_MANIFEST_KEY"], items=len(lines))
+        result["manifestItems"] = len(lines)
+    previous = env.get("PREVIOUS_STEP_OUTPUT_PREFIX")
+    if previous and item is None:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=previous)
+        keys = [
+            entry["Key"] for page in pages for entry in page.get("Contents", []) if entry["Key"].endswith("result.json")
+        ]
+        result["previousResults"] = {"count": len(keys), "keys": sorted(keys)}
+
+
 def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
     run_id = required(env, "RUN_ID")
     attempt = int(env.get("RUN_ATTEMPT", "1") or "1")
@@ -281,9 +322,11 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
         raise JobError(
             f"SAMPLE_FAIL_INDEXES asks array child {index or 0} for exit code {code} (item {item or 0})", code
         )
+    step_work(env, s3, output_bucket, item, result)
     use_memory(memory_mib)
     result["finishedAt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    output_key = f"{output_prefix}{run_id}/{'' if item is None else f'{item}/'}result.json"
+    base = env.get("STEP_OUTPUT_PREFIX") or f"{output_prefix}{run_id}/"
+    output_key = f"{base}{'' if item is None else f'{item}/'}result.json"
     s3.put_object(
         Bucket=output_bucket,
         Key=output_key,

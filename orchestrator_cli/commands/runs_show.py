@@ -15,16 +15,20 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from batch_orchestrator.adapters.run_items import (
     ALERT_SENT_AT,
     ARRAY_CHILDREN,
     ARRAY_ITEMS,
     ARRAY_SIZE,
+    ATTEMPTS_BEFORE_STEP,
     CAPACITY,
     FAILED_CHILDREN,
     FAILED_CHILDREN_COUNT,
     SIZE_STEP,
     SPOT_INTERRUPTIONS,
+    STEP,
     WORKLOAD,
 )
 from batch_orchestrator.array_items import parse_items
@@ -79,12 +83,16 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
         )
         if local:
             document["logsCommand"] = current_command
+        progress = live_progress(ctx, item)
+        if progress is not None:
+            document["progress"] = progress
         ctx.out.json(document)
         return 0
 
     status = str(item.get("status"))
     ctx.out.line(f"Run {run_id}  {status}  (attempt {item.get('attempt')} of {item.get('maxAttempts')})")
-    ctx.out.lines(fields(_run_fields(item, logs=current_command or current_log), indent=2))
+    progress = live_progress(ctx, item)
+    ctx.out.lines(fields(_run_fields(item, logs=current_command or current_log, progress=progress), indent=2))
 
     ctx.out.line()
     if history:
@@ -136,13 +144,14 @@ def show_run(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_fields(item: dict[str, Any], *, logs: str | None) -> list[tuple[str, Any]]:
+def _run_fields(item: dict[str, Any], *, logs: str | None, progress: str | None = None) -> list[tuple[str, Any]]:
     source = item.get("source") or {}
     version = f" (version {source['versionId']})" if source.get("versionId") else ""
     queue = str(item.get("jobQueue", "")).rsplit("/", 1)[-1] or None
     waiting = str(item.get("status")) == RunStatus.RETRY_WAIT.value
     return [
         ("Workload", workload_of(item)),
+        ("Step", _step_text(item)),
         ("Input", input_text(source) + version),
         ("Trigger", source.get("trigger")),
         ("Created", item.get("createdAt")),
@@ -156,6 +165,7 @@ def _run_fields(item: dict[str, Any], *, logs: str | None) -> list[tuple[str, An
         ("Capacity", _capacity_text(item)),
         ("Array", _array_text(item)),
         ("Children", _children_text(item)),
+        ("Progress", progress),
         ("Started", epoch_ms_time(item.get("startedAt"))),
         ("Stopped", epoch_ms_time(item.get("stoppedAt"))),
         ("Exit code", item.get("exitCode")),
@@ -164,6 +174,15 @@ def _run_fields(item: dict[str, Any], *, logs: str | None) -> list[tuple[str, An
         ("Alert sent", item.get(ALERT_SENT_AT)),
         ("Logs", logs or item.get("logStreamName")),
     ]
+
+
+def _step_text(item: dict[str, Any]) -> str | None:
+    """A pipeline run's current step: ``render (step 2; its attempt 1)`` (docs/pipelines.md); None for other runs."""
+    if STEP not in item and not any(entry.get("workload") for entry in item.get("history") or []):
+        return None
+    step = int(item.get(STEP, 0))
+    before = int(item.get(ATTEMPTS_BEFORE_STEP, 0))
+    return f"{workload_of(item)} (step {step + 1}; its attempt {int(item.get('attempt', 1)) - before})"
 
 
 def _run_size(item: dict[str, Any]) -> str | None:
@@ -189,7 +208,30 @@ def _array_text(item: dict[str, Any]) -> str | None:
 
 def _children_text(item: dict[str, Any]) -> str | None:
     """The current attempt's children by status, from its parent's last event: ``SUCCEEDED 2, FAILED 1``."""
-    counts = {status: int(count) for status, count in dict(plain(item.get(ARRAY_CHILDREN) or {})).items() if count}
+    return _counts_text(dict(plain(item.get(ARRAY_CHILDREN) or {})))
+
+
+_ACTIVE = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"})
+
+
+def live_progress(ctx: Context, item: dict[str, Any]) -> str | None:
+    """A running array's children by status now: one DescribeJobs of its parent (Batch keeps the parent PENDING and
+    sends no event while its children run, so the run item's counts are those of the parent's last event). None for a
+    run that is no running array; what went wrong when Batch could not be asked."""
+    job_id = item.get("jobId")
+    if not job_id or not item.get(ARRAY_SIZE) or str(item.get("status")) not in _ACTIVE:
+        return None
+    try:
+        jobs = ctx.aws.client("batch").describe_jobs(jobs=[str(job_id)])["jobs"]
+    except (BotoCoreError, ClientError) as exc:
+        return f"unavailable: DescribeJobs failed ({one_line(str(exc))[:120]})"
+    summary = (jobs[0].get("arrayProperties") or {}).get("statusSummary") if jobs else None
+    text = _counts_text(dict(summary or {}))
+    return f"{text}, now (DescribeJobs of job {job_id})" if text else None
+
+
+def _counts_text(raw: dict[str, Any]) -> str | None:
+    counts = {status: int(count) for status, count in raw.items() if count}
     if not counts:
         return None
     order = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
@@ -222,11 +264,13 @@ def _capacity_text(item: dict[str, Any]) -> str | None:
 
 def _attempts_table(history: list[dict[str, Any]]) -> list[str]:
     """One row per finished attempt; CAPACITY only when some attempt records it (a Spot workload's run); ITEMS and
-    FAILED only for an array run's attempts."""
+    FAILED only for an array run's attempts; STEP only for a pipeline run's (the workload each attempt ran)."""
     with_capacity = any(entry.get(CAPACITY) for entry in history)
     with_items = any(entry.get("items") for entry in history)
+    with_steps = any(entry.get("workload") for entry in history)
     headers = [
         "#",
+        *(["STEP"] if with_steps else []),
         "JOB ID",
         "STATUS",
         "EXIT",
@@ -237,6 +281,7 @@ def _attempts_table(history: list[dict[str, Any]]) -> list[str]:
     rows = [
         [
             entry.get("attempt"),
+            *([entry.get("workload")] if with_steps else []),
             entry.get("jobId") or None,
             entry.get("status"),
             entry.get("exitCode"),

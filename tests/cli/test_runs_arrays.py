@@ -12,7 +12,7 @@ import pytest
 from emulator import EmulatedStack
 from orchestrator_cli.errors import ExitCode
 from tests.cli.conftest import CliRunner, drain_submit_queue, finish_attempt, jobs_of, read_run, start_run
-from tests.cli.test_runs_workloads import attempt_rows
+from tests.cli.test_runs_workloads import attempt_rows, field
 
 TILES_YAML = """
 workloads:
@@ -79,3 +79,24 @@ def test_runs_show_prints_the_array_its_children_and_its_failed_items(stack: Emu
     document = cli("--json", "runs", "show", run_id, stack=stack).json()
     assert (document["arraySize"], document["arrayItems"]) == (3, "1")
     assert [entry["items"] for entry in document["history"]] == ["0-2", "1"]
+
+
+def test_runs_show_of_a_running_array_asks_batch_for_its_childrens_progress(
+    stack: EmulatedStack, cli: CliRunner
+) -> None:
+    # Given an upload for tiles whose parent's PENDING event was tracked (Batch sends no more while children run)
+    run_id = start_run(stack, "tiles/a.txt")
+    finish_attempt(stack, run_id, "PENDING")
+
+    # When it is shown
+    result = cli("runs", "show", run_id, stack=stack)
+
+    # Then the progress line is the children by status now, from one DescribeJobs of the parent
+    assert result.code == ExitCode.OK, result.err
+    (parent,) = [job for job in jobs_of(stack, run_id) if ":" not in job["jobId"]]
+    progress = field(result.out, "Progress")
+    assert progress is not None
+    assert progress.endswith(f"(of 3), now (DescribeJobs of job {parent['jobId']})")
+    # and a run that is no running array is shown without it
+    finish_attempt(stack, run_id, "SUCCEEDED")
+    assert field(cli("runs", "show", run_id, stack=stack).out, "Progress") is None

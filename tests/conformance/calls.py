@@ -24,8 +24,9 @@ import botocore.session
 from botocore import xform_name
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
+from batch_orchestrator.workload_steps import step_manifest_key
 from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, PACKAGED, digest
-from batch_orchestrator.workloads import ComputeType, Workload, WorkloadTable, parse_workloads
+from batch_orchestrator.workloads import ComputeType, ManifestSource, Workload, WorkloadTable, parse_workloads
 from tests.conformance.iam import ContextValue
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import UnknownPolicy, queue_arn
@@ -145,14 +146,23 @@ def _submit_job(s: Scope) -> list[Authorised]:
 def _get_manifest(s: Scope) -> list[Authorised]:
     """GetObject of an upload whose workload's array is the uploaded manifest (none for a table without one); the
     code names the version it reads, so IAM checks s3:GetObjectVersion as well."""
-    from tests.conformance.requests import input_bucket  # requests imports this module
+    from tests.conformance.requests import SAMPLE_RUN_ID, input_bucket  # requests imports this module
 
     bucket = input_bucket(s.stack)
     requests = []
-    for workload in runtime_workloads(s.environment):
+    workloads = runtime_workloads(s.environment)
+    previous = {w.then: w.name for w in workloads if w.then is not None}
+    for workload in workloads:
         rule = workload.key_rule
-        if rule is None or workload.array is None or workload.array.manifest is None:
+        if workload.array is None or workload.array.manifest is None:
             continue
+        if workload.array.manifest is ManifestSource.PREVIOUS_STEP:
+            # A pipeline step's: the manifest its previous step wrote, read by key alone (no version: GetObject).
+            key = step_manifest_key(s.environment["OUTPUT_PREFIX"], SAMPLE_RUN_ID, previous[workload.name])
+            manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{s.environment['OUTPUT_BUCKET']}/{key}")
+            requests.append(Authorised("s3:GetObject", (manifest,), {}, f"the manifest before step {workload.name}"))
+            continue
+        assert rule is not None, "an upload's manifest goes with a key rule"
         manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{bucket}/{rule.prefix}items{rule.suffix}")
         why = f"the manifest of workload {workload.name}"
         requests += [Authorised(action, (manifest,), {}, why) for action in ("s3:GetObject", "s3:GetObjectVersion")]
@@ -200,7 +210,7 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "dynamodb.UpdateItem": None,  # claims of retries and stale claims, release after a refused SubmitJob
         "batch.SubmitJob": None,
         "batch.ListJobs": None,  # a stale claim: is there a job of that name already?
-        "s3.GetObject": None,  # an upload's manifest (only for workloads with array: {manifest: upload})
+        "s3.GetObject": None,  # a manifest (only for workloads with array: {manifest: upload | previous-step})
     },
     "SubmitScheduledFunction": {
         "dynamodb.PutItem": None,

@@ -319,7 +319,37 @@ def _job_role_calls(stack: ResolvedStack, definition: str, container: Mapping[st
         calls.append(
             _role_call(stack, role_id, who, "write the result", "s3:PutObject", (TypedResource("object", output),))
         )
+        previous = _previous_step(stack, definition)
+        if previous is not None:  # a pipeline's later step reads what the step before it wrote (docs/pipelines.md)
+            earlier = f"{environment['OUTPUT_PREFIX']}{SAMPLE_RUN_ID}/{previous}/"
+            read = TypedResource(
+                "object", f"arn:{stack.partition}:s3:::{environment['OUTPUT_BUCKET']}/{earlier}0/result.json"
+            )
+            calls.append(_role_call(stack, role_id, who, "read the previous step's outputs", "s3:GetObject", (read,)))
+            calls.append(
+                _role_call(
+                    stack,
+                    role_id,
+                    who,
+                    "list the previous step's outputs",
+                    "s3:ListBucket",
+                    (TypedResource("bucket", f"arn:{stack.partition}:s3:::{environment['OUTPUT_BUCKET']}"),),
+                    {"s3:prefix": earlier},
+                )
+            )
     return calls
+
+
+def _previous_step(stack: ResolvedStack, definition: str) -> str | None:
+    """The workload before the job definition's in its pipeline (None: no later step of a pipeline)."""
+    environment = stack.function_environment("SubmitJobsFunction")
+    arn = stack.ref(definition)
+    if arn == environment["JOB_DEFINITION_ARN"]:
+        return None
+    name = arn.split(":job-definition/", 1)[1].rsplit(":", 1)[0]
+    workloads = runtime_workloads(environment)
+    (workload,) = [w for w in workloads if w.job_definition == name]
+    return next((w.name for w in workloads if w.then == workload.name), None)
 
 
 def input_bucket(stack: ResolvedStack) -> str:

@@ -39,9 +39,9 @@ from tests.conformance.limit_checks import (
     submit_payload_violations,
     tag_violations,
 )
-from tests.conformance.requests import Call, all_calls, decide
+from tests.conformance.requests import all_calls, decide
 from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
-from tests.conformance.workload_stacks import TWO_WORKLOADS, rendered_stack, rendered_template_path
+from tests.conformance.workload_stacks import TWO_WORKLOADS, calls_of, rendered_stack, rendered_template_path, verdicts
 from workload_table.names import MANIFEST_READ_POLICY
 
 ARRAY_WORKLOADS = """\
@@ -72,18 +72,6 @@ def stack() -> ResolvedStack:
     return rendered_stack(workloads_yaml=ARRAY_WORKLOADS)
 
 
-def _calls(resolved: ResolvedStack, who: str, action: str) -> list[Call]:
-    return [call for call in all_calls(resolved) if call.who.startswith(who) and call.action == action]
-
-
-def _verdicts(resolved: ResolvedStack, who: str, action: str) -> list[tuple[str, bool]]:
-    return [
-        (resource.arn, decision.allowed)
-        for call in _calls(resolved, who, action)
-        for resource, decision in decide(resolved, call)
-    ]
-
-
 def test_every_request_of_the_array_stack_is_allowed() -> None:
     # Given the stack rendered with the array workloads, and its requests
     calls = all_calls(stack())
@@ -100,7 +88,7 @@ def test_submit_jobs_reads_the_manifest_workloads_uploads_and_nothing_else() -> 
 
     # Then submit_jobs reads the manifest workload's upload (its version too), allowed
     for action in ("s3:GetObject", "s3:GetObjectVersion"):
-        ((arn, allowed),) = _verdicts(resolved, "SubmitJobsFunction (code)", action)
+        ((arn, allowed),) = verdicts(resolved, "SubmitJobsFunction (code)", action)
         assert arn.endswith("/batches/items.manifest")
         assert allowed
     # and the submit functions' roles get GetObject only through the rendered policy, on that workload's keys
@@ -109,20 +97,20 @@ def test_submit_jobs_reads_the_manifest_workloads_uploads_and_nothing_else() -> 
     bucket = resolved.get_att("InputBucket", "Arn")
     assert statement["Resource"] == [f"{bucket}/batches/*.manifest"]
     assert policy["Roles"] == [resolved.ref("SubmitJobsFunctionRole")]
-    assert _calls(resolved, "SubmitScheduledFunction (code)", "s3:GetObject") == []
+    assert calls_of(resolved, "SubmitScheduledFunction (code)", "s3:GetObject") == []
 
 
 def test_the_tracker_and_the_watchdog_may_list_an_arrays_failed_children() -> None:
     for function in ("TrackJobsFunction", "WatchdogFunction"):
-        verdicts = _verdicts(stack(), f"{function} (code)", "batch:ListJobs")
-        assert verdicts
-        assert all(allowed for _, allowed in verdicts), function
+        found = verdicts(stack(), f"{function} (code)", "batch:ListJobs")
+        assert found
+        assert all(allowed for _, allowed in found), function
 
 
 def test_a_stack_without_a_manifest_workload_renders_no_read_policy() -> None:
     for resolved in (rendered_stack(workloads_yaml=TWO_WORKLOADS), rendered_stack(workloads_yaml="workloads: []\n")):
         assert MANIFEST_READ_POLICY not in resolved.resources
-        assert _calls(resolved, "SubmitJobsFunction (code)", "s3:GetObject") == []
+        assert calls_of(resolved, "SubmitJobsFunction (code)", "s3:GetObject") == []
 
 
 def _policy_gone(template: Template) -> None:
@@ -142,9 +130,9 @@ def test_a_broken_manifest_policy_denies_the_read(mutation: Any) -> None:
     broken = resolve_template(template)
 
     # When / Then submit_jobs' read of the manifest is denied, while the unbroken template allows it
-    verdicts = _verdicts(broken, "SubmitJobsFunction (code)", "s3:GetObject")
-    assert [allowed for _, allowed in verdicts] == [False]
-    assert [allowed for _, allowed in _verdicts(stack(), "SubmitJobsFunction (code)", "s3:GetObject")] == [True]
+    found = verdicts(broken, "SubmitJobsFunction (code)", "s3:GetObject")
+    assert [allowed for _, allowed in found] == [False]
+    assert [allowed for _, allowed in verdicts(stack(), "SubmitJobsFunction (code)", "s3:GetObject")] == [True]
 
 
 # ------------------------------------------------------------------------------------------ limits

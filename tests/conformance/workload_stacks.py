@@ -16,6 +16,7 @@ from pathlib import Path
 
 from emulator.template import DEFAULT_TEMPLATE
 from tests.conformance.calls import register_table
+from tests.conformance.requests import Call, all_calls, decide
 from tests.conformance.resolve import ResolvedStack, resolve_stack
 from workload_table.render import render
 
@@ -74,3 +75,17 @@ def rendered_stack(
     return resolve_stack(
         parameters, stack_name=stack_name, region=region, template_path=rendered_template_path(workloads_yaml)
     )
+
+
+def calls_of(resolved: ResolvedStack, who: str, action: str) -> list[Call]:
+    """The requests of ``resolved`` made by ``who`` (a prefix: "SubmitJobsFunction (code)") for ``action``."""
+    return [call for call in all_calls(resolved) if call.who.startswith(who) and call.action == action]
+
+
+def verdicts(resolved: ResolvedStack, who: str, action: str) -> list[tuple[str, bool]]:
+    """(resource ARN, allowed) of each resource of those requests, as IAM decides on ``resolved``'s policies."""
+    return [
+        (resource.arn, decision.allowed)
+        for call in calls_of(resolved, who, action)
+        for resource, decision in decide(resolved, call)
+    ]

@@ -18,15 +18,11 @@ from emulator.alerts_inbox import alert_run_id
 from emulator.pipeline import LocalPipeline
 from tests.e2e.conftest import IDLE_TIMEOUT, RUN_TIMEOUT
 from tests.support.runs import job_environment
+from tests.support.workload_yaml import SAMPLE_CONTAINER
 
 pytestmark = pytest.mark.slow
 
-SAMPLE = """
-    image: public.ecr.aws/docker/library/python:3.13-slim
-    command: [python3, /app/job.py]
-    vcpu: "0.25"
-    memory: 512
-    timeout_seconds: 60"""
+SAMPLE = SAMPLE_CONTAINER
 ARRAYS_YAML = f"""
 workloads:
   - name: tiles

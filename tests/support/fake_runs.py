@@ -197,6 +197,44 @@ class FakeRunStore:
         self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.FAILED)
         return APPLIED
 
+    def refuse_waiting_attempt(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan,
+    ) -> WriteResult:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            return NOT_APPLIED_NO_RUN
+        run = stored.run
+        if run.status is not RunStatus.RETRY_WAIT or run.attempt != attempt:
+            return WriteResult(applied=False, run=run)
+        record = AttemptRecord(
+            attempt=attempt, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason), workload=plan.workload
+        )
+        stored.run = replace(
+            run,
+            status=RunStatus.FAILED,
+            progress=progress_of(attempt, RunStatus.FAILED),
+            job_name=job_name,
+            updated_at=iso(now),
+            status_reason=clip_reason(reason),
+            side_effect=side_effect,
+            next_attempt_at=None,
+            job_id=None,
+            exit_code=None,
+            log_stream_name=None,
+            history=(*run.history, record),
+            **_planned(plan, None),
+        )
+        stored.active_status = RunStatus.FAILED
+        return APPLIED
+
     def claim_retry_attempt(
         self,
         *,
@@ -209,6 +247,7 @@ class FakeRunStore:
         claimed_until: int,
         plan: AttemptPlan = DEFAULT_PLAN,
         size: Size | None = None,
+        max_attempts: int | None = None,
     ) -> WriteResult:
         stored = self._runs.get(run_id)
         if stored is None:
@@ -217,6 +256,7 @@ class FakeRunStore:
             return WriteResult(applied=False, run=stored.run)
         stored.run = replace(
             stored.run,
+            max_attempts=stored.run.max_attempts if max_attempts is None else max_attempts,
             status=RunStatus.SUBMITTED,
             progress=progress_of(attempt, RunStatus.SUBMITTED),
             job_name=job_name,
@@ -232,7 +272,7 @@ class FakeRunStore:
             log_stream_name=None,
             **_planned(plan, size),
         )
-        if plan.array_size:  # the previous attempt's children: its history entry keeps their count
+        if plan.array_size or plan.step:  # the previous attempt's children: its history entry keeps their count
             stored.run = replace(stored.run, array_status=(), failed_children=(), failed_children_count=0)
         stored.active_status = RunStatus.SUBMITTED
         return APPLIED
@@ -305,6 +345,7 @@ class FakeRunStore:
         attempt_size: Size | None = None,
         next_plan: AttemptPlan | None = None,
         next_size: Size | None = None,
+        step_workload: str | None = None,
     ) -> WriteResult:
         retrying = new_status is RunStatus.RETRY_WAIT
         if retrying and (next_attempt is None or next_attempt_at is None):
@@ -334,6 +375,7 @@ class FakeRunStore:
                 memory_mib=attempt_size.memory_mib if attempt_size else None,
                 items=_attempt_items(obs),
                 failed_children=len(obs.failed_children) if obs.failed_children is not None else None,
+                workload=step_workload,
             )
             history = (*history, record)
         updated = replace(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batch_orchestrator.batch_events import parse_describe_jobs_entry
 from batch_orchestrator.config import workload_table_from_env
@@ -37,6 +37,9 @@ from tests.support.environments import (
     workload_json,
 )
 from tests.support.fakes import FakeAlertSink, FakeJobGateway, FakeRetryQueue, FakeRunStore, SubmittedJob
+
+if TYPE_CHECKING:
+    from batch_orchestrator.watchdog import SweepReport
 
 BUCKET = "batch-orch-input"
 IMAGES_DEFINITION = job_definition("images")
@@ -156,6 +159,24 @@ class WorkloadStack:
         """Submit the retry request the tracker sent last, as the submit path reads it; the job Batch got."""
         self.submit(self.retry_queue.sent[-1].request)
         return self.jobs.jobs[-1]
+
+    def sweep(self, *, after: timedelta) -> SweepReport:
+        """The watchdog's sweep of this stack's runs, ``after`` its clock, Batch describing no job (the runs table
+        must be a FakeWatchdogStore: the one the sweep can query)."""
+        from batch_orchestrator.watchdog import WatchdogSettings, sweep
+        from tests.support.fakes import FakeJobInspector, FakeResubmitQueue, FakeWatchdogStore
+        from tests.support.sweeps import SETTINGS
+
+        assert isinstance(self.runs, FakeWatchdogStore), "sweep needs a FakeWatchdogStore runs table"
+        return sweep(
+            runs=self.runs,
+            jobs=FakeJobInspector(),
+            retry_queue=self.retry_queue,
+            resubmit_queue=FakeResubmitQueue(),
+            alerts=self.alerts,
+            settings=WatchdogSettings(**{**SETTINGS.__dict__, "track": self.track_settings}),
+            now=self.now + after,
+        )
 
     def run_of(self, key: str) -> Run:
         run = self.runs.get(run_id_for(S3Source(bucket=BUCKET, key=key, sequencer="00A1")))

@@ -214,6 +214,15 @@ def test_a_manifest_is_read_whole_up_to_its_budget_and_a_gone_one_is_none(manife
     assert reader.read(S3Source(bucket="manifests-in", key="chunks/none.txt")) is None
 
 
+def test_an_empty_manifest_reads_as_no_bytes_not_as_unreadable(manifests: Any) -> None:
+    # Given an empty object (S3 answers a range read of 0 bytes with 416 InvalidRange, as HTTP range requests say)
+    reader, upload = manifests
+    empty = upload("chunks/empty.txt", b"")
+
+    # When / Then it reads as b"": a manifest of no items, which the submit path refuses with that reason
+    assert reader.read(empty) == b""
+
+
 # ------------------------------------------------------------------------------------------ SQS
 @pytest.fixture(params=["memory", "moto"])
 def submit_queue(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, Callable[[], list[SubmitRequest]]]]:

@@ -9,14 +9,12 @@ from datetime import timedelta
 import pytest
 
 from batch_orchestrator.errors import ManifestUnreadable
-from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, MANIFEST_MAX_BYTES
-from batch_orchestrator.manifests import NOT_SPLIT_YET, ManifestRefused, count_items
+from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS, BATCH_ARRAY_MAX_SIZE, MANIFEST_MAX_BYTES
+from batch_orchestrator.manifests import ManifestRefused, count_items
 from batch_orchestrator.models import RunStatus, SubmitRequest
 from batch_orchestrator.submit import SubmitOutcome
-from batch_orchestrator.watchdog import WatchdogSettings, sweep
 from tests.support.array_runs import ArrayStack, failed
-from tests.support.fakes import FakeJobInspector, FakeResubmitQueue, FakeWatchdogStore
-from tests.support.sweeps import SETTINGS
+from tests.support.fakes import FakeWatchdogStore
 
 
 # ------------------------------------------------------------------------------------------ counting
@@ -31,6 +29,9 @@ from tests.support.sweeps import SETTINGS
         ("é.csv\nü.csv\n".encode(), 2),
         (b"\xff\xfe not utf-8\nsecond\n", 2),  # lines are lines whatever their bytes
         (b"\n".join(b"x" for _ in range(BATCH_ARRAY_MAX_SIZE.value)), BATCH_ARRAY_MAX_SIZE.value),
+        # more than one array job takes: counted whole (the run is split into parts: array_parts)
+        (b"\n".join(b"x" for _ in range(BATCH_ARRAY_MAX_SIZE.value + 1)), BATCH_ARRAY_MAX_SIZE.value + 1),
+        (b"\n".join(b"x" for _ in range(ARRAY_RUN_MAX_ITEMS.value)), ARRAY_RUN_MAX_ITEMS.value),
     ],
 )
 def test_a_manifest_counts_its_items(body: bytes, count: int) -> None:
@@ -46,10 +47,11 @@ def test_a_manifest_counts_its_items(body: bytes, count: int) -> None:
         (b'["a", ', "starts as a JSON array but is not JSON"),
         (b"[1] [2]", "starts as a JSON array but is not JSON"),
         (
-            b"\n".join(b"x" for _ in range(10_001)),
-            f"holds 10,001 items, more than the 10,000 children of one array job; {NOT_SPLIT_YET}",
+            b"\n".join(b"x" for _ in range(100_001)),
+            "holds 100,001 items, more than the 100,000 one array run takes (as array jobs of 10,000 one after "
+            "another)",
         ),
-        (b"[" + b",".join(b"1" for _ in range(10_001)) + b"]", "holds 10,001 items"),
+        (b"[" + b",".join(b"1" for _ in range(100_001)) + b"]", "holds 100,001 items"),
     ],
 )
 def test_a_manifest_that_cannot_run_says_why(body: bytes, reason: str) -> None:
@@ -61,8 +63,7 @@ def test_a_manifest_that_cannot_run_says_why(body: bytes, reason: str) -> None:
 def test_a_manifest_larger_than_the_budget_is_refused_not_truncated() -> None:
     counted = count_items(b"x\n" * 10, truncated=True)
     assert isinstance(counted, ManifestRefused)
-    assert f"larger than {MANIFEST_MAX_BYTES.value:,} bytes" in counted.reason
-    assert NOT_SPLIT_YET in counted.reason
+    assert f"larger than the {MANIFEST_MAX_BYTES.value:,} bytes the submit function reads" in counted.reason
 
 
 # ------------------------------------------------------------------------------------------ submitting
@@ -110,7 +111,7 @@ def test_a_manifest_of_one_item_runs_as_a_single_job(stack: ArrayStack) -> None:
     ("body", "reason"),
     [
         (b"", "the manifest holds no items"),
-        (b"\n".join(b"x" for _ in range(10_001)), "splitting a manifest into several array jobs"),
+        (b"\n".join(b"x" for _ in range(100_001)), "split it into several uploads (runs)"),
         (None, "the manifest (the uploaded object version) no longer exists"),
     ],
 )
@@ -141,15 +142,7 @@ def test_a_manifest_that_cannot_run_refuses_the_run_and_the_watchdog_alerts_it(
 
     # When the watchdog sweeps after its reconcile delay
     assert isinstance(stack.runs, FakeWatchdogStore)
-    report = sweep(
-        runs=stack.runs,
-        jobs=FakeJobInspector(),
-        retry_queue=stack.retry_queue,
-        resubmit_queue=FakeResubmitQueue(),
-        alerts=stack.alerts,
-        settings=WatchdogSettings(**{**SETTINGS.__dict__, "track": stack.track_settings}),
-        now=stack.now + timedelta(minutes=11),
-    )
+    report = stack.sweep(after=timedelta(minutes=11))
 
     # Then it published the one alert, with the reason, and the run owes nothing more
     assert (report.side_effects_recovered, report.errors) == (1, 0)

@@ -54,15 +54,7 @@ def test_an_owed_array_alert_is_rebuilt_from_the_run_when_batch_forgot_the_job()
     assert isinstance(stack.runs, FakeWatchdogStore)
 
     # When the watchdog sweeps after the lease, Batch no longer describing the job
-    report = sweep(
-        runs=stack.runs,
-        jobs=FakeJobInspector(),
-        retry_queue=stack.retry_queue,
-        resubmit_queue=FakeResubmitQueue(),
-        alerts=stack.alerts,
-        settings=WatchdogSettings(**{**SETTINGS.__dict__, "track": stack.track_settings}),
-        now=stack.now + timedelta(hours=1),
-    )
+    report = stack.sweep(after=timedelta(hours=1))
 
     # Then the alert is sent from what the run kept: the failed item, judged as the tracker judged it
     assert report.side_effects_recovered == 1

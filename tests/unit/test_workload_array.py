@@ -69,16 +69,16 @@ def test_the_sizes_batch_allows_are_accepted(size: int) -> None:
 RULES: list[tuple[dict[str, Any], str]] = [
     (
         {"array": {"size": 1}},
-        T + "array.size: must be between 2 and 10,000 (an array job has 2 to 10,000 children; for one, leave array "
-        "out), got 1",
+        T + "array.size: must be between 2 and 100,000 (more than 10,000 run as array jobs of 10,000 one after "
+        "another; for one item, leave array out), got 1",
     ),
     (
-        {"array": {"size": 10_001}},
-        T + "array.size: must be between 2 and 10,000 (an array job has 2 to 10,000 children; for one, leave array "
-        "out), got 10001",
+        {"array": {"size": 100_001}},
+        T + "array.size: must be between 2 and 100,000 (more than 10,000 run as array jobs of 10,000 one after "
+        "another; for one item, leave array out), got 100001",
     ),
-    ({"array": {"size": "3"}}, T + "array.size: must be a whole number of children, 2 to 10,000, got '3'"),
-    ({"array": {"size": True}}, T + "array.size: must be a whole number of children, 2 to 10,000, got true"),
+    ({"array": {"size": "3"}}, T + "array.size: must be a whole number of children, 2 to 100,000, got '3'"),
+    ({"array": {"size": True}}, T + "array.size: must be a whole number of children, 2 to 100,000, got true"),
     ({"array": {"sise": 3}}, T + "array.sise: unknown key; did you mean 'size'?"),
     ({"array": {"size": 3, "split": True}}, T + "array.split: unknown key; expected size or manifest"),
     (
@@ -86,10 +86,11 @@ RULES: list[tuple[dict[str, Any], str]] = [
         T + "array: needs exactly one of size (a fixed number of children) and manifest (upload)",
     ),
     ({"array": {}}, T + "array: needs exactly one of size (a fixed number of children) and manifest (upload)"),
-    ({"array": 3}, T + "array: must be a mapping, {size: N} or {manifest: upload}, got 3"),
+    ({"array": 3}, T + "array: must be a mapping, {size: N} or {manifest: upload | previous-step}, got 3"),
     (
         {"array": {"manifest": "s3"}},
-        T + "array.manifest: must be upload (the uploaded object is the manifest), got 's3'",
+        T + "array.manifest: must be upload or previous-step (the uploaded object, or the manifest the previous "
+        "pipeline step wrote), got 's3'",
     ),
     (
         {"array": {"manifest": "upload"}, "match": None, "schedules": NIGHTLY},
@@ -103,7 +104,7 @@ RULES: list[tuple[dict[str, Any], str]] = [
     (
         {"environment": {"ARRAY_ITEMS": "1"}},
         T + "environment.ARRAY_ITEMS: is set by the orchestrator on every job (RUN_ID, RUN_ATTEMPT, TRIGGER, INPUT_*, "
-        "SCHEDULE_*, SCHEDULED_TIME, OUTPUT_*, ARRAY_*): choose another name",
+        "SCHEDULE_*, SCHEDULED_TIME, OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*): choose another name",
     ),
 ]
 

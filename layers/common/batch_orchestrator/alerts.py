@@ -57,6 +57,7 @@ from batch_orchestrator.models import (
     S3Source,
     ScheduleSource,
 )
+from batch_orchestrator.workload_steps import StepPosition
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD
 
 if TYPE_CHECKING:
@@ -204,15 +205,19 @@ def build_run_failed_alert(
     region: str,
     log_group: str,
     children: Sequence[ChildVerdict] = (),
+    step: StepPosition | None = None,
 ) -> Alert:
     """The alert for a run that failed for good (a non-retryable failure or no attempts left).
 
     ``observation`` is the FAILED event of the last attempt; ``decision_reason`` is the retry
     decision's reason; ``log_group`` is the Batch jobs' log group (JOB_LOG_GROUP); ``children`` the
-    verdicts on an array attempt's failed children (``alert_arrays`` lists them).
+    verdicts on an array attempt's failed children (``alert_arrays`` lists them); ``step`` the failed step of a
+    pipeline run (named in the subject, with its attempts counted as the step counts them).
     """
     array = is_array_attempt(observation)
     attempt, max_attempts = observation.attempt, run.max_attempts
+    if step is not None:
+        attempt, max_attempts = observation.step_attempt, step.max_attempts
     exit_code = observation.exit_code
     failure_reason = observation.failure.reason
     logs_text, log_url = _logs_line(region, log_group, observation.log_stream_name)
@@ -226,13 +231,17 @@ def build_run_failed_alert(
     queue = queue_name(observation.job_queue)
 
     what, short = _what_failed(observation, children)
+    in_step = f"step {step.workload}: " if step is not None else ""
     subject = subject_around(
-        _subject_prefix("Batch job failed", run), _input_name(run), f" ({short}, attempt {attempt}/{max_attempts})"
+        _subject_prefix("Batch job failed", run),
+        _input_name(run),
+        f" ({in_step}{short}, attempt {attempt}/{max_attempts})",
     )
 
     rows = [
         ("Input", display(_input_text(run), INPUT_LIMIT)),
         ("Workload", run.workload),
+        *([("Step", str(step))] if step is not None else []),
         ("Job", display(observation.job_name)),
         ("Job ID", observation.job_id or "none (not submitted)"),
         ("Queue", display(queue)),
@@ -257,8 +266,9 @@ def build_run_failed_alert(
         rows.append(("Log stream", display(observation.log_stream_name)))
     rows += [("Logs", logs_text), ("Run ID", run.run_id)]
 
+    where = f"step {step}, " if step is not None else ""
     summary = [
-        f"Run {run.run_id} failed for good: attempt {attempt} of {max_attempts} {what}.",
+        f"Run {run.run_id} failed for good: {where}attempt {attempt} of {max_attempts} {what}.",
         "",
         *aligned(rows, 15),
         "",
@@ -296,6 +306,8 @@ def build_run_failed_alert(
     }
     if array:
         details["array"] = array_details(observation, children)
+    if step is not None:
+        details["step"] = {"workload": step.workload, "number": step.number, "count": step.count}
     attributes = {
         "alertType": string_attribute(ALERT_RUN_FAILED),
         "jobQueue": string_attribute(queue),

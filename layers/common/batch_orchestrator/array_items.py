@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
+from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS
 
-MAX_ITEM = BATCH_ARRAY_MAX_SIZE.value - 1
+MAX_ITEM = ARRAY_RUN_MAX_ITEMS.value - 1
 _RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 
 

@@ -19,6 +19,9 @@ Invariants:
   retried: nothing says what its next attempt would run as.
 * A FAILED array attempt is judged child by child (``array_retry``): its next attempt, if any, runs only the
   items whose children failed.
+* A pipeline step's attempts are counted from the step's start (``AttemptPlan.attempts_before_step``), so each step
+  has its own ``retry.max_attempts``; the run's attempt number still grows by one per attempt, across steps. A step
+  that SUCCEEDED is followed by its workload's ``then`` (``next_step``), at once, as attempt 1 of that step.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from batch_orchestrator.failure_kinds import is_out_of_memory, is_spot_interruption
+from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
 from batch_orchestrator.models import AttemptPlan, JobFailure, JobObservation
 from batch_orchestrator.retry_policy import Rand, RetryDecision, RetryPolicy, backoff_seconds, decide
-from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ComputeType, Size, Workload
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ComputeType, Size, Workload, WorkloadTable
 
 if TYPE_CHECKING:
     from batch_orchestrator.array_retry import ChildVerdict
@@ -53,15 +57,21 @@ def capacity_for(workload: Workload, spot_interruptions: int) -> Capacity:
 
 def first_plan(workload: Workload) -> AttemptPlan:
     """The plan of a run's first attempt: the ladder's first step, on the workload's first capacity, over every
-    item of a fixed-size array (a manifest's size is counted at submission: ``array_size`` 0 until then)."""
+    item of a fixed-size array, or its first part when it has more items than one array job takes (``array_parts``;
+    a manifest's size is counted at submission: ``array_size`` 0 until then)."""
     array_size = (workload.array.size or 0) if workload.array is not None else 0
-    return AttemptPlan(
+    plan = AttemptPlan(
         workload=workload.name,
         size_step=0,
         capacity=capacity_for(workload, 0),
         spot_interruptions=0,
         array_size=array_size,
     )
+    if array_size <= BATCH_ARRAY_MAX_SIZE.value:
+        return plan
+    from batch_orchestrator.array_parts import with_first_part  # a run of more items than one array job takes
+
+    return with_first_part(plan)
 
 
 def undeclared_default(policy: RetryPolicy, *, job_definition: str = "") -> Workload:
@@ -110,6 +120,16 @@ def decide_attempt(obs: JobObservation, workload: Workload | None, *, rand: Rand
     ``workload`` is the table's workload named by the job's tag, None when the table has none of that name.
     The same inputs (and random draw) give the same decision, so a duplicate FAILED event cannot change it.
     """
+    if obs.attempts_before_step:
+        # A later pipeline step: judged on the step's own attempts, then numbered as the run's next attempt.
+        local = decide_attempt(replace(obs, attempt=obs.step_attempt, attempts_before_step=0), workload, rand=rand)
+        if local.next_plan is None:
+            return local
+        return replace(
+            local,
+            decision=replace(local.decision, next_attempt=obs.attempt + 1),
+            next_plan=replace(local.next_plan, step=obs.step, attempts_before_step=obs.attempts_before_step),
+        )
     if workload is None:
         reason = (
             f"workload {obs.workload!r} is not in this stack's workload table (removed or renamed since attempt "
@@ -179,3 +199,21 @@ def _short(text: str | None) -> str:
     if not text:
         return "no reason given"
     return text if len(text) <= _REASON_IN_TEXT else text[: _REASON_IN_TEXT - 1] + "…"
+
+
+def next_step(obs: JobObservation, table: WorkloadTable) -> AttemptDecision | None:
+    """What follows the SUCCEEDED attempt ``obs``: attempt 1 of its workload's ``then`` step, at once; None when the
+    run is done (its workload has no ``then``, or the table no longer holds it)."""
+    from batch_orchestrator.workload_steps import pipeline_of  # a table without pipelines never needs it
+
+    workload = table.get(obs.workload)
+    following = table.get(workload.then) if workload is not None and workload.then is not None else None
+    if following is None:
+        return None
+    pipeline = pipeline_of(table, following.name)
+    assert pipeline is not None, "a workload another one names in `then` is a pipeline's step"
+    plan = replace(first_plan(following), step=pipeline.index(following.name), attempts_before_step=obs.attempt)
+    reason = f"step {pipeline.describe(obs.workload)} succeeded; step {pipeline.describe(following.name)} starts now"
+    return AttemptDecision(
+        RetryDecision(retry=True, next_attempt=obs.attempt + 1, delay_seconds=0, reason=reason), plan
+    )

@@ -24,12 +24,14 @@ from batch_orchestrator.ids import (
     ARRAY_SIZE_TAG,
     ATTEMPT_PATTERN,
     ATTEMPT_TAG,
+    ATTEMPTS_BEFORE_STEP_TAG,
     COUNT_PATTERN,
     JOB_QUEUE_ARN_PART,
     RUN_ID_PATTERN,
     RUN_ID_TAG,
     SIZE_STEP_TAG,
     SPOT_INTERRUPTIONS_TAG,
+    STEP_TAG,
     WORKLOAD_NAME_PATTERN,
     WORKLOAD_TAG,
     run_of_job_name,
@@ -163,6 +165,7 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
     last_where = f"{where}.attempts[{len(attempts) - 1}]"
     status_reason = status_reason_of(job, where) if finished else optional_reason(job, "statusReason", where)
     workload, size_step, spot_interruptions, array_size = _plan_tags(job, where)
+    step, attempts_before_step = _step_tags(job, where, attempt)
     array = array_state(job, where)
     items = attempt_items(job, where)
     if array is not None and items and len(items) != array.size:
@@ -192,7 +195,27 @@ def _observation(job: Mapping[str, Any], where: str) -> JobObservation | Ignored
         array_size=array_size,
         items=items,
         array=array,
+        step=step,
+        attempts_before_step=attempts_before_step,
     )
+
+
+def _step_tags(job: Mapping[str, Any], where: str, attempt: int) -> tuple[int, int]:
+    """A pipeline's later step's tags (``ids.plan_tags``): its index and the run's attempts before it; (0, 0) for
+    any other job."""
+    tags = job.get("tags")
+    if not isinstance(tags, Mapping) or STEP_TAG not in tags:
+        return DEFAULT_PLAN.step, DEFAULT_PLAN.attempts_before_step
+    values = []
+    for tag in (STEP_TAG, ATTEMPTS_BEFORE_STEP_TAG):
+        value = tags.get(tag)
+        if not isinstance(value, str) or not COUNT_PATTERN.match(value):
+            raise MalformedMessage(f"{where}.tags[{tag!r}] is {value!r}, not a count from 0 to 99")
+        values.append(int(value))
+    step, before = values
+    if before >= attempt:
+        raise MalformedMessage(f"{where}.tags say attempt {attempt} began after {before} attempts of earlier steps")
+    return step, before
 
 
 def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int, int]:
@@ -220,7 +243,9 @@ def _plan_tags(job: Mapping[str, Any], where: str) -> tuple[str, int, int, int]:
     if array_size is None:
         return workload, counts[0], counts[1], DEFAULT_PLAN.array_size
     if not isinstance(array_size, str) or not ARRAY_SIZE_PATTERN.match(array_size):
-        raise MalformedMessage(f"{where}.tags[{ARRAY_SIZE_TAG!r}] is {array_size!r}, not an array size from 1 to 10000")
+        raise MalformedMessage(
+            f"{where}.tags[{ARRAY_SIZE_TAG!r}] is {array_size!r}, not an array size from 1 to 100000"
+        )
     return workload, counts[0], counts[1], int(array_size)
 
 

@@ -225,6 +225,8 @@ def _submit_settings(env: Mapping[str, str], table: WorkloadTable) -> SubmitSett
         workloads=table,
         spot_job_queue=_spot_job_queue(env, table),
         ec2_job_queue=_ec2_job_queue(env, table),
+        # Only submit_jobs reads a pipeline step's manifest; the template sets OUTPUT_BUCKET on it alone.
+        output_bucket=env.get("OUTPUT_BUCKET", "").strip(),
     )
 
 

@@ -26,16 +26,22 @@ SPOT_INTERRUPTIONS_TAG = "batch-orchestrator:spot-interruptions"
 # An array workload's attempts only: the items of the run's whole array (the attempt's own items travel in
 # SubmitJob's parameters, too long for a tag). Jobs of other workloads carry no such tag.
 ARRAY_SIZE_TAG = "batch-orchestrator:array-size"
+# A pipeline's later steps (``workload_steps``) and a large array's later parts (``array_parts``) only: the step's
+# index (1 for the second step; 0 for a part of a first step) and the run's attempts before the step (or part) began,
+# from which its own attempts are counted. Any other job has neither.
+STEP_TAG = "batch-orchestrator:step"
+ATTEMPTS_BEFORE_STEP_TAG = "batch-orchestrator:attempts-before-step"
 _RUN_ID = r"(?:s3|sch)-[0-9a-f]{24}"
 _ATTEMPT = r"[1-9][0-9]?"  # 1..99 without leading zeros, as job_name_for and the attempt tag write it
+MAX_RUN_ATTEMPT = 99  # the most attempts a run can number (all its pipeline steps together): _ATTEMPT's range
 RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
 ATTEMPT_PATTERN = re.compile(rf"^{_ATTEMPT}$")
 # A workload's name as the table allows it (workloads.yaml: ^[a-z][a-z0-9-]{0,19}$; "default" is one).
 WORKLOAD_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 # A ladder step or an interruption count as plan_tags writes it: 0..99 without leading zeros.
 COUNT_PATTERN = re.compile(r"^(?:0|[1-9][0-9]?)$")
-# An array's size as plan_tags writes it: 1..10,000 without leading zeros.
-ARRAY_SIZE_PATTERN = re.compile(r"^(?:[1-9][0-9]{0,3}|10000)$")
+# An array run's size as plan_tags writes it: 1..100,000 (ARRAY_RUN_MAX_ITEMS) without leading zeros.
+ARRAY_SIZE_PATTERN = re.compile(r"^(?:[1-9][0-9]{0,4}|100000)$")
 _JOB_NAME_PATTERN = re.compile(rf"(?P<run_id>{_RUN_ID})-a(?P<attempt>{_ATTEMPT})(?:-[A-Za-z0-9_-]+)?")
 # How a Batch job queue's ARN names it: arn:<partition>:batch:<region>:<account>:job-queue/<name>.
 JOB_QUEUE_ARN_PART = ":job-queue/"
@@ -102,4 +108,7 @@ def plan_tags(plan: AttemptPlan) -> dict[str, str]:
     }
     if plan.array_size:
         tags[ARRAY_SIZE_TAG] = str(plan.array_size)
+    if plan.step or plan.attempts_before_step:  # a later pipeline step, or a later part of a large array
+        tags[STEP_TAG] = str(plan.step)
+        tags[ATTEMPTS_BEFORE_STEP_TAG] = str(plan.attempts_before_step)
     return tags

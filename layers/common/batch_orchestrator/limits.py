@@ -122,8 +122,26 @@ BATCH_ARRAY_MAX_SIZE = Limit(
     10_000,
     "children of an array job, at most",
     _BATCH_API + "API_SubmitJob.html",
-    note="An upload's manifest of more items is refused for now: splitting it into several array jobs under one "
-    "run is not built yet.",
+    note="A run of more items runs them as several array jobs of at most this many, one after another "
+    "(ARRAY_RUN_MAX_ITEMS).",
+)
+PIPELINE_OUTPUT_PREFIX = Limit(
+    200,
+    "ASCII characters of OutputPrefix in a stack with pipelines (our budget)",
+    "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
+    note="A step is told up to four keys under OutputPrefix (STEP_OUTPUT_PREFIX, PREVIOUS_STEP_OUTPUT_PREFIX, "
+    "MANIFEST_KEY, STEP_MANIFEST_KEY), beside its input key, version id and ARRAY_ITEMS: all in the containerOverrides "
+    "that share ECS_RUN_TASK_OVERRIDES' 8,192 characters, where a non-ASCII character counts six or twelve once "
+    "JSON-escaped. The functions refuse a longer or non-ASCII OutputPrefix at cold start when the table has a "
+    "pipeline.",
+)
+ARRAY_RUN_MAX_ITEMS = Limit(
+    100_000,
+    "items of one array run, run as parts of at most BATCH_ARRAY_MAX_SIZE children one after another (our bound)",
+    _BATCH_API + "API_SubmitJob.html",
+    note="Ten parts: with a workload's retry.max_attempts of up to 10 each, a run's attempts stay within the 99 its "
+    "job names number (ids.MAX_RUN_ATTEMPT); a manifest of that many items also stays within MANIFEST_MAX_BYTES "
+    "for items of up to about 160 bytes.",
 )
 BATCH_LIST_JOBS_PAGE = Limit(
     1000,

@@ -171,12 +171,20 @@ class AttemptPlan:
     # original items this attempt runs, ascending (empty: all of them, 0 to array_size - 1).
     array_size: int = 0
     items: tuple[int, ...] = ()
+    # A pipeline's later steps only (``workload_steps``): the step's index (0: the first step, or no pipeline) and how
+    # many attempts the run made before this step began (its own attempts are counted from there).
+    step: int = 0
+    attempts_before_step: int = 0
 
     @property
     def children(self) -> int:
         """How many items this attempt runs: an array job of that size from 2 on, a single job for 1 (0: not an
         array workload, a single job)."""
         return len(self.items) if self.items else self.array_size
+
+    def step_attempt(self, attempt: int) -> int:
+        """Run attempt ``attempt`` as its step counts it (the same number outside pipelines)."""
+        return attempt - self.attempts_before_step
 
 
 # What a run, message or job written before workloads existed stands for.
@@ -274,6 +282,13 @@ class JobObservation:
     array: ArrayState | None = None  # an array parent's arrayProperties; None for a single job
     # The failed children of a FAILED array parent, once looked up (tracking.with_failed_children); None before.
     failed_children: tuple[ChildFailure, ...] | None = None
+    step: int = 0  # a pipeline's later step: its index and the attempts before it (the job's step tags; AttemptPlan)
+    attempts_before_step: int = 0
+
+    @property
+    def step_attempt(self) -> int:
+        """This attempt as its pipeline step counts it (``attempt`` outside pipelines)."""
+        return self.attempt - self.attempts_before_step
 
     @property
     def children(self) -> int:
@@ -324,6 +339,7 @@ class AttemptRecord:
     memory_mib: int | None = None
     items: str | None = None  # an array run's attempt: the original items it ran, as ranges ("0-2", "1")
     failed_children: int | None = None  # an array attempt that FAILED: how many of its children failed
+    workload: str | None = None  # a pipeline run's attempt: the workload (step) it ran
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"attempt": self.attempt, "jobId": self.job_id, "status": self.status.value}
@@ -337,6 +353,7 @@ class AttemptRecord:
             ("memoryMib", self.memory_mib),
             ("items", self.items),
             ("failedChildren", self.failed_children),
+            ("workload", self.workload),
         ):
             if value is not None:
                 data[name] = value

@@ -109,6 +109,22 @@ class RunStore(Protocol):
         id exists (then not applied, whatever its state)."""
         ...
 
+    def refuse_waiting_attempt(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan,
+    ) -> WriteResult:
+        """Fail the run waiting (RETRY_WAIT) for attempt ``attempt`` without submitting it (a pipeline step's input
+        cannot run: ``reason``, its status reason and a history entry), owing the alert ``side_effect``; not applied
+        when the run is anywhere else."""
+        ...
+
     def claim_retry_attempt(
         self,
         *,
@@ -121,9 +137,11 @@ class RunStore(Protocol):
         claimed_until: int,
         plan: AttemptPlan = DEFAULT_PLAN,
         size: Size | None = None,
+        max_attempts: int | None = None,
     ) -> WriteResult:
         """Move a run in RETRY_WAIT for exactly ``attempt`` to SUBMITTED with a new claim and this plan; clears
-        the previous attempt's job id, results and side effect."""
+        the previous attempt's job id, results and side effect. ``max_attempts``: the run's new attempt limit (a
+        pipeline's next step: its attempts before it plus its own ``retry.max_attempts``); None keeps it."""
         ...
 
     def take_over_claim(
@@ -161,6 +179,7 @@ class RunStore(Protocol):
         attempt_size: Size | None = None,
         next_plan: AttemptPlan | None = None,
         next_size: Size | None = None,
+        step_workload: str | None = None,
     ) -> WriteResult:
         """Apply an observation of the run's own attempt that moves it forward (a greater progress, and
         the run's job id is absent or the observation's); returns the run after it.

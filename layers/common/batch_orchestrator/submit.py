@@ -32,6 +32,11 @@ attempt (``manifests``: one GetObject, so three AWS calls per upload); the claim
 so no later attempt reads the manifest again. A manifest that cannot run (none of its items, more than one array
 job takes, the object gone) is not submitted: the run is written FAILED with the reason, owing its alert, which
 the watchdog publishes (the submit functions may not publish to the alerts topic).
+
+A pipeline's later step (``workload_steps``) is submitted as any other attempt, with what its job needs to know of
+the pipeline in its environment (STEP_*, PREVIOUS_STEP_OUTPUT_PREFIX, MANIFEST_KEY). A step whose array is
+``{manifest: previous-step}`` counts the manifest its previous step wrote, at its first attempt (one GetObject in the
+stack's bucket, OUTPUT_BUCKET); one that cannot run fails the waiting run the same way, naming the step.
 """
 
 from __future__ import annotations
@@ -39,18 +44,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from batch_orchestrator.array_items import items_text
+from batch_orchestrator.array_parts import with_first_part
 from batch_orchestrator.attempt_plan import size_at, undeclared_default
 from batch_orchestrator.batch_arrays import ARRAY_ITEMS_PARAMETER
 from batch_orchestrator.errors import JobSubmitError, WorkloadUnavailable
 from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for, plan_tags
-from batch_orchestrator.limits import MANIFEST_MAX_BYTES
-from batch_orchestrator.manifests import ManifestRefused, count_items
+from batch_orchestrator.manifests import ManifestRefused, count_run_items
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     AttemptPlan,
@@ -65,6 +70,7 @@ from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, RunStore
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
+from batch_orchestrator.workload_steps import later_steps_attempts
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, Size, Workload, WorkloadTable
 
 
@@ -93,6 +99,7 @@ class SubmitSettings:
     workloads: WorkloadTable | None = None
     spot_job_queue: str = ""
     ec2_job_queue: str = ""
+    output_bucket: str = ""  # the stack's bucket (OUTPUT_BUCKET): where a pipeline step's manifest is read
 
     def workload(self, name: str) -> Workload | None:
         if self.workloads is not None:
@@ -125,7 +132,8 @@ class _Target:
     max_attempts: int
     size: Size | None
     schedule_payload: Mapping[str, Any] | None
-    counts_manifest: bool = False  # its workload's array is an upload's manifest
+    counts_manifest: bool = False  # its workload's array is a manifest's: the upload, or its previous step's
+    step_environment: Mapping[str, str] = field(default_factory=dict)  # a pipeline step's (workload_steps)
 
     @property
     def resources(self) -> Size | None:
@@ -156,7 +164,24 @@ def _target(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings)
         size=size,
         schedule_payload=_schedule_payload(workload, request),
         counts_manifest=workload.array is not None and workload.array.manifest is not None,
+        step_environment=_step_environment(plan, request, settings),
     )
+
+
+def _step_of(target: _Target, request: SubmitRequest) -> dict[str, str] | None:
+    """A step's environment, with the attempt as its step counts it (STEP_ATTEMPT; RUN_ATTEMPT counts the run's)."""
+    if not target.step_environment:
+        return None
+    return {**target.step_environment, "STEP_ATTEMPT": str(target.plan.step_attempt(request.attempt))}
+
+
+def _step_environment(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings) -> dict[str, str]:
+    table = settings.workloads
+    if table is None or not any(w.then for w in table.workloads):
+        return {}
+    from batch_orchestrator.workload_steps import step_environment  # a stack without pipelines never loads it
+
+    return step_environment(table, plan.workload, run_id=request.run_id, output_prefix=table.output_prefix)
 
 
 def _schedule_payload(workload: Workload, request: SubmitRequest) -> Mapping[str, Any] | None:
@@ -185,12 +210,17 @@ class SubmitResult:
 
 
 def job_environment(
-    request: SubmitRequest, *, schedule_payload: Mapping[str, Any] | None = None, items: tuple[int, ...] = ()
+    request: SubmitRequest,
+    *,
+    schedule_payload: Mapping[str, Any] | None = None,
+    items: tuple[int, ...] = (),
+    step: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The container's view of its input: plain environment values, never part of a command line.
 
     A workload schedule's firing also hands the job its schedule's payload, as JSON in SCHEDULE_PAYLOAD; a
-    child-only retry its original items, as ranges in ARRAY_ITEMS (the child processes ARRAY_ITEMS[its index]).
+    child-only retry its original items, as ranges in ARRAY_ITEMS (the child processes ARRAY_ITEMS[its index]); a
+    pipeline's step its place and where its outputs go (``step``: ``workload_steps.step_environment``).
     """
     env = {"RUN_ID": request.run_id, "RUN_ATTEMPT": str(request.attempt), "TRIGGER": request.source.trigger.value}
     source = request.source
@@ -206,6 +236,8 @@ def job_environment(
             env["SCHEDULE_PAYLOAD"] = json.dumps(schedule_payload, separators=(",", ":"), ensure_ascii=False)
     if items:
         env["ARRAY_ITEMS"] = items_text(items)
+    if step:
+        env.update(step)
     return env
 
 
@@ -225,7 +257,11 @@ def submit_run(
     """
     job_name = job_name_for(request.run_id, request.attempt, request.source)
     lease_until = epoch_seconds(now) + settings.claim_lease_seconds
-    sized = _sized_by_manifest(request, _target(request.plan, request, settings), manifests, runs=runs, now=now)
+    target = _target(request.plan, request, settings)
+    bucket = _manifest_bucket(request, settings)
+    table = settings.workloads
+    later = later_steps_attempts(table, target.plan.workload) if target.counts_manifest and table is not None else 0
+    sized = _sized_by_manifest(request, target, manifests, bucket=bucket, later_attempts=later, runs=runs, now=now)
     if isinstance(sized, SubmitResult):
         return sized
     target = sized
@@ -253,6 +289,8 @@ def submit_run(
             claimed_until=lease_until,
             plan=target.plan,
             size=target.size,
+            # A pipeline's step: the run may go on until the step has had its own max attempts.
+            max_attempts=target.max_attempts + target.plan.attempts_before_step if target.plan.step else None,
         )
 
     if not claim.applied:
@@ -297,7 +335,9 @@ def submit_run(
         job_name=job_name,
         job_queue=target.job_queue,
         job_definition=target.job_definition,
-        environment=job_environment(request, schedule_payload=target.schedule_payload, items=target.plan.items),
+        environment=job_environment(
+            request, schedule_payload=target.schedule_payload, items=target.plan.items, step=_step_of(target, request)
+        ),
         tags={RUN_ID_TAG: request.run_id, ATTEMPT_TAG: str(request.attempt), **plan_tags(target.plan)},
         resources=target.resources,
         array_size=target.plan.children,
@@ -316,31 +356,43 @@ def submit_run(
 
 
 def _sized_by_manifest(
-    request: SubmitRequest, target: _Target, manifests: ManifestReader | None, *, runs: RunStore, now: datetime
+    request: SubmitRequest,
+    target: _Target,
+    manifests: ManifestReader | None,
+    *,
+    bucket: str,
+    later_attempts: int,
+    runs: RunStore,
+    now: datetime,
 ) -> _Target | SubmitResult:
     """``target`` with its array's size counted from the upload's manifest when its workload's array is one and the
     plan does not know its size yet; the refusal of a manifest that cannot run; else ``target`` as it is."""
     if not target.counts_manifest or target.plan.array_size:
         return target
-    counted = _manifest_items(request, manifests)
+    step_manifest = target.step_environment.get("MANIFEST_KEY")
+    counted = count_run_items(
+        request,
+        manifests,
+        step_manifest=step_manifest,
+        bucket=bucket,
+        max_attempts=target.max_attempts,
+        later_attempts=later_attempts,
+    )
     if not isinstance(counted, ManifestRefused):
-        return replace(target, plan=replace(target.plan, array_size=counted))
+        return replace(target, plan=with_first_part(replace(target.plan, array_size=counted)))
+    job_name = job_name_for(request.run_id, request.attempt, request.source)
+    if step_manifest is not None and request.attempt == target.plan.attempts_before_step + 1:
+        reason = f"step {target.plan.workload} cannot run its previous step's manifest: {counted.reason}"
+        return _refuse(request, target, reason, job_name=job_name, runs=runs, now=now, waiting=True)
     if request.attempt > 1:
         # Only a run refused at its first attempt, then retried by hand with --force, gets here: its record says why.
         raise WorkloadUnavailable(f"run {request.run_id} cannot run its manifest: {counted.reason}")
-    job_name = job_name_for(request.run_id, request.attempt, request.source)
     return _refuse(request, target, counted.reason, job_name=job_name, runs=runs, now=now)
 
 
-def _manifest_items(request: SubmitRequest, manifests: ManifestReader | None) -> int | ManifestRefused:
-    """The number of items of the upload's manifest (the object itself), or why it cannot run."""
-    source = request.source
-    if manifests is None or not isinstance(source, S3Source):
-        raise WorkloadUnavailable(f"run {request.run_id} counts its upload's manifest, which this function cannot read")
-    data = manifests.read(source)
-    if data is None:
-        return ManifestRefused("the manifest (the uploaded object version) no longer exists")
-    return count_items(data[: MANIFEST_MAX_BYTES.value], truncated=len(data) > MANIFEST_MAX_BYTES.value)
+def _manifest_bucket(request: SubmitRequest, settings: SubmitSettings) -> str:
+    """The bucket a step's manifest is read from: the stack's (OUTPUT_BUCKET), which is the upload's bucket too."""
+    return settings.output_bucket or (request.source.bucket if isinstance(request.source, S3Source) else "")
 
 
 def _refuse(
@@ -351,24 +403,39 @@ def _refuse(
     job_name: str,
     runs: RunStore,
     now: datetime,
+    waiting: bool = False,
 ) -> SubmitResult:
-    """Record the run FAILED without a job, owing its alert, unless it exists already. The alert's lease is due at
-    once: no event will come for a job that does not exist, so the watchdog's next sweep publishes it."""
-    refused = runs.refuse_first_attempt(
-        run_id=request.run_id,
-        source=request.source,
-        job_name=job_name,
-        job_queue=target.job_queue,
-        job_definition=target.job_definition,
-        max_attempts=target.max_attempts,
-        now=now,
-        reason=reason,
-        side_effect=SideEffect(kind=SIDE_EFFECT_ALERT, token=uuid.uuid4().hex, due=epoch_seconds(now), job_id=""),
-        plan=target.plan,
-    )
+    """Record the run FAILED without a job, owing its alert: a new run (its first attempt), or one ``waiting`` for
+    this attempt (a pipeline step's first); unless a delivery did already, or the run moved on. The alert's lease is
+    due at once: no event will come for a job that does not exist, so the watchdog's next sweep publishes it."""
+    alert = SideEffect(kind=SIDE_EFFECT_ALERT, token=uuid.uuid4().hex, due=epoch_seconds(now), job_id="")
+    if waiting:
+        refused = runs.refuse_waiting_attempt(
+            run_id=request.run_id,
+            attempt=request.attempt,
+            job_name=job_name,
+            now=now,
+            reason=reason,
+            side_effect=alert,
+            plan=target.plan,
+        )
+    else:
+        refused = runs.refuse_first_attempt(
+            run_id=request.run_id,
+            source=request.source,
+            job_name=job_name,
+            job_queue=target.job_queue,
+            job_definition=target.job_definition,
+            max_attempts=target.max_attempts,
+            now=now,
+            reason=reason,
+            side_effect=alert,
+            plan=target.plan,
+        )
     if not refused.applied:
-        return SubmitResult(SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail="run exists")
-    logger.warning("run refused", extra={"run_id": request.run_id, "reason": reason})
+        why = "run moved on" if waiting else "run exists"
+        return SubmitResult(SubmitOutcome.DUPLICATE, request.run_id, request.attempt, job_name, detail=why)
+    logger.warning("run refused", extra={"run_id": request.run_id, "attempt": request.attempt, "reason": reason})
     return SubmitResult(SubmitOutcome.REFUSED, request.run_id, request.attempt, job_name, detail=reason)
 
 

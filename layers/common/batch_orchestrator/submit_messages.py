@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from batch_orchestrator.array_items import items_text, parse_items
 from batch_orchestrator.errors import MalformedMessage
-from batch_orchestrator.ids import COUNT_PATTERN, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
-from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, BATCH_RETRY_ATTEMPTS
+from batch_orchestrator.ids import COUNT_PATTERN, MAX_RUN_ATTEMPT, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
+from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
 from batch_orchestrator.workloads import UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
 
@@ -48,6 +48,9 @@ def _request_body(kind: str, run_id: str, attempt: int, source: Source, plan: At
         body["arraySize"] = plan.array_size
     if plan.items:
         body["items"] = items_text(plan.items)
+    if plan.step or plan.attempts_before_step:
+        body["step"] = plan.step
+        body["attemptsBeforeStep"] = plan.attempts_before_step
     return json.dumps(body)
 
 
@@ -104,7 +107,7 @@ def _parse_retry(payload: Mapping[str, Any], *, kind: str = RETRY_KIND, first_at
     source = payload.get("source")
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise MalformedMessage(f"{kind} request has an invalid runId {run_id!r}")
-    last_attempt = BATCH_RETRY_ATTEMPTS.value  # MaxAttempts' ceiling, without loading the retry policy here
+    last_attempt = MAX_RUN_ATTEMPT  # a run's attempts, across its pipeline steps and array parts
     if not _is_int(attempt) or not first_attempt <= attempt <= last_attempt:
         raise MalformedMessage(f"{kind} request has an invalid attempt {attempt!r}")
     if not isinstance(source, Mapping):
@@ -135,6 +138,12 @@ def _parse_plan(payload: Mapping[str, Any], kind: str) -> AttemptPlan:
     except (TypeError, ValueError):
         raise MalformedMessage(f"{kind} request has an invalid capacity {capacity!r}") from None
     array_size, items = _parse_array(payload, kind)
+    step = []
+    for name in ("step", "attemptsBeforeStep"):  # a pipeline's later step only (AttemptPlan.step)
+        value = payload.get(name, 0)
+        if not _is_int(value) or not COUNT_PATTERN.match(str(value)):
+            raise MalformedMessage(f"{kind} request has an invalid {name} {value!r}")
+        step.append(value)
     return AttemptPlan(
         workload=workload,
         size_step=counts[0],
@@ -142,13 +151,15 @@ def _parse_plan(payload: Mapping[str, Any], kind: str) -> AttemptPlan:
         spot_interruptions=counts[1],
         array_size=array_size,
         items=items,
+        step=step[0],
+        attempts_before_step=step[1],
     )
 
 
 def _parse_array(payload: Mapping[str, Any], kind: str) -> tuple[int, tuple[int, ...]]:
     """An array workload's size and the attempt's items (0 and () for any other request)."""
     size = payload.get("arraySize", 0)
-    if not _is_int(size) or not 0 <= size <= BATCH_ARRAY_MAX_SIZE.value:
+    if not _is_int(size) or not 0 <= size <= ARRAY_RUN_MAX_ITEMS.value:
         raise MalformedMessage(f"{kind} request has an invalid arraySize {size!r}")
     text = payload.get("items")
     if text is None:

@@ -13,6 +13,12 @@ An array job's children do not speak for the run: its parent does. A parent's FA
 entry) is first completed with the failed children Batch lists (``with_failed_children``, one ListJobs per page
 of 1,000, mapped back to the original items through the event's ``parameters.arrayItems``): the decision is
 then made from them (``array_retry``), still before the one conditional write.
+
+A pipeline's step that SUCCEEDED is not the end of its run: the run waits for its next step as for a retry (RETRY_WAIT,
+no delay), owing the submit request of the next step's first attempt (``attempt_plan.next_step``), with the same
+lease, so a lost request is sent again by a redelivered event or the watchdog. A part of an array of more items than
+one array job takes hands over to the array's next part the same way (``array_parts``). Only the success of the last
+part of the last step ends the run.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, size_at, undeclared_default
+from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, next_step, size_at, undeclared_default
 from batch_orchestrator.errors import MalformedMessage
+from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     SIDE_EFFECT_RETRY,
@@ -48,6 +55,8 @@ class TrackOutcome(StrEnum):
     UPDATED = "UPDATED"  # the run moved forward
     SUCCEEDED = "SUCCEEDED"
     RETRY_SCHEDULED = "RETRY_SCHEDULED"
+    STEP_ADVANCED = "STEP_ADVANCED"  # a pipeline step succeeded: its next step was requested
+    PART_ADVANCED = "PART_ADVANCED"  # a part of an array of over 10,000 items succeeded: its next part was requested
     FAILED = "FAILED"  # failed for good; alert published
     STALE = "STALE"  # duplicate or late event: nothing changed
     RECOVERED = "RECOVERED"  # a duplicate found an abandoned side effect and performed it
@@ -78,6 +87,18 @@ class TrackResult:
     run_id: str
     status: RunStatus | None = None
     detail: str = ""
+
+
+def _after_success(obs: JobObservation, workload: Workload | None, table: WorkloadTable) -> AttemptDecision | None:
+    """What a SUCCEEDED attempt hands over to: the next part of its array, else its pipeline's next step; None when
+    the run is done."""
+    if obs.array_size > BATCH_ARRAY_MAX_SIZE.value:
+        from batch_orchestrator.array_parts import next_part  # only runs of more items than one array job load it
+
+        part = next_part(obs, workload)
+        if part is not None:
+            return part
+    return next_step(obs, table)
 
 
 def with_failed_children(obs: JobObservation, *, jobs: ArrayChildren) -> JobObservation:
@@ -114,6 +135,13 @@ def apply_job_event(
     new_status = obs.status
     next_attempt_at: datetime | None = None
     side_effect: SideEffect | None = None
+    if obs.status is RunStatus.SUCCEEDED and settings.workloads is not None:
+        planned = _after_success(obs, workload, settings.workloads)
+        if planned is not None:
+            new_status = RunStatus.RETRY_WAIT
+            next_attempt_at = now
+            due = epoch_seconds(now) + settings.side_effect_lease_seconds
+            side_effect = SideEffect(kind=SIDE_EFFECT_RETRY, token=uuid.uuid4().hex, due=due, job_id=obs.job_id)
     if obs.status is RunStatus.FAILED:
         planned = decide_attempt(obs, workload)
         if planned.decision.retry:
@@ -135,7 +163,8 @@ def apply_job_event(
         side_effect=side_effect,
         attempt_size=size_at(workload, obs.size_step) if obs.status.is_terminal else None,
         next_plan=next_plan,
-        next_size=size_at(workload, next_plan.size_step) if next_plan else None,
+        next_size=size_at(settings.workload(next_plan.workload), next_plan.size_step) if next_plan else None,
+        step_workload=obs.workload if workload is not None and (obs.step or workload.then) else None,
     )
     if not written.applied:
         return _after_stale_event(
@@ -161,7 +190,13 @@ def apply_job_event(
         settings=settings,
         now=now,
     )
-    outcome = TrackOutcome.RETRY_SCHEDULED if side_effect.kind == SIDE_EFFECT_RETRY else TrackOutcome.FAILED
+    if side_effect.kind == SIDE_EFFECT_ALERT:
+        outcome = TrackOutcome.FAILED
+    else:
+        outcome = TrackOutcome.RETRY_SCHEDULED
+        if obs.status is RunStatus.SUCCEEDED:
+            same = planned.next_plan is not None and planned.next_plan.workload == obs.workload
+            outcome = TrackOutcome.PART_ADVANCED if same else TrackOutcome.STEP_ADVANCED
     return TrackResult(outcome, obs.run_id, run.status, detail=decision.reason)
 
 
@@ -260,8 +295,19 @@ def _perform(
     # Alerts are built only when one is due: a tracker's cold start on a status change does not load them.
     from batch_orchestrator.alerts import build_run_failed_alert
 
+    step = None
+    if settings.workloads is not None and (obs.step or obs.workload != DEFAULT_WORKLOAD):
+        from batch_orchestrator.workload_steps import step_position
+
+        step = step_position(settings.workloads, obs.workload)
     alert = build_run_failed_alert(
-        run, obs, decision_reason=reason, region=settings.region, log_group=settings.job_log_group, children=children
+        run,
+        obs,
+        decision_reason=reason,
+        region=settings.region,
+        log_group=settings.job_log_group,
+        children=children,
+        step=step,
     )
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)
     runs.complete_side_effect(run_id=run.run_id, token=side_effect.token, now=now)

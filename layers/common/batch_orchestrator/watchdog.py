@@ -289,6 +289,10 @@ class _Sweep:
             items=run.plan.items,
             array=ArrayState(size=run.plan.children, status_summary=run.array_status) if failed_children else None,
             failed_children=failed_children,
+            # A pipeline's later step (or an array's later part) counts its attempts from its start; a run waiting
+            # for its next attempt holds the next one's plan, so only a FAILED run's plan is this attempt's.
+            step=run.plan.step if run.status is RunStatus.FAILED else 0,
+            attempts_before_step=run.plan.attempts_before_step if run.status is RunStatus.FAILED else 0,
         )
 
     def _resubmit(self, active: ActiveRun) -> bool:

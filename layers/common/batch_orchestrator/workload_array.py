@@ -4,10 +4,13 @@
 as in the rest of the parser: every problem is reported through ``problem(field, message)``, one line each,
 and nothing is coerced silently. The rules:
 
-* ``{size: N}``: N children on every run, from BATCH_ARRAY_MIN_SIZE to BATCH_ARRAY_MAX_SIZE (SubmitJob: "The
+* ``{size: N}``: N children on every run, from BATCH_ARRAY_MIN_SIZE to ARRAY_RUN_MAX_ITEMS (more than one array job
+  takes run as parts: ``array_parts``; SubmitJob: "The
   array size can be between 2 and 10,000").
 * ``{manifest: upload}``: the uploaded object is the manifest; its number of items is the run's size. Only a
   workload triggered by uploads alone may have one: a schedule's firing has no object to count.
+* ``{manifest: previous-step}``: a pipeline step's, the manifest its previous step wrote (``workload_steps``, which
+  checks that there is a previous step).
 * Exactly one of the two.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, BATCH_ARRAY_MIN_SIZE
+from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS, BATCH_ARRAY_MIN_SIZE
 from batch_orchestrator.workload_fields import close_match, either, is_int, kind
 from batch_orchestrator.workloads import ArraySpec, ManifestSource
 
@@ -31,10 +34,10 @@ def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
     value = entry.get("array")
     if value is None:
         if "array" in entry:
-            problem("array", "must be a mapping, {size: N} or {manifest: upload}, got nothing (null)")
+            problem("array", "must be a mapping, {size: N} or {manifest: upload | previous-step}, got nothing (null)")
         return None
     if not isinstance(value, Mapping):
-        problem("array", f"must be a mapping, {{size: N}} or {{manifest: upload}}, got {kind(value)}")
+        problem("array", f"must be a mapping, {{size: N}} or {{manifest: upload | previous-step}}, got {kind(value)}")
         return None
     failed = False
 
@@ -59,12 +62,12 @@ def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
 
 
 def _size(report: Report, value: object) -> int | None:
-    low, high = BATCH_ARRAY_MIN_SIZE.value, BATCH_ARRAY_MAX_SIZE.value
+    low, high = BATCH_ARRAY_MIN_SIZE.value, ARRAY_RUN_MAX_ITEMS.value
     if not is_int(value) or not isinstance(value, int):
         report("array.size", f"must be a whole number of children, {low} to {high:,}, got {kind(value)}")
         return None
     if not low <= value <= high:
-        why = "an array job has 2 to 10,000 children; for one, leave array out"
+        why = "more than 10,000 run as array jobs of 10,000 one after another; for one item, leave array out"
         report("array.size", f"must be between {low} and {high:,} ({why}), got {value}")
         return None
     return value
@@ -72,10 +75,11 @@ def _size(report: Report, value: object) -> int | None:
 
 def _manifest(report: Report, value: object, entry: Mapping[Any, Any]) -> ManifestSource | None:
     if value not in _MANIFESTS:
-        report(
-            "array.manifest", f"must be {either(_MANIFESTS)} (the uploaded object is the manifest), got {kind(value)}"
-        )
+        why = "the uploaded object, or the manifest the previous pipeline step wrote"
+        report("array.manifest", f"must be {either(_MANIFESTS)} ({why}), got {kind(value)}")
         return None
+    if value == ManifestSource.PREVIOUS_STEP.value:
+        return ManifestSource.PREVIOUS_STEP
     if entry.get("match") is None:
         report(
             "array.manifest", "needs a key rule (match): the manifest is the uploaded object, and only uploads have one"

@@ -47,6 +47,7 @@ from batch_orchestrator.workload_fields import (
     not_json,
     timezone_problem,
 )
+from batch_orchestrator.workload_steps import read_then, step_names
 from batch_orchestrator.workloads import (
     RETRY_DEFAULTS,
     ComputeType,
@@ -70,6 +71,7 @@ _COMMON_KEYS = (
     "compute",
     "gpus",
     "array",
+    "then",
 )
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = _COMMON_KEYS
@@ -89,10 +91,11 @@ _ENV_VAR_IN_MESSAGE = re.compile(r" \([A-Z][A-Z_]*\)")
 class _Reader:
     """The problems of one workload entry, collected in the order its fields are read."""
 
-    def __init__(self, source: str, workload: str, *, runtime: bool) -> None:
+    def __init__(self, source: str, workload: str, *, runtime: bool, steps: frozenset[str] = frozenset()) -> None:
         self.source = source
         self.workload = workload
         self.runtime = runtime
+        self.steps = steps  # the table's later pipeline steps (named by a `then`): they need no trigger
         self.problems: list[Problem] = []
 
     def problem(self, field: str, message: str) -> None:
@@ -135,9 +138,11 @@ def parse(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
         raise WorkloadTableError([Problem("", "workloads", message, source)])
     problems: list[Problem] = []
     workloads: list[Workload] = []
+    steps = step_names(data)
     for index, entry in enumerate(data):
         name = entry.get("name") if isinstance(entry, Mapping) else None
-        reader = _Reader(source, name if isinstance(name, str) and name else f"workloads[{index}]", runtime=runtime)
+        shown = name if isinstance(name, str) and name else f"workloads[{index}]"
+        reader = _Reader(source, shown, runtime=runtime, steps=steps)
         workload = _workload(reader, entry)
         problems += reader.problems
         if workload is not None:
@@ -165,6 +170,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     compute = _compute(r, entry.get("compute"), retry)
     container = None if r.runtime else _container(r, entry)
     array = array_spec(r.problem, entry)
+    then = read_then(r.problem, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -181,6 +187,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         gpus=gpu_count,
         container=container,
         array=array,
+        then=then,
     )
 
 
@@ -455,8 +462,12 @@ def _cross_checks(
     retry: RetryPolicy | None,
 ) -> None:
     """The rules between fields, checked only where both fields read well (one problem, one line)."""
-    if entry.get("match") is None and not entry.get("schedules"):
-        r.problem("match", "a workload needs a trigger: match (an S3 key rule) or at least one schedule")
+    if entry.get("match") is None and not entry.get("schedules") and entry.get("name") not in r.steps:
+        r.problem(
+            "match",
+            "a workload needs a trigger: match (an S3 key rule) or at least one schedule, unless it is a pipeline's "
+            "later step (another workload names it in `then`)",
+        )
     if ladder is not None and retry is not None and len(ladder) > retry.max_attempts:
         r.problem(
             "memory",

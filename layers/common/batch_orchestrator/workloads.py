@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from batch_orchestrator.limits import PIPELINE_OUTPUT_PREFIX
 from batch_orchestrator.retry_policy import SQS_MAX_DELAY_SECONDS, RetryPolicy
 
 DEFAULT_WORKLOAD = "default"
@@ -166,6 +167,8 @@ class ManifestSource(StrEnum):
     """Where an array workload's manifest comes from (``array: {manifest: upload}``)."""
 
     UPLOAD = "upload"  # the uploaded object itself: a JSON array, or text with one item per non-empty line
+    # A pipeline step's: the manifest its previous step wrote (at STEP_MANIFEST_KEY), same format (``workload_steps``).
+    PREVIOUS_STEP = "previous-step"
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,8 @@ class Workload:
     job_definition: str = ""
     container: Container | None = None  # in workloads.yaml; absent from the runtime table
     array: ArraySpec | None = None  # None: each run is one job
+    # A pipeline (``workload_steps``): the workload whose run continues with workload ``then`` once it succeeds.
+    then: str | None = None
 
     def size(self, step: int) -> Size:
         """The size of ladder step ``step`` (0-based); IndexError past the top."""
@@ -245,6 +250,28 @@ class NoWorkload:
 
     key: str
     reason: str  # UNDER_OUTPUT_PREFIX or NO_RULE_MATCHES
+
+
+def _pipeline_output_problems(workloads: Sequence[Workload], output_prefix: str, source: str) -> list[Problem]:
+    """A table with pipelines needs an OutputPrefix (its steps write under it) short enough, in ASCII, for a step's
+    four keys under it to fit ECS's overrides (``limits.PIPELINE_OUTPUT_PREFIX``)."""
+    first = next((w for w in workloads if w.then is not None), None)
+    if first is None:
+        return []
+    budget = PIPELINE_OUTPUT_PREFIX.value
+    if not output_prefix:
+        message = (
+            "a pipeline's steps write under the stack's OutputPrefix, which is empty: set OutputPrefix (e.g. results/)"
+        )
+    elif len(output_prefix) > budget or not output_prefix.isascii():
+        message = (
+            f"a pipeline's steps are told keys under OutputPrefix, which must then be at most {budget} ASCII "
+            f"characters (ECS's 8,192 characters of overrides), got {len(output_prefix)} characters"
+            + ("" if output_prefix.isascii() else ", not all ASCII")
+        )
+    else:
+        return []
+    return [Problem(first.name, "then", message, source)]
 
 
 def _describe(workload: Workload) -> str:
@@ -309,7 +336,8 @@ class WorkloadTable:
 
         What only cold start can check (the default's rule comes from InputPrefix, known at deploy):
         the default is named ``default`` and is the only one so named, its rule is not ambiguous with
-        any workload's, and no rule matches only keys under the output prefix (it would never run).
+        any workload's, no rule matches only keys under the output prefix (it would never run), and a table with
+        pipelines has an output prefix (where their steps write) of at most PIPELINE_OUTPUT_PREFIX ASCII characters.
         Raises WorkloadTableError listing every problem.
         """
         problems: list[Problem] = []
@@ -333,6 +361,7 @@ class WorkloadTable:
                             source,
                         )
                     )
+        problems += _pipeline_output_problems(self.workloads, output_prefix, source)
         if problems:
             raise WorkloadTableError(problems)
         return WorkloadTable((default, *self.workloads), output_prefix=output_prefix, ec2_compute=self.ec2_compute)
@@ -394,6 +423,10 @@ def validate_table(workloads: Sequence[Workload], *, source: str = "workloads.ya
                 problems.append(Problem(name, "schedules", message, source))
         for earlier in workloads[:index]:
             problems += _ambiguities(earlier, workload, source)
+    if not problems:
+        from batch_orchestrator.workload_steps import pipeline_problems  # only a table with `then` has any
+
+        problems += pipeline_problems(workloads, source)
     if problems:
         raise WorkloadTableError(problems)
     return WorkloadTable(tuple(workloads))
@@ -445,4 +478,6 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
     if workload.array is not None:
         array = workload.array
         out["array"] = {"size": array.size} if array.manifest is None else {"manifest": array.manifest.value}
+    if workload.then is not None:
+        out["then"] = workload.then
     return out

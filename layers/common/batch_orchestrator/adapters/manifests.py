@@ -11,14 +11,18 @@ from batch_orchestrator.models import S3Source
 
 # The object version is gone (deleted, or expired as a noncurrent version) between the upload and its run.
 _GONE = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+# An empty object: a range starting at byte 0 is "unsatisfiable" for a zero-length representation (HTTP range
+# requests, RFC 9110 section 14.1.1), so S3 answers 416 InvalidRange instead of 0 bytes. Empty, not unreadable.
+_EMPTY = "InvalidRange"
 
 
 class S3Manifests:
-    """Data access for the manifests workloads with ``array: {manifest: upload}`` run."""
+    """Data access for the manifests array workloads run: the upload (``array: {manifest: upload}``), or the one a
+    pipeline's previous step wrote (``{manifest: previous-step}``)."""
 
     def read(self, source: S3Source) -> bytes | None:
         """The first MANIFEST_MAX_BYTES + 1 bytes of the uploaded object version (so a longer one shows it is
-        longer), or None when it no longer exists; ManifestUnreadable for any other failure."""
+        longer; b"" for an empty one), or None when it no longer exists; ManifestUnreadable for any other failure."""
         request = {"Bucket": source.bucket, "Key": source.key, "Range": f"bytes=0-{MANIFEST_MAX_BYTES.value}"}
         if source.version_id:
             request["VersionId"] = source.version_id
@@ -26,8 +30,11 @@ class S3Manifests:
             response = client("s3").get_object(**request)
             data: bytes = response["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _GONE:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _GONE:
                 return None
+            if code == _EMPTY:
+                return b""
             raise ManifestUnreadable(
                 f"GetObject of the manifest s3://{source.bucket}/{source.key} failed: {exc}"
             ) from exc

@@ -53,6 +53,9 @@ MEMORY_MIB = "memoryMib"
 # (at most RUN_FAILED_CHILDREN_KEPT, each reason cut to FAILED_CHILD_REASON_CHARS) with their count.
 ARRAY_SIZE = "arraySize"
 ARRAY_ITEMS = "arrayItems"
+# A pipeline's later step only (AttemptPlan.step, attempts_before_step): absent on every other run.
+STEP = "step"
+ATTEMPTS_BEFORE_STEP = "attemptsBeforeStep"
 ARRAY_CHILDREN = "arrayChildren"
 FAILED_CHILDREN = "failedChildren"
 FAILED_CHILDREN_COUNT = "failedChildrenCount"
@@ -99,15 +102,20 @@ def plan_attributes(plan: AttemptPlan, size: Size | None) -> tuple[dict[str, Any
             values[ARRAY_ITEMS] = items_text(plan.items)
         else:
             removed = (ARRAY_ITEMS,)
+    elif plan.step:  # a single-job step after an array step: the previous step's array is not this attempt's
+        removed = (ARRAY_SIZE, ARRAY_ITEMS)
+    if plan.step or plan.attempts_before_step:
+        values[STEP] = plan.step
+        values[ATTEMPTS_BEFORE_STEP] = plan.attempts_before_step
     if size is None:
         return values, (*removed, VCPU, MEMORY_MIB)
     return {**values, VCPU: size.vcpu, MEMORY_MIB: size.memory_mib}, removed
 
 
 def previous_attempt_array_attributes(plan: AttemptPlan) -> tuple[str, ...]:
-    """What a retry's claim removes of an array run: the children of the attempt before it (its history keeps
-    their count)."""
-    return (ARRAY_CHILDREN, FAILED_CHILDREN, FAILED_CHILDREN_COUNT) if plan.array_size else ()
+    """What a retry's claim removes of an array run, or of a pipeline's later step (whose previous step may have been
+    an array): the children of the attempt before it (its history keeps their count)."""
+    return (ARRAY_CHILDREN, FAILED_CHILDREN, FAILED_CHILDREN_COUNT) if plan.array_size or plan.step else ()
 
 
 def observed_array_attributes(obs: JobObservation) -> dict[str, Any]:
@@ -154,6 +162,8 @@ def _plan_of(item: Mapping[str, Any]) -> AttemptPlan:
         spot_interruptions=int(item.get(SPOT_INTERRUPTIONS, DEFAULT_PLAN.spot_interruptions)),
         array_size=int(item.get(ARRAY_SIZE, DEFAULT_PLAN.array_size)),
         items=parse_items(str(items)) if items else (),
+        step=int(item.get(STEP, DEFAULT_PLAN.step)),
+        attempts_before_step=int(item.get(ATTEMPTS_BEFORE_STEP, DEFAULT_PLAN.attempts_before_step)),
     )
 
 
@@ -192,6 +202,7 @@ def run_from_item(item: Mapping[str, Any]) -> Run:
             memory_mib=_int(entry.get(MEMORY_MIB)),
             items=entry.get("items"),
             failed_children=_int(entry.get("failedChildren")),
+            workload=entry.get("workload"),
         )
         for entry in item.get("history", [])
     )

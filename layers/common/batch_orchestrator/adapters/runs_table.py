@@ -171,9 +171,13 @@ class RunsTable:
         claimed_until: int,
         plan: AttemptPlan = DEFAULT_PLAN,
         size: Size | None = None,
+        max_attempts: int | None = None,
     ) -> WriteResult:
-        """Move a run waiting for attempt ``attempt`` from RETRY_WAIT to SUBMITTED, as ``plan``."""
+        """Move a run waiting for attempt ``attempt`` from RETRY_WAIT to SUBMITTED, as ``plan`` (and, for a pipeline's
+        next step, with the run's attempt limit ``max_attempts``)."""
         planned, unsized = plan_attributes(plan, size)
+        if max_attempts is not None:
+            planned["maxAttempts"] = max_attempts
         return self._update(
             run_id,
             set_values={
@@ -250,6 +254,49 @@ class RunsTable:
             },
         )
 
+    def refuse_waiting_attempt(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        job_name: str,
+        now: datetime,
+        reason: str,
+        side_effect: SideEffect,
+        plan: AttemptPlan,
+    ) -> WriteResult:
+        """Fail a run waiting for attempt ``attempt`` (a pipeline step whose previous step's manifest cannot run)
+        without a job, owing its alert: RETRY_WAIT -> FAILED, like ``refuse_first_attempt`` for an existing run."""
+        planned, unsized = plan_attributes(plan, None)
+        return self._update(
+            run_id,
+            set_values={
+                "status": RunStatus.FAILED.value,
+                "activeStatus": RunStatus.FAILED.value,  # in the sparse index until its alert is confirmed
+                "progress": progress_of(attempt, RunStatus.FAILED),
+                "jobName": job_name,
+                "updatedAt": iso(now),
+                "statusReason": clip_reason(reason),
+                "sideEffect": side_effect_attribute(side_effect),
+                **planned,
+            },
+            remove=(
+                *unsized,
+                EXPIRES_AT,
+                "nextAttemptAt",
+                "jobId",
+                "exitCode",
+                "logStreamName",
+                "startedAt",
+                "stoppedAt",
+            ),
+            append_history=AttemptRecord(
+                attempt=attempt, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason), workload=plan.workload
+            ).to_dict(),
+            condition="#status = :expected_status AND #attempt = :attempt",
+            condition_values={":expected_status": RunStatus.RETRY_WAIT.value, ":attempt": attempt},
+        )
+
     def release_claim(self, *, run_id: str, attempt: int, claimed_until: int, error: str, now: datetime) -> WriteResult:
         """Record that SubmitJob was rejected (no job exists) so the next delivery submits at once."""
         return self._update(
@@ -279,12 +326,14 @@ class RunsTable:
         attempt_size: Size | None = None,
         next_plan: AttemptPlan | None = None,
         next_size: Size | None = None,
+        step_workload: str | None = None,
     ) -> WriteResult:
         """Apply one observation if it moves the run forward; one conditional UpdateItem.
 
         ``new_status`` is the observation's status, or RETRY_WAIT when the tracker decided to retry
-        a FAILED attempt (then with the next attempt's plan and size). A terminal observation appends the
-        attempt to the run's history, with its size.
+        a FAILED attempt, or to go on with a pipeline's next step after a SUCCEEDED one (then with the next
+        attempt's plan and size). A terminal observation appends the attempt to the run's history, with its size
+        (and, for a pipeline's step, ``step_workload``: the step it ran).
         """
         set_values: dict[str, Any] = {
             "status": new_status.value,
@@ -349,6 +398,7 @@ class RunsTable:
                 memory_mib=attempt_size.memory_mib if attempt_size else None,
                 items=attempt_items_text(obs),
                 failed_children=len(obs.failed_children) if obs.failed_children is not None else None,
+                workload=step_workload,
             ).to_dict()
         return self._update(
             obs.run_id,
