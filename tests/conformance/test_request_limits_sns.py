@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
-from batch_orchestrator.alerts import build_queue_blocked_alert, build_stuck_run_alert
+from batch_orchestrator.alert_queue_blocked import build_queue_blocked_alert
+from batch_orchestrator.alert_stuck import build_stuck_run_alert
 from batch_orchestrator.batch_events import parse_describe_jobs_entry, parse_queue_blocked
 from batch_orchestrator.job_outcome import REASON_MAX_CHARS
 from batch_orchestrator.limits import SNS_MAX_MESSAGE_SIZE, SNS_RAW_DELIVERY_ATTRIBUTES, SNS_SUBJECT

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from batch_orchestrator.alert_advice import queue_blocked_advice
-from batch_orchestrator.alerts import build_queue_blocked_alert
+from batch_orchestrator.alert_queue_blocked import build_queue_blocked_alert
 from batch_orchestrator.models import QueueBlocked
 from tests.support.alert_builders import QUEUE_ARN, RUN_ID, assert_sns_subject, split_body
 

@@ -20,7 +20,7 @@ from moto import mock_aws
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
 from batch_orchestrator.adapters.manifests import S3Manifests
 from batch_orchestrator.adapters.submit_queue import SubmitQueue
-from batch_orchestrator.alerts import build_queue_blocked_alert
+from batch_orchestrator.alert_queue_blocked import build_queue_blocked_alert
 from batch_orchestrator.errors import AlertPublishError, BatchLookupError, JobSubmitError
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.limits import MANIFEST_MAX_BYTES

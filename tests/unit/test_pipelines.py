@@ -233,6 +233,7 @@ def test_a_sequential_step_failing_for_good_alerts_once_naming_the_step(stack: P
     (alert,) = stack.alerts.of_type(ALERT_RUN_FAILED)
     assert "(step publish: exit 3, attempt 1/3)" in alert.subject
     assert "failed for good: step publish (step 2 of 2), attempt 1 of 3" in alert.message
+    assert "  1. step check, SUCCEEDED, exit code 0" in alert.message  # the history names each attempt's step
 
 
 # ------------------------------------------------------------------------------------------ what travels

@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from batch_orchestrator.alert_format import SUBJECT_MAX_CHARS
-from batch_orchestrator.alerts import ALERT_RUN_STUCK, build_stuck_run_alert
+from batch_orchestrator.alert_stuck import build_stuck_run_alert
+from batch_orchestrator.alerts import ALERT_RUN_STUCK
 from batch_orchestrator.ids import job_name_for, run_id_for
 from batch_orchestrator.models import JobObservation, Run, RunStatus, S3Source
 from tests.support.fakes import FakeAlertSink, FakeJobInspector

@@ -331,7 +331,7 @@ def handle_queue_blocked(
     )
     if not taken:
         return False
-    from batch_orchestrator.alerts import build_queue_blocked_alert
+    from batch_orchestrator.alert_queue_blocked import build_queue_blocked_alert
 
     alert = build_queue_blocked_alert(blocked, region=settings.region)
     alerts.publish(subject=alert.subject, message=alert.message, attributes=alert.attributes)

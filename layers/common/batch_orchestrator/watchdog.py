@@ -343,7 +343,7 @@ class _Sweep:
             # StuckRuns metric (and its alarm) still reports the run.
             # Built only when a run is stuck: a sweep with nothing to report does not load the alerts
             # (cold start).
-            from batch_orchestrator.alerts import build_stuck_run_alert
+            from batch_orchestrator.alert_stuck import build_stuck_run_alert
 
             alert = build_stuck_run_alert(
                 run,
