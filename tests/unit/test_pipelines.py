@@ -6,16 +6,24 @@ whose previous step's manifest cannot run, ends the run naming the step.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from batch_orchestrator.alerts import ALERT_RUN_FAILED
 from batch_orchestrator.batch_events import parse_describe_jobs_entry
-from batch_orchestrator.errors import MalformedMessage, RetryEnqueueError
+from batch_orchestrator.errors import MalformedMessage, RetryEnqueueError, WorkloadUnavailable
 from batch_orchestrator.ids import ATTEMPTS_BEFORE_STEP_TAG, STEP_TAG, run_id_for
-from batch_orchestrator.models import SIDE_EFFECT_ALERT, AttemptPlan, JobObservation, RunStatus, S3Source
-from batch_orchestrator.submit import SubmitOutcome
+from batch_orchestrator.models import (
+    SIDE_EFFECT_ALERT,
+    AttemptPlan,
+    JobObservation,
+    RunStatus,
+    S3Source,
+    ScheduleSource,
+)
+from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message, retry_message
 from batch_orchestrator.tracking import TrackOutcome, recover_side_effect
 from batch_orchestrator.workloads import Capacity
@@ -184,14 +192,16 @@ def test_the_last_steps_success_ends_the_run_and_a_single_step_after_an_array_is
         (b"\n \n", "the manifest holds no items"),
         (b"[1, 2", "not JSON"),
         (json.dumps(list(range(100_001))).encode(), "more than the 100,000 one array run takes"),
+        (None, "the previous step wrote no manifest at s3://batch-orch-input/results/"),
     ],
 )
 def test_a_manifest_that_cannot_run_fails_the_run_at_that_step_without_a_job(
-    stack: PipelineStack, manifest: bytes, why: str
+    stack: PipelineStack, manifest: bytes | None, why: str
 ) -> None:
     # Given split wrote a manifest render cannot run
     split = stack.start("scenes/a.txt")
-    stack.write_step_manifest(stack.run_of("scenes/a.txt").run_id, "split", manifest)
+    if manifest is not None:  # None: split wrote none at all
+        stack.write_step_manifest(stack.run_of("scenes/a.txt").run_id, "split", manifest)
     stack.finish(split, "SUCCEEDED", exit_code=0)
     jobs_before = len(stack.jobs.jobs)
 
@@ -290,3 +300,16 @@ def test_the_watchdog_alerts_a_step_refused_before_its_job_naming_the_step() -> 
     assert "Job ID:        none (not submitted)" in alert.message
     run = stack.run_of("scenes/a.txt")
     assert stack.runs.active_status(run.run_id) is None
+
+
+def test_a_stack_that_cannot_read_a_steps_manifest_fails_the_delivery_not_the_run(stack: PipelineStack) -> None:
+    # Given split succeeded, and a submit function without the bucket (no OUTPUT_BUCKET) and of a run not from S3
+    split = stack.start("scenes/a.txt")
+    stack.finish(split, "SUCCEEDED", exit_code=0)
+    request = stack.retry_queue.sent[-1].request
+    scheduled = replace(request, source=ScheduleSource(schedule_name="nightly", scheduled_time="2026-12-01T00:00:00Z"))
+
+    # When / Then it is refused before any write, naming what is missing (SQS redelivers, then the DLQ keeps it)
+    with pytest.raises(WorkloadUnavailable, match="no OUTPUT_BUCKET"):
+        submit_run(scheduled, runs=stack.runs, jobs=stack.jobs, settings=stack.submit_settings, now=stack.tick())
+    assert stack.run_of("scenes/a.txt").status is RunStatus.RETRY_WAIT
