@@ -28,6 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from batch_orchestrator.object_manifests import OBJECTS_MANIFEST_NAME
 from batch_orchestrator.workload_steps import STEP_MANIFEST_NAME
 from batch_orchestrator.workload_table_file import digest, file_text
 from batch_orchestrator.workloads import ComputeType, ManifestSource, Schedule, Workload, WorkloadTable, to_runtime_json
@@ -128,8 +129,44 @@ def manifest_read_policy(table: WorkloadTable) -> list[str]:
         for w in table.workloads
         if w.array is not None and w.array.manifest is ManifestSource.PREVIOUS_STEP and w.name in previous
     ]
-    if not patterns and not step_manifests:
+    listings = [w for w in table.workloads if _lists_directory(w) and w.key_rule is not None]
+    if not patterns and not step_manifests and not listings:
         return []
+    statements = [
+        "        - Sid: ReadManifests",
+        "          Effect: Allow",
+        "          # One GetObject per upload of a workload whose array is the uploaded manifest, to count its items;",
+        "          # one per run of a pipeline step whose array is the manifest its previous step wrote; the listing",
+        "          # of an upload's directory, read back when a delivery finds it written.",
+        "          Action:",
+        "            - s3:GetObject",
+        "            - s3:GetObjectVersion",
+        "          Resource:",
+        *(f"            - !Sub {quoted(pattern)}" for pattern in patterns),
+        # (OutputPrefix is never empty with a pipeline: the PipelinesNeedOutputPrefix rule refuses the deploy.)
+        *(f"            - !Sub {quoted('${InputBucket.Arn}/${OutputPrefix}*' + rest)}" for rest in step_manifests),
+        *(f"            - !Sub {quoted(_listing(w))}" for w in listings),
+    ]
+    if listings or step_manifests:
+        statements += [
+            "        - Sid: ListForManifests",
+            "          Effect: Allow",
+            "          # Key names of the stack's bucket: to list an upload's directory (upload-directory arrays),",
+            "          # and so that GetObject of a manifest not written (yet) answers 404, not 403 AccessDenied",
+            "          # (GetObject, Amazon S3 API Reference: without s3:ListBucket a missing key is a 403). S3",
+            "          # documents no s3:prefix for that check: no condition (as the job role's).",
+            "          Action: s3:ListBucket",
+            "          Resource: !GetAtt InputBucket.Arn",
+        ]
+    if listings:
+        statements += [
+            "        - Sid: WriteDirectoryListings",
+            "          Effect: Allow",
+            "          # The listing, written once per run (a conditional PutObject) under the output prefix.",
+            "          Action: s3:PutObject",
+            "          Resource:",
+            *(f"            - !Sub {quoted(_listing(w))}" for w in listings),
+        ]
     return [
         f"{MANIFEST_READ_POLICY}:",
         "  Type: AWS::IAM::Policy",
@@ -139,17 +176,7 @@ def manifest_read_policy(table: WorkloadTable) -> list[str]:
         "    PolicyDocument:",
         '      Version: "2012-10-17"',
         "      Statement:",
-        "        - Sid: ReadManifests",
-        "          Effect: Allow",
-        "          # One GetObject per upload of a workload whose array is the uploaded manifest, to count its items;",
-        "          # one per run of a pipeline step whose array is the manifest its previous step wrote.",
-        "          Action:",
-        "            - s3:GetObject",
-        "            - s3:GetObjectVersion",
-        "          Resource:",
-        *(f"            - !Sub {quoted(pattern)}" for pattern in patterns),
-        # (OutputPrefix is never empty with a pipeline: the PipelinesNeedOutputPrefix rule refuses the deploy.)
-        *(f"            - !Sub {quoted('${InputBucket.Arn}/${OutputPrefix}*' + rest)}" for rest in step_manifests),
+        *statements,
     ]
 
 
@@ -234,6 +261,18 @@ def job_input_region(table: WorkloadTable) -> list[str]:
         if w.key_rule is not None
     }
     lines = [f"- !Sub {quoted(pattern)}" for pattern in patterns]
+    directories = {
+        f"${{InputBucket.Arn}}/{sub_escaped(_directory(w.key_rule.prefix))}*": None
+        for w in table.workloads
+        if _lists_directory(w) and w.key_rule is not None
+    }
+    if directories:
+        listings = [_listing(w) for w in table.workloads if _lists_directory(w)]
+        lines += [
+            "# The objects beside the uploads of upload-directory arrays, and each run's listing of them.",
+            *(f"- !Sub {quoted(d)}" for d in directories),
+            *(f"- !Sub {quoted(listing)}" for listing in listings),
+        ]
     if any(w.then is not None for w in table.workloads):
         # A pipeline's step reads what its previous step wrote, under the output prefix (workload_steps; the functions
         # refuse a pipeline without an OutputPrefix at cold start).
@@ -390,16 +429,31 @@ def outputs_region(table: WorkloadTable) -> list[str]:
 
 
 def rules_region(table: WorkloadTable) -> list[str]:
-    """A stack with pipelines is refused at deploy while OutputPrefix is empty (the functions refuse it at cold start
-    too, with the prefix's other limits, which a Rule cannot express)."""
-    if not any(w.then is not None for w in table.workloads):
+    """A stack with pipelines, or with arrays of the objects beside an upload, is refused at deploy while OutputPrefix
+    is empty (the functions refuse it at cold start too, with the prefix's other limits, which Rules cannot express)."""
+    if not any(w.then is not None or _lists_directory(w) for w in table.workloads):
         return []
     return [
         "PipelinesNeedOutputPrefix:",
         "  Assertions:",
         '    - Assert: !Not [!Equals [!Ref OutputPrefix, ""]]',
-        "      AssertDescription: workloads.yaml has pipelines (then), whose steps write under OutputPrefix; set it.",
+        "      AssertDescription: workloads.yaml has pipelines (then) or upload-directory arrays, which write under",
+        "        OutputPrefix; set it.",
     ]
+
+
+def _lists_directory(workload: Workload) -> bool:
+    return workload.array is not None and workload.array.manifest is ManifestSource.UPLOAD_DIRECTORY
+
+
+def _listing(workload: Workload) -> str:
+    """Where the listings of an upload-directory workload's runs are kept (object_manifests.objects_manifest_key)."""
+    return f"${{InputBucket.Arn}}/${{OutputPrefix}}*/{workload.name}/{OBJECTS_MANIFEST_NAME}"
+
+
+def _directory(prefix: str) -> str:
+    """The directory every key starting with ``prefix`` lies in (up to and with its last "/")."""
+    return prefix[: prefix.rfind("/") + 1]
 
 
 REGIONS = {

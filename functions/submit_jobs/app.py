@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batch_orchestrator.adapters.aws import take_throttle_count
 from batch_orchestrator.adapters.batch import BatchJobs
 from batch_orchestrator.adapters.manifests import S3Manifests
+from batch_orchestrator.adapters.objects import S3Objects
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
@@ -39,6 +40,7 @@ OUTCOME_METRICS = {
     SubmitOutcome.REFUSED: "RunsRefused",
 }
 MANIFESTS = S3Manifests()
+OBJECTS = S3Objects()
 
 
 @cache
@@ -80,7 +82,13 @@ def _handle_record(record: SQSRecord) -> None:
         workload = request.plan.workload
         try:
             result = submit_run(
-                request, runs=runs, jobs=jobs, settings=config.submit, now=utcnow(), manifests=MANIFESTS
+                request,
+                runs=runs,
+                jobs=jobs,
+                settings=config.submit,
+                now=utcnow(),
+                manifests=MANIFESTS,
+                objects=OBJECTS,
             )
         except OrchestratorError as exc:  # SubmitJob refused or unknown, the runs table unavailable, no such workload
             logger.warning(

@@ -45,12 +45,13 @@ definition's retryStrategy retries them into success; with SAMPLE_FAIL_UNTIL_RUN
 RUN_ATTEMPT (the orchestrator's attempt) <= m, so the orchestrator's child-only retry runs them into success.
 Both given: both must hold. The job decides from its own item, as an array child does.
 
-Pipeline steps (docs/workloads.md, "Pipelines"): with STEP_OUTPUT_PREFIX set, the result goes under it
+Pipeline steps (docs/pipelines.md): with STEP_OUTPUT_PREFIX set, the result goes under it
 (``$STEP_OUTPUT_PREFIX[<item>/]result.json``) and carries the step's name. A step told STEP_MANIFEST_KEY (its next
 step's array is its manifest) also writes the input's lines, one item per non-empty line not starting with "#", as
-that manifest: a preprocess step. A step told MANIFEST_KEY (its array is its previous step's manifest) records its
-item's text from it (``manifestItem``). A single-job step after another (PREVIOUS_STEP_OUTPUT_PREFIX) records the
-results its previous step left (``previousResults``: how many result.json objects, and their items): an aggregate.
+that manifest: a preprocess step. A child told MANIFEST_KEY (its array is its previous step's manifest, or the
+listing of an upload's directory) records its item's text from it (``manifestItem``). A single-job step after another
+(PREVIOUS_STEP_OUTPUT_PREFIX) records the results its previous step left (``previousResults``: how many result.json
+objects, and their keys): an aggregate.
 
 Memory: with SAMPLE_MEMORY_MIB=<n> the job fills n MiB (every page touched, so they are resident) and
 holds them about a second before it writes its result, to try a workload's memory ladder: with 700 it
@@ -257,16 +258,17 @@ def manifest_items(body: bytes) -> list[str]:
 
 
 def step_work(env: Mapping[str, str], s3: Any, bucket: str, item: int | None, result: dict[str, Any]) -> None:
-    """What a pipeline step of the sample does beyond its result (see the module docstring); nothing outside one."""
-    if not env.get("STEP_NAME"):
-        return
-    result["step"] = env["STEP_NAME"]
-    if env.get("MANIFEST_KEY"):
+    """What a pipeline step of the sample does beyond its result (see the module docstring); a child of an array of a
+    manifest the orchestrator keeps (MANIFEST_KEY) records its item."""
+    if env.get("MANIFEST_KEY"):  # a previous step's manifest, or the listing of an upload's directory
         items = manifest_items(s3.get_object(Bucket=bucket, Key=env["MANIFEST_KEY"])["Body"].read())
         position = item or 0
         if position >= len(items):
             raise JobError(f"item {position} is past the {len(items)} items of {env['MANIFEST_KEY']}", EX_CONFIG)
         result["manifestItem"] = items[position]
+    if not env.get("STEP_NAME"):
+        return
+    result["step"] = env["STEP_NAME"]
     if env.get("STEP_MANIFEST_KEY") and env.get("INPUT_KEY"):
         body = s3.get_object(Bucket=required(env, "INPUT_BUCKET"), Key=env["INPUT_KEY"])["Body"].read(CHUNK_BYTES)
         lines = [line for line in manifest_items(body) if not line.lstrip().startswith("#")]

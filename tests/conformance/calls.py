@@ -24,6 +24,7 @@ import botocore.session
 from botocore import xform_name
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
+from batch_orchestrator.object_manifests import objects_manifest_key
 from batch_orchestrator.workload_steps import step_manifest_key
 from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, PACKAGED, digest
 from batch_orchestrator.workloads import ComputeType, ManifestSource, Workload, WorkloadTable, parse_workloads
@@ -145,7 +146,9 @@ def _submit_job(s: Scope) -> list[Authorised]:
 
 def _get_manifest(s: Scope) -> list[Authorised]:
     """GetObject of an upload whose workload's array is the uploaded manifest (none for a table without one); the
-    code names the version it reads, so IAM checks s3:GetObjectVersion as well."""
+    code names the version it reads, so IAM checks s3:GetObjectVersion as well. A manifest the stack writes (a pipeline
+    step's, an upload-directory listing) is read by key alone, and may be missing: S3 answers 404 rather than 403 only
+    to a caller that may s3:ListBucket the bucket (GetObject, Amazon S3 API Reference)."""
     from tests.conformance.requests import SAMPLE_RUN_ID, input_bucket  # requests imports this module
 
     bucket = input_bucket(s.stack)
@@ -156,17 +159,57 @@ def _get_manifest(s: Scope) -> list[Authorised]:
         rule = workload.key_rule
         if workload.array is None or workload.array.manifest is None:
             continue
-        if workload.array.manifest is ManifestSource.PREVIOUS_STEP:
-            # A pipeline step's: the manifest its previous step wrote, read by key alone (no version: GetObject).
-            key = step_manifest_key(s.environment["OUTPUT_PREFIX"], SAMPLE_RUN_ID, previous[workload.name])
-            manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{s.environment['OUTPUT_BUCKET']}/{key}")
-            requests.append(Authorised("s3:GetObject", (manifest,), {}, f"the manifest before step {workload.name}"))
+        written = {
+            ManifestSource.PREVIOUS_STEP: lambda w: step_manifest_key(
+                s.environment["OUTPUT_PREFIX"], SAMPLE_RUN_ID, previous[w.name]
+            ),
+            ManifestSource.UPLOAD_DIRECTORY: lambda w: objects_manifest_key(
+                s.environment["OUTPUT_PREFIX"], SAMPLE_RUN_ID, w.name
+            ),
+        }.get(workload.array.manifest)
+        if written is not None:
+            key = written(workload)
+            bucket_arn = f"arn:{s.stack.partition}:s3:::{s.environment['OUTPUT_BUCKET']}"
+            manifest = TypedResource("object", f"{bucket_arn}/{key}")
+            why = f"the manifest {workload.name} reads"
+            requests.append(Authorised("s3:GetObject", (manifest,), {}, why))
+            requests.append(
+                Authorised("s3:ListBucket", (TypedResource("bucket", bucket_arn),), {"s3:prefix": key}, why + " (404)")
+            )
             continue
         assert rule is not None, "an upload's manifest goes with a key rule"
         manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{bucket}/{rule.prefix}items{rule.suffix}")
         why = f"the manifest of workload {workload.name}"
         requests += [Authorised(action, (manifest,), {}, why) for action in ("s3:GetObject", "s3:GetObjectVersion")]
     return requests
+
+
+def _directory_calls(action: str) -> Builder:
+    """What submit_jobs does for an upload-directory array (none for a table without one): ListObjectsV2 of the
+    upload's directory (s3:ListBucket with that s3:prefix), PutObject of the run's listing under the output prefix."""
+
+    def build(s: Scope) -> list[Authorised]:
+        from tests.conformance.requests import SAMPLE_RUN_ID  # requests imports this module
+
+        bucket_arn = f"arn:{s.stack.partition}:s3:::{s.environment['OUTPUT_BUCKET']}"
+        requests = []
+        for workload in runtime_workloads(s.environment):
+            rule = workload.key_rule
+            if workload.array is None or workload.array.manifest is not ManifestSource.UPLOAD_DIRECTORY:
+                continue
+            assert rule is not None, "an upload-directory array goes with a key rule"
+            if action == "s3:ListBucket":
+                directory = f"{rule.prefix}2026-12-01/"
+                context = {"s3:prefix": directory}
+                requests.append(Authorised(action, (TypedResource("bucket", bucket_arn),), context, "the directory"))
+            else:
+                key = objects_manifest_key(s.environment["OUTPUT_PREFIX"], SAMPLE_RUN_ID, workload.name)
+                requests.append(
+                    Authorised(action, (TypedResource("object", f"{bucket_arn}/{key}"),), {}, "the listing")
+                )
+        return requests
+
+    return build
 
 
 def _send_message(s: Scope) -> list[Authorised]:
@@ -201,6 +244,8 @@ OPERATIONS: dict[str, Builder] = {
     "sqs.SendMessage": _send_message,
     "sns.Publish": _publish,
     "s3.GetObject": _get_manifest,
+    "s3.ListObjectsV2": _directory_calls("s3:ListBucket"),
+    "s3.PutObject": _directory_calls("s3:PutObject"),
 }
 
 # function -> operation -> the template Condition under which the code makes it (None: always).
@@ -210,7 +255,9 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "dynamodb.UpdateItem": None,  # claims of retries and stale claims, release after a refused SubmitJob
         "batch.SubmitJob": None,
         "batch.ListJobs": None,  # a stale claim: is there a job of that name already?
-        "s3.GetObject": None,  # a manifest (only for workloads with array: {manifest: upload | previous-step})
+        "s3.GetObject": None,  # a manifest (only for workloads with array: {manifest: ...})
+        "s3.ListObjectsV2": None,  # an upload's directory (only for array: {manifest: upload-directory})
+        "s3.PutObject": None,  # its listing, once per run (only for array: {manifest: upload-directory})
     },
     "SubmitScheduledFunction": {
         "dynamodb.PutItem": None,

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_orchestrator.object_manifests import objects_manifest_key
+from batch_orchestrator.workloads import ManifestSource
 from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, Scope, runtime_workloads, topic_key_arn
 from tests.conformance.iam import ContextValue, Decision, Principal, Request, evaluate, role, service
 from tests.conformance.iam_database import TypedResource
@@ -319,6 +321,10 @@ def _job_role_calls(stack: ResolvedStack, definition: str, container: Mapping[st
         calls.append(
             _role_call(stack, role_id, who, "write the result", "s3:PutObject", (TypedResource("object", output),))
         )
+        listing = _listing_key(stack, definition, environment["OUTPUT_PREFIX"])
+        if listing is not None:  # an upload-directory array's child reads its key from the run's listing
+            read = TypedResource("object", f"arn:{stack.partition}:s3:::{environment['OUTPUT_BUCKET']}/{listing}")
+            calls.append(_role_call(stack, role_id, who, "read the directory's listing", "s3:GetObject", (read,)))
         previous = _previous_step(stack, definition)
         if previous is not None:  # a pipeline's later step reads what the step before it wrote (docs/pipelines.md)
             earlier = f"{environment['OUTPUT_PREFIX']}{SAMPLE_RUN_ID}/{previous}/"
@@ -338,6 +344,19 @@ def _job_role_calls(stack: ResolvedStack, definition: str, container: Mapping[st
                 )
             )
     return calls
+
+
+def _listing_key(stack: ResolvedStack, definition: str, output_prefix: str) -> str | None:
+    """The run's listing the job of an upload-directory workload reads (None for any other job definition)."""
+    environment = stack.function_environment("SubmitJobsFunction")
+    arn = stack.ref(definition)
+    if arn == environment["JOB_DEFINITION_ARN"]:
+        return None
+    name = arn.split(":job-definition/", 1)[1].rsplit(":", 1)[0]
+    (workload,) = [w for w in runtime_workloads(environment) if w.job_definition == name]
+    if workload.array is None or workload.array.manifest is not ManifestSource.UPLOAD_DIRECTORY:
+        return None
+    return objects_manifest_key(output_prefix, SAMPLE_RUN_ID, workload.name)
 
 
 def _previous_step(stack: ResolvedStack, definition: str) -> str | None:

@@ -53,6 +53,13 @@ workloads:
     memory: 512
     timeout_seconds: 60
     array: {manifest: upload}
+  - name: drops
+    match: {prefix: drops/, suffix: /_READY}
+    image: public.ecr.aws/docker/library/python:3.13-slim
+    vcpu: "0.25"
+    memory: 512
+    timeout_seconds: 60
+    array: {manifest: upload-directory}
 """
 
 # The flows need every optional call switched on and retries that are due at once.
@@ -240,6 +247,12 @@ def run_array_flows(stack: EmulatedStack) -> None:
     (parent,) = [job for job in all_jobs(stack) if ":" not in job["jobId"]]  # not its children
     assert parent["arrayProperties"]["size"] == 2
     track(stack, job_event(stack, parent, "FAILED"))
+    # A directory of two objects and its marker: listed (ListObjectsV2), its listing written once (PutObject).
+    for key in ("drops/2026-12-01/a.csv", "drops/2026-12-01/b.csv", "drops/2026-12-01/_READY"):
+        upload(stack, key, b"x\n")
+    deliver_all(stack)
+    parents = [job for job in all_jobs(stack) if ":" not in job["jobId"] and "READY" in job["jobName"]]
+    assert [job["arrayProperties"]["size"] for job in parents] == [2]
 
 
 Table = dict[str, dict[str, str | None]]

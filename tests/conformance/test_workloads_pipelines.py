@@ -81,7 +81,8 @@ def test_submit_jobs_reads_the_manifest_split_writes_for_render_and_nothing_else
     ((arn, allowed),) = verdicts(resolved, "SubmitJobsFunction (code)", "s3:GetObject")
     assert arn.endswith("/split/manifest")
     assert allowed
-    (statement,) = resolved.resources[MANIFEST_READ_POLICY].properties["PolicyDocument"]["Statement"]
+    statements = resolved.resources[MANIFEST_READ_POLICY].properties["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in statements if s["Sid"] == "ReadManifests"]
     bucket = resolved.get_att("InputBucket", "Arn")
     output_prefix = resolved.function_environment("SubmitJobsFunction")["OUTPUT_PREFIX"]
     assert statement["Resource"] == [f"{bucket}/{output_prefix}*/split/manifest"]
@@ -101,7 +102,8 @@ def _manifest_entry_gone(template: Template) -> None:
 
 
 def _another_steps_manifest(template: Template) -> None:
-    (statement,) = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    statements = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in statements if s["Sid"] == "ReadManifests"]
     statement["Resource"] = [{"Fn::Sub": "${InputBucket.Arn}/${OutputPrefix}*/render/manifest"}]
 
 
@@ -221,3 +223,16 @@ def test_the_output_prefix_budget_is_what_keeps_a_step_within_ecs_limit(prefix: 
 
     with pytest.raises(ConfigError, match=f"at most {PIPELINE_OUTPUT_PREFIX.value} ASCII characters"):
         workload_table_from_env({**PIPELINE_ENV, "OUTPUT_PREFIX": prefix})
+
+
+def test_a_manifest_not_written_answers_404_because_submit_jobs_may_list_the_bucket() -> None:
+    # Given the stack's requests: GetObject of split's manifest comes with the ListBucket S3 checks for a missing key
+    ((_, allowed),) = verdicts(stack(), "SubmitJobsFunction (code)", "s3:ListBucket")
+    assert allowed
+
+    # When the statement is gone, the check is denied: S3 would answer 403, and the run would not be refused cleanly
+    template = transformed_template(template_path=rendered_template_path(PIPELINE_WORKLOADS))
+    statements = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != "ListForManifests"]
+    ((_, allowed),) = verdicts(resolve_template(template), "SubmitJobsFunction (code)", "s3:ListBucket")
+    assert not allowed

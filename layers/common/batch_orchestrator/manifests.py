@@ -22,7 +22,7 @@ from batch_orchestrator.errors import WorkloadUnavailable
 from batch_orchestrator.ids import MAX_RUN_ATTEMPT
 from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS, MANIFEST_MAX_BYTES
 from batch_orchestrator.models import S3Source, SubmitRequest
-from batch_orchestrator.ports import ManifestReader
+from batch_orchestrator.ports import ManifestReader, ObjectStore
 
 
 @dataclass(frozen=True)
@@ -70,29 +70,43 @@ def count_run_items(
     bucket: str,
     max_attempts: int,
     later_attempts: int,
+    directory: tuple[str, ObjectStore | None] | None = None,
 ) -> int | ManifestRefused:
     """The number of items a run's manifest gives its array (the uploaded object itself, or its previous pipeline
-    step's ``step_manifest`` in ``bucket``: one GetObject), or why it cannot run: ``count_items``' reasons, or a run
-    whose parts (each allowed ``max_attempts``) and later steps (``later_attempts``) could take more attempts than a run
+    step's ``step_manifest`` in ``bucket``: one GetObject; or, with ``directory`` (where its listing is kept, and S3),
+    the objects beside the upload: ``object_manifests``), or why it cannot run: ``count_items``' reasons, or a run whose
+    parts (each allowed ``max_attempts``) and later steps (``later_attempts``) could take more attempts than a run
     numbers. WorkloadUnavailable when this function has no reader; ManifestUnreadable (the reader's) when S3 fails."""
     source = request.source
-    if step_manifest is not None:
+    data: bytes | None
+    if directory is not None:
+        manifest_key, objects = directory
+        if manifests is None or objects is None or not isinstance(source, S3Source):
+            raise WorkloadUnavailable(f"run {request.run_id} lists its upload's directory, which this function cannot")
+        from batch_orchestrator.object_manifests import directory_manifest  # only for upload-directory arrays
+
+        listed = directory_manifest(source, manifest_key=manifest_key, objects=objects, manifests=manifests)
+        if isinstance(listed, ManifestRefused):
+            return listed
+        data = listed
+    elif step_manifest is not None:
         if manifests is None or not bucket:
             raise WorkloadUnavailable(
                 f"run {request.run_id} counts its previous step's manifest, which this function cannot read "
                 "(no manifest reader, or no OUTPUT_BUCKET)"
             )
         data = manifests.read(S3Source(bucket=bucket, key=step_manifest))
-        if data is None:
-            return ManifestRefused(f"the previous step wrote no manifest at s3://{bucket}/{step_manifest}")
     else:
         if manifests is None or not isinstance(source, S3Source):
             raise WorkloadUnavailable(
                 f"run {request.run_id} counts its upload's manifest, which this function cannot read"
             )
         data = manifests.read(source)
-        if data is None:
-            return ManifestRefused("the manifest (the uploaded object version) no longer exists")
+    if data is None:
+        where = f"the previous step wrote no manifest at s3://{bucket}/{step_manifest}"
+        return ManifestRefused(
+            where if step_manifest else "the manifest (the uploaded object version) no longer exists"
+        )
     counted = count_items(data[: MANIFEST_MAX_BYTES.value], truncated=len(data) > MANIFEST_MAX_BYTES.value)
     if isinstance(counted, ManifestRefused):
         return counted

@@ -246,6 +246,19 @@ class ManifestReader(Protocol):
         ...
 
 
+class ObjectStore(Protocol):
+    """Amazon S3 as the submit path lists the objects beside an upload, and keeps their listing (object_manifests)."""
+
+    def list_keys(self, *, bucket: str, prefix: str, limit: int) -> list[str]:
+        """The keys under ``prefix``, in S3's order, at most ``limit`` of them; ManifestUnreadable when S3 fails."""
+        ...
+
+    def create(self, *, bucket: str, key: str, body: bytes) -> bool:
+        """Write ``body`` at ``key`` unless an object is there already (then False, nothing written);
+        ManifestUnreadable when S3 fails otherwise."""
+        ...
+
+
 class RetryQueue(Protocol):
     def send_retry(
         self, *, run_id: str, attempt: int, source: Source, delay_seconds: int, plan: AttemptPlan = DEFAULT_PLAN

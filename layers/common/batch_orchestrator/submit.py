@@ -67,11 +67,11 @@ from batch_orchestrator.models import (
     SubmitRequest,
 )
 from batch_orchestrator.observability import logger
-from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, RunStore
+from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, ObjectStore, RunStore
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
 from batch_orchestrator.workload_steps import later_steps_attempts
-from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, Size, Workload, WorkloadTable
+from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ManifestSource, Size, Workload, WorkloadTable
 
 
 class SubmitOutcome(StrEnum):
@@ -132,7 +132,9 @@ class _Target:
     max_attempts: int
     size: Size | None
     schedule_payload: Mapping[str, Any] | None
-    counts_manifest: bool = False  # its workload's array is a manifest's: the upload, or its previous step's
+    counts_manifest: bool = False  # its workload's array is a manifest's: the upload, its previous step's, a listing
+    # ``{manifest: upload-directory}``: where the run's listing of the upload's directory is kept (MANIFEST_KEY).
+    directory_manifest: str | None = None
     step_environment: Mapping[str, str] = field(default_factory=dict)  # a pipeline step's (workload_steps)
 
     @property
@@ -165,14 +167,26 @@ def _target(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings)
         schedule_payload=_schedule_payload(workload, request),
         counts_manifest=workload.array is not None and workload.array.manifest is not None,
         step_environment=_step_environment(plan, request, settings),
+        directory_manifest=_directory_manifest(workload, request, settings),
     )
 
 
-def _step_of(target: _Target, request: SubmitRequest) -> dict[str, str] | None:
-    """A step's environment, with the attempt as its step counts it (STEP_ATTEMPT; RUN_ATTEMPT counts the run's)."""
-    if not target.step_environment:
+def _directory_manifest(workload: Workload, request: SubmitRequest, settings: SubmitSettings) -> str | None:
+    if workload.array is None or workload.array.manifest is not ManifestSource.UPLOAD_DIRECTORY:
         return None
-    return {**target.step_environment, "STEP_ATTEMPT": str(target.plan.step_attempt(request.attempt))}
+    from batch_orchestrator.object_manifests import objects_manifest_key
+
+    output_prefix = settings.workloads.output_prefix if settings.workloads is not None else ""
+    return objects_manifest_key(output_prefix, request.run_id, workload.name)
+
+
+def _step_of(target: _Target, request: SubmitRequest) -> dict[str, str] | None:
+    """A step's environment, with the attempt as its step counts it (STEP_ATTEMPT; RUN_ATTEMPT counts the run's); an
+    upload-directory array's MANIFEST_KEY (its listing)."""
+    listing = {"MANIFEST_KEY": target.directory_manifest} if target.directory_manifest else {}
+    if not target.step_environment:
+        return listing or None
+    return {**target.step_environment, "STEP_ATTEMPT": str(target.plan.step_attempt(request.attempt)), **listing}
 
 
 def _step_environment(plan: AttemptPlan, request: SubmitRequest, settings: SubmitSettings) -> dict[str, str]:
@@ -249,11 +263,12 @@ def submit_run(
     settings: SubmitSettings,
     now: datetime,
     manifests: ManifestReader | None = None,
+    objects: ObjectStore | None = None,
 ) -> SubmitResult:
     """Claim attempt ``request.attempt`` of the run and submit its Batch job, at most once.
 
     Raises WorkloadUnavailable, before any write, when the stack cannot submit the plan the request asks for;
-    ManifestUnreadable when the upload's manifest (``manifests``) could not be read.
+    ManifestUnreadable when the run's manifest (``manifests``; the upload's directory: ``objects``) could not be read.
     """
     job_name = job_name_for(request.run_id, request.attempt, request.source)
     lease_until = epoch_seconds(now) + settings.claim_lease_seconds
@@ -261,7 +276,9 @@ def submit_run(
     bucket = _manifest_bucket(request, settings)
     table = settings.workloads
     later = later_steps_attempts(table, target.plan.workload) if target.counts_manifest and table is not None else 0
-    sized = _sized_by_manifest(request, target, manifests, bucket=bucket, later_attempts=later, runs=runs, now=now)
+    sized = _sized_by_manifest(
+        request, target, manifests, bucket=bucket, later_attempts=later, objects=objects, runs=runs, now=now
+    )
     if isinstance(sized, SubmitResult):
         return sized
     target = sized
@@ -362,6 +379,7 @@ def _sized_by_manifest(
     *,
     bucket: str,
     later_attempts: int,
+    objects: ObjectStore | None,
     runs: RunStore,
     now: datetime,
 ) -> _Target | SubmitResult:
@@ -377,6 +395,7 @@ def _sized_by_manifest(
         bucket=bucket,
         max_attempts=target.max_attempts,
         later_attempts=later_attempts,
+        directory=(target.directory_manifest, objects) if target.directory_manifest else None,
     )
     if not isinstance(counted, ManifestRefused):
         return replace(target, plan=with_first_part(replace(target.plan, array_size=counted)))

@@ -11,6 +11,8 @@ and nothing is coerced silently. The rules:
   workload triggered by uploads alone may have one: a schedule's firing has no object to count.
 * ``{manifest: previous-step}``: a pipeline step's, the manifest its previous step wrote (``workload_steps``, which
   checks that there is a previous step).
+* ``{manifest: upload-directory}``: one item per object beside the upload (``object_manifests``); as ``upload``, only
+  for a workload triggered by uploads alone.
 * Exactly one of the two.
 """
 
@@ -75,14 +77,15 @@ def _size(report: Report, value: object) -> int | None:
 
 def _manifest(report: Report, value: object, entry: Mapping[Any, Any]) -> ManifestSource | None:
     if value not in _MANIFESTS:
-        why = "the uploaded object, or the manifest the previous pipeline step wrote"
+        why = "the uploaded object, the manifest the previous pipeline step wrote, or the objects beside the upload"
         report("array.manifest", f"must be {either(_MANIFESTS)} ({why}), got {kind(value)}")
         return None
     if value == ManifestSource.PREVIOUS_STEP.value:
         return ManifestSource.PREVIOUS_STEP
     if entry.get("match") is None:
         report(
-            "array.manifest", "needs a key rule (match): the manifest is the uploaded object, and only uploads have one"
+            "array.manifest",
+            f"{value} needs a key rule (match): the manifest comes from the upload, and only uploads have one",
         )
         return None
     if entry.get("schedules"):

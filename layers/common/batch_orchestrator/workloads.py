@@ -169,6 +169,9 @@ class ManifestSource(StrEnum):
     UPLOAD = "upload"  # the uploaded object itself: a JSON array, or text with one item per non-empty line
     # A pipeline step's: the manifest its previous step wrote (at STEP_MANIFEST_KEY), same format (``workload_steps``).
     PREVIOUS_STEP = "previous-step"
+    # The objects beside the upload (its "directory", the upload itself left out: a marker such as _READY), listed by
+    # the submit function and written as the run's manifest (``object_manifests``).
+    UPLOAD_DIRECTORY = "upload-directory"
 
 
 @dataclass(frozen=True)
@@ -254,24 +257,28 @@ class NoWorkload:
 
 def _pipeline_output_problems(workloads: Sequence[Workload], output_prefix: str, source: str) -> list[Problem]:
     """A table with pipelines needs an OutputPrefix (its steps write under it) short enough, in ASCII, for a step's
-    four keys under it to fit ECS's overrides (``limits.PIPELINE_OUTPUT_PREFIX``)."""
-    first = next((w for w in workloads if w.then is not None), None)
+    four keys under it to fit ECS's overrides (``limits.PIPELINE_OUTPUT_PREFIX``); so does one with an array of the
+    objects beside an upload (their listing is kept under it, and its key is in MANIFEST_KEY)."""
+    first = next((w for w in workloads if w.then is not None or _lists_directory(w)), None)
     if first is None:
         return []
+    what, field = ("a pipeline's steps", "then") if first.then is not None else ("upload-directory arrays", "array")
     budget = PIPELINE_OUTPUT_PREFIX.value
     if not output_prefix:
-        message = (
-            "a pipeline's steps write under the stack's OutputPrefix, which is empty: set OutputPrefix (e.g. results/)"
-        )
+        message = f"{what} write under the stack's OutputPrefix, which is empty: set OutputPrefix (e.g. results/)"
     elif len(output_prefix) > budget or not output_prefix.isascii():
         message = (
-            f"a pipeline's steps are told keys under OutputPrefix, which must then be at most {budget} ASCII "
+            f"{what} are told keys under OutputPrefix, which must then be at most {budget} ASCII "
             f"characters (ECS's 8,192 characters of overrides), got {len(output_prefix)} characters"
             + ("" if output_prefix.isascii() else ", not all ASCII")
         )
     else:
         return []
-    return [Problem(first.name, "then", message, source)]
+    return [Problem(first.name, field, message, source)]
+
+
+def _lists_directory(workload: Workload) -> bool:
+    return workload.array is not None and workload.array.manifest is ManifestSource.UPLOAD_DIRECTORY
 
 
 def _describe(workload: Workload) -> str:
