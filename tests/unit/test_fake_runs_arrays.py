@@ -6,12 +6,10 @@ run item stays within RUN_ITEM_BUDGET."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import boto3
-import pytest
 
 from batch_orchestrator.array_items import items_text
 from batch_orchestrator.limits import (
@@ -47,15 +45,6 @@ from tests.unit.test_fake_runs_contract import (
 Store = FakeWatchdogStore | ReadableRunsTable
 WHOLE = AttemptPlan(workload="tiles", array_size=10_000)
 RETRY = replace(WHOLE, items=(7, 14))
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield FakeWatchdogStore()
-    else:
-        with runs_table_in_moto() as table:
-            yield table
 
 
 def _claim(store: Store, plan: AttemptPlan = WHOLE) -> None:

@@ -12,7 +12,6 @@ with a contract of its own; the other fakes' contracts are in test_fakes_contrac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,15 +54,6 @@ def at(minutes: float) -> datetime:
 
 def lease_at(minutes: float) -> int:
     return epoch_seconds(at(minutes)) + LEASE
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield FakeWatchdogStore()
-    else:
-        with runs_table_in_moto() as table:
-            yield table
 
 
 def claim(store: Store, *, minutes: float = 0, source: S3Source = SOURCE) -> WriteResult:

@@ -4,11 +4,9 @@ the items written before workloads existed, which read as the default workload's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 
 from batch_orchestrator.adapters.run_items import run_from_item
 from batch_orchestrator.models import (
@@ -38,15 +36,6 @@ SPOT_QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/jobs-spot"
 FIRST = AttemptPlan(workload="video", capacity=Capacity.SPOT)
 SECOND = AttemptPlan(workload="video", size_step=1, capacity=Capacity.ON_DEMAND, spot_interruptions=1)
 SMALL, LARGE = Size("1", 2048), Size("1", 4096)
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield FakeWatchdogStore()
-    else:
-        with runs_table_in_moto() as table:
-            yield table
 
 
 def _claim(store: Store, plan: AttemptPlan = FIRST, size: Size | None = SMALL) -> None:

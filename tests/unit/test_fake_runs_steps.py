@@ -6,13 +6,12 @@ before its job fails the waiting run with a history entry naming the step; a run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import boto3
-import pytest
 
 from batch_orchestrator.models import (
+    DEFAULT_PLAN,
     SIDE_EFFECT_ALERT,
     SIDE_EFFECT_RETRY,
     ArrayState,
@@ -21,7 +20,7 @@ from batch_orchestrator.models import (
     RunStatus,
     SideEffect,
 )
-from tests.support.aws_doubles import REGION, RUNS_TABLE, ReadableRunsTable, runs_table_in_moto
+from tests.support.aws_doubles import REGION, RUNS_TABLE, ReadableRunsTable
 from tests.support.fakes import FakeWatchdogStore
 from tests.unit.test_fake_runs_contract import DEFINITION, JOB_1, QUEUE, RUN_ID, SOURCE, at, lease_at, observation
 
@@ -30,17 +29,7 @@ RENDER = AttemptPlan(workload="render", array_size=3)
 MERGE = AttemptPlan(workload="merge", step=2, attempts_before_step=2)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield FakeWatchdogStore()
-    else:
-        with runs_table_in_moto() as table:
-            yield table
-
-
-def _render_succeeded_then_merge_waits(store: Store) -> None:
-    """render (an array of 3: the run's attempt 1 here) succeeded; the run waits for merge, its next step."""
+def _claim(store: Store, plan: AttemptPlan = DEFAULT_PLAN) -> None:
     assert store.claim_first_attempt(
         run_id=RUN_ID,
         source=SOURCE,
@@ -50,8 +39,13 @@ def _render_succeeded_then_merge_waits(store: Store) -> None:
         max_attempts=2,
         now=at(0),
         claimed_until=lease_at(0),
-        plan=RENDER,
+        plan=plan,
     ).applied
+
+
+def _render_succeeded_then_merge_waits(store: Store) -> None:
+    """render (an array of 3: the run's attempt 1 here) succeeded; the run waits for merge, its next step."""
+    _claim(store, RENDER)
     parent: JobObservation = replace(
         observation(RunStatus.SUCCEEDED),
         workload="render",
@@ -130,16 +124,7 @@ def test_a_step_refused_before_its_job_fails_the_waiting_run_once(store: Store) 
 
 
 def test_a_run_of_no_pipeline_records_no_step(store: Store) -> None:
-    assert store.claim_first_attempt(
-        run_id=RUN_ID,
-        source=SOURCE,
-        job_name=f"{RUN_ID}-a1",
-        job_queue=QUEUE,
-        job_definition=DEFINITION,
-        max_attempts=2,
-        now=at(0),
-        claimed_until=lease_at(0),
-    ).applied
+    _claim(store)
     store.apply_observation(observation(RunStatus.SUCCEEDED), now=at(1), new_status=RunStatus.SUCCEEDED)
     run = store.get(RUN_ID)
     assert run is not None
