@@ -86,15 +86,19 @@ RULES: list[tuple[dict[str, Any], str]] = [
         T + "array: needs exactly one of size (a fixed number of children) and manifest (upload)",
     ),
     ({"array": {}}, T + "array: needs exactly one of size (a fixed number of children) and manifest (upload)"),
-    ({"array": 3}, T + "array: must be a mapping, {size: N} or {manifest: upload | previous-step}, got 3"),
+    (
+        {"array": 3},
+        T + "array: must be a mapping, {size: N} or {manifest: upload | previous-step | upload-directory}, got 3",
+    ),
     (
         {"array": {"manifest": "s3"}},
-        T + "array.manifest: must be upload or previous-step (the uploaded object, or the manifest the previous "
-        "pipeline step wrote), got 's3'",
+        T + "array.manifest: must be upload, previous-step or upload-directory (the uploaded object, the manifest the "
+        "previous pipeline step wrote, or the objects beside the upload), got 's3'",
     ),
     (
         {"array": {"manifest": "upload"}, "match": None, "schedules": NIGHTLY},
-        T + "array.manifest: needs a key rule (match): the manifest is the uploaded object, and only uploads have one",
+        T + "array.manifest: upload needs a key rule (match): the manifest comes from the upload, and only uploads "
+        "have one",
     ),
     (
         {"array": {"manifest": "upload"}, "schedules": NIGHTLY},

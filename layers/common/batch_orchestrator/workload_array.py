@@ -36,10 +36,16 @@ def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
     value = entry.get("array")
     if value is None:
         if "array" in entry:
-            problem("array", "must be a mapping, {size: N} or {manifest: upload | previous-step}, got nothing (null)")
+            problem(
+                "array",
+                "must be a mapping, {size: N} or {manifest: upload | previous-step | upload-directory}, got nothing (null)",
+            )
         return None
     if not isinstance(value, Mapping):
-        problem("array", f"must be a mapping, {{size: N}} or {{manifest: upload | previous-step}}, got {kind(value)}")
+        problem(
+            "array",
+            f"must be a mapping, {{size: N}} or {{manifest: upload | previous-step | upload-directory}}, got {kind(value)}",
+        )
         return None
     failed = False
 
