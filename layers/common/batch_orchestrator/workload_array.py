@@ -29,6 +29,7 @@ Report = Callable[[str, str], None]  # (field, message)
 
 ARRAY_KEYS = ("size", "manifest")
 _MANIFESTS = tuple(source.value for source in ManifestSource)
+_SHAPES = f"{{size: N}} or {{manifest: {' | '.join(_MANIFESTS)}}}"
 
 
 def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
@@ -36,16 +37,10 @@ def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
     value = entry.get("array")
     if value is None:
         if "array" in entry:
-            problem(
-                "array",
-                "must be a mapping, {size: N} or {manifest: upload | previous-step | upload-directory}, got nothing (null)",
-            )
+            problem("array", f"must be a mapping, {_SHAPES}, got nothing (null)")
         return None
     if not isinstance(value, Mapping):
-        problem(
-            "array",
-            f"must be a mapping, {{size: N}} or {{manifest: upload | previous-step | upload-directory}}, got {kind(value)}",
-        )
+        problem("array", f"must be a mapping, {_SHAPES}, got {kind(value)}")
         return None
     failed = False
 
