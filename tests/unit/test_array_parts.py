@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from batch_orchestrator.array_parts import PART_SIZE, next_part, part_count, part_items
+from batch_orchestrator.array_parts import PART_SIZE, part_count, part_items
+from batch_orchestrator.attempt_plan import next_part
 from batch_orchestrator.config import workload_table_from_env
 from batch_orchestrator.ids import ARRAY_SIZE_TAG, ATTEMPTS_BEFORE_STEP_TAG
 from batch_orchestrator.models import RunStatus

@@ -7,7 +7,8 @@ part an array job whose ARRAY_ITEMS (and ``parameters.arrayItems``) name its ite
 part's ``i``-th item exactly as a child-only retry's does. A part starts when the part before it SUCCEEDED (the
 tracker's one conditional write requests it, as a pipeline's next step: ``tracking``); a part whose children fail is
 retried as any array attempt, over its failed items only, with the workload's ``retry.max_attempts`` counted from the
-part's first attempt (``AttemptPlan.attempts_before_step``). One part failing for good fails the run.
+part's first attempt (``AttemptPlan.attempts_before_step``). One part failing for good fails the run. Which part
+comes next is decided with the attempt planning (``attempt_plan.next_part``); this module only knows the ranges.
 
 Why one after another rather than all at once: the run item then holds one job per attempt, as every other run's, and
 the queue's compute (MaxvCpus), not the number of array jobs, bounds how many children run at once; what it costs is the
@@ -18,11 +19,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from batch_orchestrator.attempt_plan import AttemptDecision, capacity_for
 from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
-from batch_orchestrator.models import AttemptPlan, JobObservation
-from batch_orchestrator.retry_policy import RetryDecision
-from batch_orchestrator.workloads import Workload
+from batch_orchestrator.models import AttemptPlan
 
 PART_SIZE = BATCH_ARRAY_MAX_SIZE.value
 
@@ -49,28 +47,3 @@ def with_first_part(plan: AttemptPlan) -> AttemptPlan:
     if plan.array_size <= PART_SIZE or plan.items:
         return plan
     return replace(plan, items=part_items(plan.array_size, 0))
-
-
-def next_part(obs: JobObservation, workload: Workload | None) -> AttemptDecision | None:
-    """After the SUCCEEDED attempt ``obs`` of an array run of ``workload``: attempt 1 of its next part, at once; None
-    when the run's last part (or its only one) is done, or the table no longer has its workload."""
-    if obs.array_size <= PART_SIZE or workload is None:
-        return None
-    done = part_of(obs.items)
-    parts = part_count(obs.array_size)
-    if done + 1 >= parts:
-        return None
-    plan = AttemptPlan(
-        workload=obs.workload,
-        size_step=obs.size_step,
-        capacity=capacity_for(workload, obs.spot_interruptions),
-        spot_interruptions=obs.spot_interruptions,
-        array_size=obs.array_size,
-        items=part_items(obs.array_size, done + 1),
-        step=obs.step,
-        attempts_before_step=obs.attempt,
-    )
-    first, last = plan.items[0], plan.items[-1]
-    reason = f"part {done + 1} of {parts} of the array succeeded; part {done + 2} (items {first}-{last}) starts now"
-    decision = RetryDecision(retry=True, next_attempt=obs.attempt + 1, delay_seconds=0, reason=reason)
-    return AttemptDecision(decision, plan)

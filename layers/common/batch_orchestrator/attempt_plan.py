@@ -29,10 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from batch_orchestrator.array_parts import PART_SIZE, part_count, part_items, part_of, with_first_part
 from batch_orchestrator.failure_kinds import is_out_of_memory, is_spot_interruption
-from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
 from batch_orchestrator.models import AttemptPlan, JobFailure, JobObservation
 from batch_orchestrator.retry_policy import Rand, RetryDecision, RetryPolicy, backoff_seconds, decide
+from batch_orchestrator.workload_steps import pipeline_of
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ComputeType, Size, Workload, WorkloadTable
 
 if TYPE_CHECKING:
@@ -67,10 +68,6 @@ def first_plan(workload: Workload) -> AttemptPlan:
         spot_interruptions=0,
         array_size=array_size,
     )
-    if array_size <= BATCH_ARRAY_MAX_SIZE.value:
-        return plan
-    from batch_orchestrator.array_parts import with_first_part  # a run of more items than one array job takes
-
     return with_first_part(plan)
 
 
@@ -204,8 +201,6 @@ def _short(text: str | None) -> str:
 def next_step(obs: JobObservation, table: WorkloadTable) -> AttemptDecision | None:
     """What follows the SUCCEEDED attempt ``obs``: attempt 1 of its workload's ``then`` step, at once; None when the
     run is done (its workload has no ``then``, or the table no longer holds it)."""
-    from batch_orchestrator.workload_steps import pipeline_of  # a table without pipelines never needs it
-
     workload = table.get(obs.workload)
     following = table.get(workload.then) if workload is not None and workload.then is not None else None
     if following is None:
@@ -217,3 +212,28 @@ def next_step(obs: JobObservation, table: WorkloadTable) -> AttemptDecision | No
     return AttemptDecision(
         RetryDecision(retry=True, next_attempt=obs.attempt + 1, delay_seconds=0, reason=reason), plan
     )
+
+
+def next_part(obs: JobObservation, workload: Workload | None) -> AttemptDecision | None:
+    """After the SUCCEEDED attempt ``obs`` of an array run of ``workload``: attempt 1 of its next part, at once; None
+    when the run's last part (or its only one) is done, or the table no longer has its workload."""
+    if obs.array_size <= PART_SIZE or workload is None:
+        return None
+    done = part_of(obs.items)
+    parts = part_count(obs.array_size)
+    if done + 1 >= parts:
+        return None
+    plan = AttemptPlan(
+        workload=obs.workload,
+        size_step=obs.size_step,
+        capacity=capacity_for(workload, obs.spot_interruptions),
+        spot_interruptions=obs.spot_interruptions,
+        array_size=obs.array_size,
+        items=part_items(obs.array_size, done + 1),
+        step=obs.step,
+        attempts_before_step=obs.attempt,
+    )
+    first, last = plan.items[0], plan.items[-1]
+    reason = f"part {done + 1} of {parts} of the array succeeded; part {done + 2} (items {first}-{last}) starts now"
+    decision = RetryDecision(retry=True, next_attempt=obs.attempt + 1, delay_seconds=0, reason=reason)
+    return AttemptDecision(decision, plan)

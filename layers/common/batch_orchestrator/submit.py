@@ -51,11 +51,12 @@ from typing import Any
 
 from batch_orchestrator.array_items import items_text
 from batch_orchestrator.array_parts import with_first_part
+from batch_orchestrator.array_sizing import count_run_items
 from batch_orchestrator.attempt_plan import size_at, undeclared_default
 from batch_orchestrator.batch_arrays import ARRAY_ITEMS_PARAMETER
 from batch_orchestrator.errors import JobSubmitError, WorkloadUnavailable
 from batch_orchestrator.ids import ATTEMPT_TAG, RUN_ID_TAG, job_name_for, plan_tags
-from batch_orchestrator.manifests import ManifestRefused, count_run_items
+from batch_orchestrator.manifests import ManifestRefused
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     AttemptPlan,

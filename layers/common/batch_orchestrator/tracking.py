@@ -29,7 +29,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from batch_orchestrator.attempt_plan import AttemptDecision, decide_attempt, next_step, size_at, undeclared_default
+from batch_orchestrator.attempt_plan import (
+    AttemptDecision,
+    decide_attempt,
+    next_part,
+    next_step,
+    size_at,
+    undeclared_default,
+)
 from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
 from batch_orchestrator.models import (
@@ -93,8 +100,6 @@ def _after_success(obs: JobObservation, workload: Workload | None, table: Worklo
     """What a SUCCEEDED attempt hands over to: the next part of its array, else its pipeline's next step; None when
     the run is done."""
     if obs.array_size > BATCH_ARRAY_MAX_SIZE.value:
-        from batch_orchestrator.array_parts import next_part  # only runs of more items than one array job load it
-
         part = next_part(obs, workload)
         if part is not None:
             return part

@@ -47,7 +47,7 @@ from batch_orchestrator.workload_fields import (
     not_json,
     timezone_problem,
 )
-from batch_orchestrator.workload_steps import read_then, step_names
+from batch_orchestrator.workload_steps import pipeline_problems, read_then, step_names
 from batch_orchestrator.workloads import (
     RETRY_DEFAULTS,
     ComputeType,
@@ -147,6 +147,8 @@ def parse(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
         problems += reader.problems
         if workload is not None:
             workloads.append(workload)
+    if not problems:
+        problems += pipeline_problems(workloads, source)  # the rules between workloads: `then`, and runs' attempts
     if problems:
         raise WorkloadTableError(problems)
     return tuple(workloads)

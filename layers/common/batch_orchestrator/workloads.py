@@ -430,10 +430,6 @@ def validate_table(workloads: Sequence[Workload], *, source: str = "workloads.ya
                 problems.append(Problem(name, "schedules", message, source))
         for earlier in workloads[:index]:
             problems += _ambiguities(earlier, workload, source)
-    if not problems:
-        from batch_orchestrator.workload_steps import pipeline_problems  # only a table with `then` has any
-
-        problems += pipeline_problems(workloads, source)
     if problems:
         raise WorkloadTableError(problems)
     return WorkloadTable(tuple(workloads))
