@@ -1,7 +1,8 @@
 """`make bench` = ``python -m bench``: run every measurement, check the targets, write the results.
 
     python -m bench              # everything; writes bench/results.json (what docs/performance.md shows)
-    python -m bench --quick      # CI size: 10,000 finished runs, an array of 1,000, fewer repetitions; a temp file
+    python -m bench --quick      # CI size: 10,000 finished runs, an array of 1,000, a burst of 1,000, fewer
+                                 # repetitions; a temp file
     python -m bench --readme     # print docs/performance.md from bench/results.json (> docs/performance.md)
 
 Each measurement runs in its own process (``python -m bench.<name>``), so one's emulator state,
@@ -27,7 +28,7 @@ from bench.report import PERFORMANCE_PAGE, machine_line, readme_section, table
 from bench.targets import checks, single_job_equivalent, submit_rate_model
 
 RESULTS = REPO / "bench" / "results.json"
-SECTIONS = ("sizes", "calls", "invocations", "handler_work", "cold_start", "watchdog", "arrays")
+SECTIONS = ("sizes", "calls", "invocations", "handler_work", "cold_start", "watchdog", "arrays", "coalesce")
 COMMAND = "make bench"
 
 

@@ -28,6 +28,22 @@ RATE_ASSUMPTIONS = {
     "invocation_overhead_ms": 0.0,  # poller and invoke overhead ignored: again an upper bound
     "lambda_mb_per_vcpu": 1769,  # Lambda gives a function one vCPU at 1,769 MB, in proportion below
 }
+# Burst coalescing (issue 14): 10,000 uploads in a burst to a coalescing workload -> at most 10 SubmitJob calls, all
+# submitted within the batching window + 60 s of modelled time. The model's ASSUMED latencies (no AWS account is
+# involved), each a round trip in the same region; the handlers' own work is measured (``coalesce_time_model``).
+COALESCE_SUBMIT_JOBS_TARGET = 10
+COALESCE_TARGET_UPLOADS = 10_000
+COALESCE_SECONDS_OVER_WINDOW = 60
+COALESCE_ASSUMPTIONS = {
+    "dynamodb:TransactWriteItems": 30.0,  # 100 conditional Puts in one transaction
+    "dynamodb:PutItem": RATE_ASSUMPTIONS["put_item_latency_ms"],
+    "dynamodb:UpdateItem": RATE_ASSUMPTIONS["put_item_latency_ms"],
+    "dynamodb:GetItem": RATE_ASSUMPTIONS["put_item_latency_ms"],
+    "sqs:SendMessageBatch": 20.0,
+    "s3:PutObject": 50.0,  # a manifest of up to 10,000 keys (about 1.5 MB)
+    "batch:SubmitJob": RATE_ASSUMPTIONS["submit_job_latency_ms"],
+    "batch:ListJobs": 50.0,
+}
 FUNCTION_LABELS = ("submit_jobs", "submit_scheduled", "track_jobs", "watchdog")
 RATE_CHECK = "peak SubmitJob rate at the template's concurrency"
 # The duplicate and late events whose only AWS call must be one failed conditional write.
@@ -85,6 +101,65 @@ def submit_rate_model(results: dict[str, Any]) -> dict[str, Any]:
             concurrency * 1000 / limit - handler_ms - RATE_ASSUMPTIONS["put_item_latency_ms"], 1
         ),
     }
+
+
+# ------------------------------------------------------------------------------ burst coalescing model
+def coalesce_time_model(
+    *,
+    forward_work_seconds: float,
+    forward_calls: dict[str, int],
+    coalesce_work_seconds: float,
+    coalesce_calls: dict[str, int],
+    memory_mb: int,
+    submit_concurrency: int,
+    coalesce_concurrency: int,
+    window_seconds: int,
+    submit_jobs: int,
+) -> dict[str, Any]:
+    """Modelled seconds from a burst's last upload to its last SubmitJob (see bench/coalesce.py's docstring).
+
+    Each function's time = its measured handler work / its CPU share + its AWS calls x their assumed latency,
+    spread over its concurrency; plus the whole batching window; plus the SubmitJob calls at the account's rate.
+    """
+    cpu_share = min(1.0, memory_mb / RATE_ASSUMPTIONS["lambda_mb_per_vcpu"])
+
+    def seconds(work: float, calls: dict[str, int], concurrency: int) -> float:
+        latency = sum(count * COALESCE_ASSUMPTIONS.get(name, 50.0) for name, count in calls.items()) / 1000
+        return (work / cpu_share + latency) / concurrency
+
+    parts = {
+        "forward_seconds": round(seconds(forward_work_seconds, forward_calls, submit_concurrency), 1),
+        "window_seconds": float(window_seconds),
+        "coalesce_seconds": round(seconds(coalesce_work_seconds, coalesce_calls, coalesce_concurrency), 1),
+        "submit_seconds": round(submit_jobs / SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND, 1),
+    }
+    return {
+        **parts,
+        "total_seconds": round(sum(parts.values()), 1),
+        "cpu_share_of_a_vcpu": round(cpu_share, 3),
+        "assumed_latency_ms": COALESCE_ASSUMPTIONS,
+    }
+
+
+def coalesce_checks(coalesce: dict[str, Any], check: Any) -> None:
+    """Issue 14's burst targets on the ``coalesce`` figures (the SubmitJob target is per 10,000 uploads: a smaller
+    --quick burst keeps it)."""
+    coalescing = coalesce["coalescing"]
+    uploads = coalesce["uploads"]
+    submit_target = COALESCE_SUBMIT_JOBS_TARGET * max(1, uploads // COALESCE_TARGET_UPLOADS)
+    check(
+        "burst coalescing: SubmitJob calls",
+        {"submit_jobs": coalescing["submit_jobs"], "children": coalescing["children"], "uploads": uploads},
+        f"<= {submit_target} for {uploads:,} uploads, every upload a child",
+        coalescing["submit_jobs"] <= submit_target and coalescing["children"] == uploads,
+    )
+    time_target = coalesce["window_seconds"] + COALESCE_SECONDS_OVER_WINDOW
+    check(
+        "burst coalescing: all submitted (modelled)",
+        coalescing["modelled"]["total_seconds"],
+        f"<= window + {COALESCE_SECONDS_OVER_WINDOW} s = {time_target} s",
+        coalescing["modelled"]["total_seconds"] <= time_target,
+    )
 
 
 # ------------------------------------------------------------------------- arrays vs one job per item
@@ -195,6 +270,8 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         watchdog["items_read"] == watchdog["active_runs"] and watchdog["scans"] == 0,
     )
     array_checks(results["arrays"], check)
+    if "coalesce" in results:  # results measured before burst coalescing existed have no such section
+        coalesce_checks(results["coalesce"], check)
     rate = results["submit_rate"]
     check(
         RATE_CHECK,

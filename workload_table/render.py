@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from batch_orchestrator.object_manifests import OBJECTS_MANIFEST_NAME
 from batch_orchestrator.workload_steps import STEP_MANIFEST_NAME
 from batch_orchestrator.workload_table_file import digest, file_text
-from batch_orchestrator.workloads import ComputeType, ManifestSource, Schedule, Workload, WorkloadTable, to_runtime_json
+from batch_orchestrator.workloads import (
+    COALESCED_MANIFEST_PREFIX,
+    ComputeType,
+    ManifestSource,
+    Schedule,
+    Workload,
+    WorkloadTable,
+    to_runtime_json,
+)
 from workload_table.compute_text import COMPUTE_NETWORK, compute_environment_head
 from workload_table.names import (
     EC2_QUEUE,
@@ -46,6 +54,7 @@ from workload_table.names import (
     schedule_name,
 )
 from workload_table.regions import replace_regions
+from workload_table.render_coalesce import coalesce_region, queue_url_prefix_line
 from workload_table.render_ec2 import (
     EC2_HOST_REASON,
     ec2_compute_region,
@@ -72,6 +81,8 @@ def environment_region(table: WorkloadTable) -> list[str]:
     lines = [f"WORKLOAD_TABLE_DIGEST: {quoted(digest(table_file_text(table).encode()))}"]
     if table.workloads:
         lines.append(f"WORKLOAD_JOB_DEFINITION_PREFIX: !Sub [{quoted(JOB_DEFINITION_NAME_PREFIX)}, {STACK_TAIL}]")
+    if table.coalescing:
+        lines.append(queue_url_prefix_line())
     return [*lines, f"SPOT_JOB_QUEUE_ARN: {spot}", f"EC2_JOB_QUEUE_ARN: {ec2}"]
 
 
@@ -260,6 +271,8 @@ def job_input_region(table: WorkloadTable) -> list[str]:
         for w in table.workloads
         if w.key_rule is not None
     }
+    # A coalesced run's children read their batch's manifest first (``coalesce``).
+    patterns.update({f"${{InputBucket.Arn}}/{COALESCED_MANIFEST_PREFIX}{w.name}/*": None for w in table.coalescing})
     lines = [f"- !Sub {quoted(pattern)}" for pattern in patterns]
     directories = {
         f"${{InputBucket.Arn}}/{sub_escaped(_directory(w.key_rule.prefix))}*": None
@@ -469,6 +482,7 @@ REGIONS = {
     "submit-job": submit_job_region,
     "tracked-queues": tracked_queues_region,
     "schedules": schedules_region,
+    "coalesce": lambda table: coalesce_region(table, _extra_queues(table)),
     "outputs": outputs_region,
 }
 

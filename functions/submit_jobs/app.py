@@ -5,7 +5,9 @@ reported in batchItemFailures so SQS redelivers only it, and after the queue's r
 it to the dead-letter queue. An upload is routed to its workload in memory; one no workload takes is
 counted (UploadsUnmatched) and logged, at no AWS call. An upload to a workload whose array is the uploaded
 manifest is read first (one GetObject); a manifest that cannot run is recorded as a failed run (RunsRefused),
-whose alert the watchdog sends.
+whose alert the watchdog sends. An upload to a workload with ``coalesce:`` is not submitted: it is forwarded to
+that workload's queue after the batch (SendMessageBatch, 10 per call: UploadsForwarded), and a record whose
+forwarding failed is reported in batchItemFailures like any other.
 """
 
 import os
@@ -19,13 +21,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_orchestrator.adapters.aws import take_throttle_count
 from batch_orchestrator.adapters.batch import BatchJobs
+from batch_orchestrator.adapters.coalesce_queues import CoalesceQueues
 from batch_orchestrator.adapters.manifests import S3Manifests
 from batch_orchestrator.adapters.objects import S3Objects
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
 from batch_orchestrator.observability import MetricUnit, count, logger, metrics, tracer
-from batch_orchestrator.s3_events import Skipped, Unmatched
+from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched
 from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import utcnow
@@ -41,6 +44,8 @@ OUTCOME_METRICS = {
 }
 MANIFESTS = S3Manifests()
 OBJECTS = S3Objects()
+# The uploads of coalescing workloads this invocation forwards, by workload: (SQS message id, forwarded body).
+_FORWARD: dict[str, list[tuple[str, str]]] = {}
 
 
 @cache
@@ -68,6 +73,12 @@ def _handle_record(record: SQSRecord) -> None:
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         raise
     for request in requests:
+        if isinstance(request, Coalesced):
+            from batch_orchestrator.coalesce import coalesce_message
+
+            body = coalesce_message(workload=request.workload, source=request.source)
+            _FORWARD.setdefault(request.workload, []).append((record.message_id, body))
+            continue
         if isinstance(request, Unmatched):
             logger.info(
                 "upload unmatched", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key}
@@ -115,15 +126,36 @@ def _handle_record(record: SQSRecord) -> None:
         count(OUTCOME_METRICS[result.outcome], workload=workload)
 
 
+def _forward_coalesced(response: PartialItemFailureResponse) -> None:
+    """Send the collected uploads of coalescing workloads to their queues; a record whose upload was not sent is
+    added to batchItemFailures (SQS redelivers it; the coalescer drops a key forwarded twice)."""
+    config, _, _ = _dependencies()
+    queues = CoalesceQueues(config.coalesce_queue_url_prefix)
+    reported = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    for workload, bodies in _FORWARD.items():
+        failed = queues.forward(workload, bodies)
+        count("UploadsForwarded", workload=workload, value=len(bodies) - len(failed))
+        if failed:
+            logger.warning("forward to coalesce queue failed", extra={"workload": workload, "records": len(failed)})
+            count("SubmitFailures", workload=workload, value=len(failed))
+        for message_id in sorted(failed - reported):
+            response["batchItemFailures"].append({"itemIdentifier": message_id})
+            reported.add(message_id)
+    _FORWARD.clear()
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # A bad configuration fails the invocation (the Errors alarm), not each record on its own.
     _dependencies()
+    _FORWARD.clear()
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    if _FORWARD:
+        _forward_coalesced(response)
     # Throttling that botocore or the Batch adapter retried is invisible in the outcome: count it here.
     throttled = take_throttle_count()
     if throttled:

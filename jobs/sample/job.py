@@ -18,6 +18,10 @@ The result goes to ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX$RUN_ID/result.json`` (an
 in bytes and its number of lines (newline characters, plus one for a last line without one). Every attempt of
 a run (of an item) writes the same key, so a retried run leaves one result.
 
+A child of a coalesced run (docs/workloads.md, "Burst coalescing") gets the batch's manifest as its input: it
+processes the upload its item names there (``coalesced_upload``), and its result says which (``input``, with the
+``manifest`` beside it).
+
 The item an array child processes (docs/workloads.md, "Arrays"): ``ARRAY_ITEMS[AWS_BATCH_JOB_ARRAY_INDEX]``
 when ARRAY_ITEMS is set (a child-only retry: the failed items, as ranges like "3,7-9,42"), else
 AWS_BATCH_JOB_ARRAY_INDEX itself; a single job has no AWS_BATCH_JOB_ARRAY_INDEX and processes index 0.
@@ -87,6 +91,9 @@ MIB = 1024 * 1024
 MEMORY_HOLD_SECONDS = 1.0
 MAX_SAMPLE_MEMORY_MIB = 16384
 FIRST_LINE_LIMIT = 200
+# Where the orchestrator writes a coalesced batch's manifest (batch_orchestrator.workloads.COALESCED_MANIFEST_PREFIX;
+# the job cannot import the layer, and tests/unit/test_sample_job.py keeps the two equal).
+COALESCED_MANIFEST_PREFIX = "batch-orchestrator/coalesced/"
 _EXIT_DIRECTIVE = re.compile(r"#exit\s+(\d{1,3})(?:\s+until\s+attempt\s+(\d{1,2}))?\s*")
 _SLEEP_DIRECTIVE = re.compile(r"#sleep\s+(\d{1,5})\s*")
 _TEMPORARY_CODES = frozenset(
@@ -284,6 +291,19 @@ def step_work(env: Mapping[str, str], s3: Any, bucket: str, item: int | None, re
         result["previousResults"] = {"count": len(keys), "keys": sorted(keys)}
 
 
+def coalesced_upload(manifest: bytes, item: int | None) -> dict[str, Any]:
+    """Item ``item`` (0 for a single job) of a coalesced run's manifest: the upload this child processes
+    (docs/workloads.md, "Burst coalescing": a JSON array of {bucket, key, versionId, runId})."""
+    try:
+        uploads = json.loads(manifest)
+        upload = uploads[item or 0]
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise JobError(f"item {item or 0} of the coalesced manifest is not an upload: {exc}", EX_CONFIG) from exc
+    if not isinstance(upload, dict) or "bucket" not in upload or "key" not in upload:
+        raise JobError(f"item {item or 0} of the coalesced manifest is not an upload: {upload!r}", EX_CONFIG)
+    return upload
+
+
 def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
     run_id = required(env, "RUN_ID")
     attempt = int(env.get("RUN_ATTEMPT", "1") or "1")
@@ -308,6 +328,15 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
             request["VersionId"] = env["INPUT_VERSION_ID"]
         log("reading input", bucket=bucket, key=key, version_id=env.get("INPUT_VERSION_ID"), attempt=attempt)
         response = s3.get_object(**request)
+        if key.startswith(COALESCED_MANIFEST_PREFIX):  # a coalesced run's child: its upload is the manifest's item
+            upload = coalesced_upload(response["Body"].read(), item)
+            result["manifest"] = {"bucket": bucket, "key": key}
+            bucket, key = str(upload["bucket"]), str(upload["key"])
+            request = {"Bucket": bucket, "Key": key}
+            if upload.get("versionId"):
+                request["VersionId"] = str(upload["versionId"])
+            log("reading the coalesced upload", bucket=bucket, key=key, item=item or 0)
+            response = s3.get_object(**request)
         summary, first_line = summarise(response["Body"])
         seconds = directive_sleep_seconds(first_line)
         if seconds:

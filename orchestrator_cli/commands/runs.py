@@ -1,7 +1,8 @@
-"""`orchestrator runs list | show | logs | retry`: the runs table, read and acted on like the functions do.
+"""`orchestrator runs list | show | logs | retry | find`: the runs table, read and acted on like the functions do.
 
 Owns the command line of the `runs` subcommands: their arguments, help and which handler each one
-runs; the handlers are in runs_list, runs_show (show and logs) and runs_retry. Invariant: every
+runs; the handlers are in runs_list, runs_show (show and logs), runs_retry and runs_find (which adds its own
+parser). Invariant: every
 subcommand takes the global options and sets exactly one handler.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
 from batch_orchestrator.models import RunStatus
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD
+from orchestrator_cli.commands.runs_find import add_find_parser
 from orchestrator_cli.commands.runs_list import list_runs
 from orchestrator_cli.commands.runs_retry import retry_run
 from orchestrator_cli.commands.runs_show import run_logs, show_run
@@ -124,3 +126,5 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="also retry a SUCCEEDED run (run it again) or an in-flight one that is stuck (its job is not cancelled)",
     )
     retry.set_defaults(handler=retry_run)
+
+    add_find_parser(commands, parents)

@@ -24,6 +24,7 @@ import botocore.session
 from botocore import xform_name
 
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
+from batch_orchestrator.coalesce import manifest_key
 from batch_orchestrator.object_manifests import objects_manifest_key
 from batch_orchestrator.workload_steps import step_manifest_key
 from batch_orchestrator.workload_table_file import DIGEST_VARIABLE, PACKAGED, digest
@@ -129,7 +130,11 @@ def submit_targets(environment: Mapping[str, str]) -> list[tuple[str, str, str]]
 
 def _submit_job(s: Scope) -> list[Authorised]:
     requests = []
-    for queue, definition, why in submit_targets(s.environment):
+    targets = submit_targets(s.environment)
+    if s.function in RENDERED_FUNCTION_OPERATIONS:  # coalesce_uploads submits the coalescing workloads' runs only
+        coalescing = {f"workload {w.name}" for w in runtime_workloads(s.environment) if w.coalesce is not None}
+        targets = [target for target in targets if target[2] in coalescing]
+    for queue, definition, why in targets:
         if not definition.startswith("arn:"):  # a workload's, by name
             definition = s.arn("batch", f"job-definition/{definition}:{SUBMITTED_REVISION}")
         revision = re.search(r":job-definition/[^:/]+:\d+$", definition) is not None
@@ -233,6 +238,46 @@ def _publish(s: Scope) -> list[Authorised]:
     return requests
 
 
+def _forward_coalesced(s: Scope) -> list[Authorised]:
+    """SendMessageBatch to each coalescing workload's queue (COALESCE_QUEUE_URL_PREFIX + its name): authorised as
+    sqs:SendMessage ("Amazon SQS batch actions"); none for a table without such a workload."""
+    prefix = s.environment.get("COALESCE_QUEUE_URL_PREFIX", "")
+    return [
+        Authorised("sqs:SendMessage", (TypedResource("queue", queue_arn(s.stack, prefix + w.name)),), {}, w.name)
+        for w in runtime_workloads(s.environment)
+        if w.coalesce is not None
+    ]
+
+
+def _claim_keys(s: Scope) -> list[Authorised]:
+    """TransactWriteItems of conditional Puts: each authorised as dynamodb:PutItem ("Using IAM with DynamoDB
+    transactions")."""
+    table = TypedResource("table", s.arn("dynamodb", f"table/{s.environment['RUNS_TABLE']}"))
+    return [Authorised("dynamodb:PutItem", (table,), {}, "each Put of the transaction")]
+
+
+def _write_manifest(s: Scope) -> list[Authorised]:
+    """PutObject of a coalesced batch's manifest, under COALESCED_MANIFEST_PREFIX, one per coalescing workload."""
+    from tests.conformance.requests import input_bucket  # requests imports this module
+
+    bucket = input_bucket(s.stack)
+    return [
+        Authorised(
+            "s3:PutObject",
+            (TypedResource("object", f"arn:{s.stack.partition}:s3:::{bucket}/{manifest_key(w.name, 'b' * 32)}"),),
+            {},
+            f"the manifest of a batch of {w.name}",
+        )
+        for w in runtime_workloads(s.environment)
+        if w.coalesce is not None
+    ]
+
+
+def _put_object(s: Scope) -> list[Authorised]:
+    """PutObject: the coalescer's batch manifests; submit_jobs' listings of upload directories."""
+    return _write_manifest(s) if s.function == "CoalesceUploadsFunction" else _directory_calls("s3:PutObject")(s)
+
+
 OPERATIONS: dict[str, Builder] = {
     "dynamodb.PutItem": _on_table("dynamodb:PutItem"),
     "dynamodb.UpdateItem": _on_table("dynamodb:UpdateItem"),
@@ -245,7 +290,10 @@ OPERATIONS: dict[str, Builder] = {
     "sns.Publish": _publish,
     "s3.GetObject": _get_manifest,
     "s3.ListObjectsV2": _directory_calls("s3:ListBucket"),
-    "s3.PutObject": _directory_calls("s3:PutObject"),
+    "s3.PutObject": _put_object,
+    "dynamodb.GetItem": _on_table("dynamodb:GetItem"),
+    "dynamodb.TransactWriteItems": _claim_keys,
+    "sqs.SendMessageBatch": _forward_coalesced,
 }
 
 # function -> operation -> the template Condition under which the code makes it (None: always).
@@ -258,6 +306,7 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "s3.GetObject": None,  # a manifest (only for workloads with array: {manifest: ...})
         "s3.ListObjectsV2": None,  # an upload's directory (only for array: {manifest: upload-directory})
         "s3.PutObject": None,  # its listing, once per run (only for array: {manifest: upload-directory})
+        "sqs.SendMessageBatch": None,  # uploads of coalescing workloads, forwarded to their queues (none without)
     },
     "SubmitScheduledFunction": {
         "dynamodb.PutItem": None,
@@ -282,6 +331,27 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "sns.Publish": None,  # stuck runs, recovered alerts
     },
 }
+
+
+# Functions only a rendered table brings (their logical id -> operations, as above): coalesce_uploads exists when some
+# workload has ``coalesce:``. ``functions_of`` gives the entries of the functions one stack has.
+RENDERED_FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
+    "CoalesceUploadsFunction": {
+        "dynamodb.TransactWriteItems": None,  # the keys' claims, 100 conditional Puts per call
+        "dynamodb.GetItem": None,  # a taken key's batch run: does it exist, does it owe a submission?
+        "dynamodb.UpdateItem": None,  # a dead batch's key taken over; stale claims of batch runs
+        "dynamodb.PutItem": None,  # the batch run's claim (submit_run)
+        "s3.PutObject": None,  # the batch's manifest
+        "batch.SubmitJob": None,
+        "batch.ListJobs": None,  # a batch run's stale claim: is there a job of that name already?
+    },
+}
+
+
+def functions_of(functions: set[str]) -> dict[str, dict[str, str | None]]:
+    """The table entries of a stack whose functions are ``functions``: every always-present one, and the rendered
+    ones it has."""
+    return FUNCTION_OPERATIONS | {f: ops for f, ops in RENDERED_FUNCTION_OPERATIONS.items() if f in functions}
 
 
 def topic_key_arn(stack: ResolvedStack, topic_arn: str) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from batch_orchestrator.object_manifests import objects_manifest_key
 from batch_orchestrator.workloads import ManifestSource
-from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, Scope, runtime_workloads, topic_key_arn
+from tests.conformance.calls import OPERATIONS, Scope, functions_of, runtime_workloads, topic_key_arn
 from tests.conformance.iam import ContextValue, Decision, Principal, Request, evaluate, role, service
 from tests.conformance.iam_database import TypedResource
 from tests.conformance.policies import identity_policies, resource_policy, role_logical_id
@@ -141,12 +141,11 @@ _DELIVERY_ACTIONS = {"queue": "sqs:SendMessage", "topic": "sns:Publish", "functi
 # ------------------------------------------------------------------------------------------ functions
 def function_code_calls(stack: ResolvedStack) -> list[Call]:
     functions = set(stack.of_type("AWS::Lambda::Function"))
-    if functions != set(FUNCTION_OPERATIONS):
-        raise UnresolvableError(
-            f"functions {sorted(functions)} differ from FUNCTION_OPERATIONS {sorted(FUNCTION_OPERATIONS)}"
-        )
+    table = functions_of(functions)
+    if functions != set(table):
+        raise UnresolvableError(f"functions {sorted(functions)} differ from FUNCTION_OPERATIONS {sorted(table)}")
     calls = []
-    for function, operations in FUNCTION_OPERATIONS.items():
+    for function, operations in table.items():
         scope = Scope(stack, function, stack.function_environment(function))
         role_id = _function_role(stack, function)
         for operation, condition in operations.items():

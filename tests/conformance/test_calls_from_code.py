@@ -5,8 +5,10 @@ Proven here:
   ``get_paginator("op")``) is mapped to IAM requests in ``calls.OPERATIONS``;
 * dynamically, while the integration flows run in moto (uploads, a retry, a final failure with its
   alert, a schedule firing, SubmitJob outcomes left unknown and recovered, a watchdog sweep that
-  reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE; and on a second stack with
-  array workloads, an uploaded manifest read and an array that FAILED), each function makes
+  reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE; on a second stack with
+  array workloads, an uploaded manifest read and an array that FAILED; on a third with a coalescing workload, a
+  burst forwarded, coalesced and submitted, and a batch whose SubmitJob outcome was unknown recovered through a
+  duplicate notification), each function makes
   only calls its ``FUNCTION_OPERATIONS`` entry lists (attributed by the Lambda environment the
   handler runs in), queries only the index the table names, and every entry is made at least once.
 
@@ -32,12 +34,19 @@ from moto import mock_aws
 
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.adapters.run_items import ACTIVE_RUNS_INDEX
+from batch_orchestrator.coalesce import coalesce_message
 from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch, deploy_stack, invoke_handler
 from emulator.batch_event_builder import queue_blocked
 from emulator.stack import MOTO_CONFIG
 from emulator.template import render_workloads
-from tests.conformance.calls import FUNCTION_OPERATIONS, OPERATIONS, adapter_operations
+from tests.conformance.calls import (
+    FUNCTION_OPERATIONS,
+    OPERATIONS,
+    RENDERED_FUNCTION_OPERATIONS,
+    adapter_operations,
+    functions_of,
+)
 from tests.support.events import load_event
 from tests.support.runs import all_jobs, deliver_all, drain_test_event, job_event, track, upload
 
@@ -61,6 +70,19 @@ workloads:
     timeout_seconds: 60
     array: {manifest: upload-directory}
 """
+
+# The third stack's table: a coalescing workload (coalesce_uploads exists, submit_jobs forwards its uploads).
+COALESCE_WORKLOADS = """
+workloads:
+  - name: frames
+    match: {prefix: frames/}
+    image: public.ecr.aws/docker/library/python:3.13-slim
+    vcpu: "0.25"
+    memory: 512
+    timeout_seconds: 60
+    coalesce: {window_seconds: 1, max_items: 10}
+"""
+ALL_FUNCTION_OPERATIONS = FUNCTION_OPERATIONS | RENDERED_FUNCTION_OPERATIONS
 
 # The flows need every optional call switched on and retries that are due at once.
 FLOW_PARAMETERS = {
@@ -195,10 +217,18 @@ def recorded() -> Iterator[Recorder]:
         aws.reset_clients()
         stack = deploy_stack(FLOW_PARAMETERS)
         arrays = deploy_stack(FLOW_PARAMETERS, stack_name="arrays", rendered=render_workloads(ARRAY_WORKLOADS))
-        recorder = Recorder({s.function_name(f): f for s in (stack, arrays) for f in FUNCTION_OPERATIONS})
+        coalescing = deploy_stack(FLOW_PARAMETERS, stack_name="coalesce", rendered=render_workloads(COALESCE_WORKLOADS))
+        recorder = Recorder(
+            {
+                s.function_name(f): f
+                for s in (stack, arrays, coalescing)
+                for f in functions_of(set(s.resources) & set(ALL_FUNCTION_OPERATIONS))
+            }
+        )
         recorder.attach()
         run_every_flow(stack)
         run_array_flows(arrays)
+        run_coalesce_flows(coalescing)
         yield recorder
         aws.reset_clients()
 
@@ -255,6 +285,31 @@ def run_array_flows(stack: EmulatedStack) -> None:
     assert [job["arrayProperties"]["size"] for job in parents] == [2]
 
 
+def run_coalesce_flows(stack: EmulatedStack) -> None:
+    """A burst of two uploads to a coalescing workload: forwarded by submit_jobs (SendMessageBatch), their keys claimed
+    (TransactWriteItems), the manifest written (PutObject), the batch run claimed (PutItem) and submitted. Then a
+    batch whose SubmitJob outcome is unknown, and a duplicate of its upload 20 minutes later: the key is taken by a
+    run that exists (GetItem), whose stale claim is taken over (UpdateItem), looked up (ListJobs) and submitted."""
+    coalesce = "CoalesceUploadsFunction"
+    drain_test_event(stack)
+    start = utcnow()
+    upload(stack, "frames/a.txt")
+    upload(stack, "frames/b.txt")
+    deliver_all(stack)
+    assert deliver_sqs_batch(stack, coalesce, raise_errors=True).failed == ()
+    with unknown_submit_outcome("_json"):  # a batch's job name ends in its manifest's, <batch id>.json
+        late = upload(stack, "frames/c.txt")
+        deliver_all(stack)
+        assert deliver_sqs_batch(stack, coalesce, raise_errors=True).failed != ()
+    stack.client("sqs").send_message(
+        QueueUrl=stack.queue_url(stack.event_source_mapping_for(coalesce).event_source_arn),
+        MessageBody=coalesce_message(workload="frames", source=late),
+    )
+    with clock(start + timedelta(minutes=20)):
+        assert deliver_sqs_batch(stack, coalesce, raise_errors=True).failed == ()
+    assert len([job for job in all_jobs(stack) if ":" not in job["jobId"]]) == 2
+
+
 Table = dict[str, dict[str, str | None]]
 
 
@@ -271,18 +326,18 @@ def unexercised(calls: dict[str, set[str]], table: Table) -> dict[str, list[str]
 def test_each_function_makes_only_the_calls_its_table_entry_lists(recorded: Recorder) -> None:
     # Given the calls each function made while every flow ran
     # When they are compared with the request table
-    extra = unlisted(recorded.calls, FUNCTION_OPERATIONS)
+    extra = unlisted(recorded.calls, ALL_FUNCTION_OPERATIONS)
 
     # Then no function made a call its entry lacks, every function ran, and the only index queried is the table's
     assert extra == {}, "add these calls to FUNCTION_OPERATIONS (tests/conformance/calls.py)"
-    assert set(recorded.calls) == set(FUNCTION_OPERATIONS)
+    assert set(recorded.calls) == set(ALL_FUNCTION_OPERATIONS)
     assert recorded.indexes == {ACTIVE_RUNS_INDEX}
 
 
 def test_every_call_in_the_table_is_made_by_the_flows(recorded: Recorder) -> None:
     # Given the calls each function made
     # Then every entry of the table was exercised at least once (an entry nobody makes is a guess)
-    assert unexercised(recorded.calls, FUNCTION_OPERATIONS) == {}
+    assert unexercised(recorded.calls, ALL_FUNCTION_OPERATIONS) == {}
 
 
 def test_a_call_missing_from_the_table_is_reported() -> None:

@@ -164,3 +164,28 @@ def test_array_items_that_are_no_ranges_are_a_configuration_error(array_items: s
 def test_an_index_past_array_items_is_a_configuration_error() -> None:
     with pytest.raises(JOB.JobError, match="past the 2 items"):
         JOB.array_item({"ARRAY_ITEMS": "3,5"}, 2)
+
+
+def test_a_coalesced_child_processes_the_upload_its_item_names_in_the_manifest(s3: Any) -> None:
+    from batch_orchestrator.workloads import COALESCED_MANIFEST_PREFIX
+
+    # Given two uploads (the first one overwritten since) and the manifest of their coalesced batch
+    first = s3.put_object(Bucket=BUCKET, Key="frames/a.png", Body=b"a\n")["VersionId"]
+    s3.put_object(Bucket=BUCKET, Key="frames/a.png", Body=b"newer\nbody\n")
+    s3.put_object(Bucket=BUCKET, Key="frames/b.png", Body=b"b\n")
+    manifest = f"{JOB.COALESCED_MANIFEST_PREFIX}frames/0123.json"
+    body = f'[{{"bucket": "{BUCKET}", "key": "frames/a.png", "versionId": "{first}", "runId": "s3-0"}}, ' + (
+        f'{{"bucket": "{BUCKET}", "key": "frames/b.png", "runId": "s3-1"}}]'
+    )
+    s3.put_object(Bucket=BUCKET, Key=manifest, Body=body.encode())
+
+    # When child 0 and child 1 run, and a child past the manifest
+    results = [JOB.run(_env(manifest, AWS_BATCH_JOB_ARRAY_INDEX=str(i)), s3) for i in (0, 1)]
+
+    # Then each read its own upload (child 0 the version the manifest names), with the manifest beside it
+    assert [(r["input"]["key"], r["lines"]) for r in results] == [("frames/a.png", 1), ("frames/b.png", 1)]
+    assert results[0]["input"]["versionId"] == first
+    assert results[0]["manifest"] == {"bucket": BUCKET, "key": manifest}
+    assert _exit_code(_env(manifest, AWS_BATCH_JOB_ARRAY_INDEX="2"), s3) == JOB.EX_CONFIG
+    # and the job's prefix is the orchestrator's
+    assert JOB.COALESCED_MANIFEST_PREFIX == COALESCED_MANIFEST_PREFIX

@@ -236,6 +236,8 @@ class SubmitConfig:
     submit: SubmitSettings
     input_prefix: str
     routes: UploadRoutes
+    # COALESCE_QUEUE_URL_PREFIX: a coalescing workload's queue is this + its name ("" when none coalesces).
+    coalesce_queue_url_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitConfig:
@@ -247,6 +249,33 @@ class SubmitConfig:
             submit=_submit_settings(env, table),
             input_prefix=_present(env, "INPUT_PREFIX"),
             routes=UploadRoutes(table),
+            coalesce_queue_url_prefix=_coalesce_queue_url_prefix(env, table),
+        )
+
+
+def _coalesce_queue_url_prefix(env: Mapping[str, str], table: WorkloadTable) -> str:
+    prefix = env.get("COALESCE_QUEUE_URL_PREFIX", "")
+    if table.coalescing and not prefix:
+        names = ", ".join(w.name for w in table.coalescing)
+        raise ConfigError(f"COALESCE_QUEUE_URL_PREFIX is empty, but workloads coalesce their uploads ({names})")
+    return prefix
+
+
+@dataclass(frozen=True)
+class CoalesceConfig:
+    """coalesce_uploads: the submit path's settings, and the bucket its manifests are written to."""
+
+    store: StoreConfig
+    submit: SubmitSettings
+    manifest_bucket: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CoalesceConfig:
+        table = workload_table_from_env(env)
+        return cls(
+            store=StoreConfig.from_env(env),
+            submit=_submit_settings(env, table),
+            manifest_bucket=_required(env, "MANIFEST_BUCKET"),
         )
 
 

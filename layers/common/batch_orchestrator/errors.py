@@ -55,3 +55,12 @@ class WorkloadUnavailable(OrchestratorError):
 class ManifestUnreadable(OrchestratorError):
     """An uploaded manifest could not be read (S3 refused or could not be reached): the upload is retried, as a
     refused SubmitJob is. An object that no longer exists is not this: its run is refused (``manifests``)."""
+
+
+class ManifestUnwritable(OrchestratorError):
+    """A coalesced batch's manifest could not be written: its messages are retried (the keys stay claimed under a
+    batch run that does not exist, so the redelivery takes them over once their lease has expired)."""
+
+
+class CoalesceForwardError(OrchestratorError):
+    """Uploads could not be forwarded to a coalescing workload's queue: their SubmitQueue messages are retried."""

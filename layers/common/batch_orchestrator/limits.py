@@ -232,6 +232,29 @@ LAMBDA_SQS_MAX_CONCURRENCY = Limit(
     1000, "ScalingConfig.MaximumConcurrency, at most", _LAMBDA_API + "API_ScalingConfig.html"
 )
 
+LAMBDA_SQS_BATCH_SIZE_WITHOUT_WINDOW = Limit(
+    10,
+    "messages per batch without a batching window",
+    "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html",
+    note='"When you set BatchSize to a value greater than 10, you must set MaximumBatchingWindowInSeconds to at '
+    'least 1" (Lambda parameters for Amazon SQS event source mappings; GetEventSourceMapping, BatchSize).',
+)
+LAMBDA_SYNC_PAYLOAD = Limit(
+    6 * 1024 * KIB,
+    "bytes of one invocation's event (synchronous invocation payload)",
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    note='An SQS event source mapping passes a batch "up to the payload limit for synchronous invocation (6 MB)" '
+    "(BatchSize, API_CreateEventSourceMapping): a batch of BatchSize records that would be larger is cut there, "
+    "so a coalescing workload's batches hold at most 6 MB / (one record's size) uploads (`make bench` measures it).",
+)
+SQS_SEND_MESSAGE_BATCH_ENTRIES = Limit(
+    10,
+    "messages per SendMessageBatch call",
+    _SQS_API + "API_SendMessageBatch.html",
+    note="The sum of the messages' sizes is limited as one message's (SQS_MAX_MESSAGE_SIZE); a forwarded upload "
+    "is well under 2 KB.",
+)
+
 # ================================================================================================
 # Amazon SNS
 # ================================================================================================
@@ -309,6 +332,20 @@ S3_MAX_VERSION_ID_BYTES = Limit(
     "-environment/requirements-s3-object-version.html",
     note='"Version IDs are Unicode, UTF-8 encoded, URL-ready, opaque strings that are no more than 1,024 bytes '
     'long." (the S3 guide gives no number; this AWS API reference does).',
+)
+DYNAMODB_TRANSACT_WRITE_ITEMS = Limit(
+    100,
+    "actions per TransactWriteItems call",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html",
+    note='"groups up to 100 action requests ... no two actions can target the same item ... The aggregate size of '
+    'the items in the transaction cannot exceed 4 MB"; all succeed or all fail (TransactionCanceledException, '
+    "with one CancellationReason per action). IAM: each Put is authorised as dynamodb:PutItem (Using IAM with "
+    "DynamoDB transactions).",
+)
+DYNAMODB_TRANSACTION_BYTES = Limit(
+    4 * 1024 * KIB,
+    "bytes of the items of one TransactWriteItems call",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html",
 )
 MANIFEST_MAX_BYTES = Limit(
     16 * 1024 * KIB,

@@ -359,3 +359,60 @@ class ResubmitQueue(Protocol):
         """Ask the submit path for ``attempt`` (as ``plan``) again, at once; RetryEnqueueError when it cannot
         be sent."""
         ...
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """One upload's key claimed for a coalesced batch: the item under ``run_id`` (the run id a plain upload of it
+    would have) names the batch's run and the key's child index in it (``coalesce``)."""
+
+    run_id: str
+    source: S3Source
+    workload: str
+    batch_run_id: str
+    index: int
+
+
+@dataclass(frozen=True)
+class TakenKey:
+    """What a key's claim found: the item already under its run id. ``batch_run_id`` is "" for an item that is a
+    run of its own (a plain upload); ``conflict``: DynamoDB refused the write for a concurrent transaction on it."""
+
+    run_id: str
+    batch_run_id: str = ""
+    index: int | None = None
+    claimed_until: int = 0
+    conflict: bool = False
+
+
+class CoalescedKeys(Protocol):
+    """The runs table as the coalescer uses it: each key of a batch claimed at most once (``coalesce``)."""
+
+    def claim(self, claims: Sequence[KeyClaim], *, claimed_until: int, now: datetime) -> dict[str, TakenKey]:
+        """Claim every key of ``claims`` (at most DYNAMODB_TRANSACT_WRITE_ITEMS, distinct) in one transaction, each
+        on the condition that no item has its run id: all or none. The keys found taken, by run id (empty: all
+        claimed). RunStoreError on any other failure."""
+        ...
+
+    def take_over(self, claim: KeyClaim, *, previous: TakenKey, claimed_until: int, now: datetime) -> bool:
+        """Move a key whose batch died to ``claim``'s batch, on the condition that it still has the lease and batch
+        ``previous`` saw; False when another delivery moved it first."""
+        ...
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether the runs table has a run of this id (a batch run is recorded by its submit claim)."""
+        ...
+
+    def read_run(self, run_id: str) -> Run | None:
+        """The run of this id, or None."""
+        ...
+
+    def find_key(self, run_id: str) -> TakenKey | None:
+        """The key item under this run id, or None when there is none (or it is a run of its own)."""
+        ...
+
+
+class ManifestWriter(Protocol):
+    def write(self, source: S3Source, body: bytes) -> None:
+        """Write a coalesced batch's manifest as ``source`` names it (ManifestUnwritable on failure)."""
+        ...

@@ -20,6 +20,10 @@ class Router(Protocol):
         """The first attempt's plan of an upload of ``key``, or why no workload takes it."""
         ...
 
+    def coalesces(self, workload: str) -> bool:
+        """Whether the uploads of ``workload`` are coalesced into array jobs (``coalesce``) rather than submitted."""
+        ...
+
 
 @dataclass(frozen=True)
 class UploadRoutes:
@@ -30,6 +34,10 @@ class UploadRoutes:
     def plan_for(self, key: str) -> AttemptPlan | NoWorkload:
         routed = self.table.route(key)
         return routed if isinstance(routed, NoWorkload) else first_plan(routed)
+
+    def coalesces(self, workload: str) -> bool:
+        found = self.table.get(workload)
+        return found is not None and found.coalesce is not None
 
 
 @dataclass(frozen=True)
@@ -43,3 +51,6 @@ class InputPrefixOnly:
         if key.startswith(self.input_prefix):
             return DEFAULT_PLAN
         return NoWorkload(key=key, reason=f"key is outside the input prefix {self.input_prefix!r}")
+
+    def coalesces(self, workload: str) -> bool:
+        return False

@@ -31,6 +31,16 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Coalesced:
+    """An upload of a workload with ``coalesce:``: forwarded to that workload's queue, not submitted on its own
+    (``coalesce``). ``run_id`` is the id a plain upload of it would have: its key's item in the runs table."""
+
+    workload: str
+    source: S3Source
+    run_id: str
+
+
+@dataclass(frozen=True)
 class Unmatched(Skipped):
     """An upload no workload takes (no key rule matches it, or it is under the output prefix): it starts no
     run, and submit_jobs counts it (UploadsUnmatched) and logs it, so it is never dropped in silence."""

@@ -19,13 +19,13 @@ from batch_orchestrator.errors import MalformedMessage
 from batch_orchestrator.ids import COUNT_PATTERN, MAX_RUN_ATTEMPT, RUN_ID_PATTERN, WORKLOAD_NAME_PATTERN, run_id_for
 from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan, Source, SubmitRequest, source_from_dict
-from batch_orchestrator.workloads import UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
+from batch_orchestrator.workloads import COALESCED_MANIFEST, UNDER_OUTPUT_PREFIX, Capacity, NoWorkload
 
 # The tracker and the watchdog only write retry and resubmit requests: the upload side (routing, the S3
 # event model) is imported where uploads are parsed, so their cold starts do not load it (`make bench`).
 if TYPE_CHECKING:
     from batch_orchestrator.routing import Router
-    from batch_orchestrator.s3_events import Skipped
+    from batch_orchestrator.s3_events import Coalesced, Skipped
 
 RETRY_KIND = "retry"
 # "Submit attempt n again": the submit path handles it exactly like a redelivery of the message that
@@ -64,12 +64,13 @@ def resubmit_message(*, run_id: str, attempt: int, source: Source, plan: Attempt
 
 def parse_submit_message(
     body: str, *, input_prefix: str = "", routes: Router | None = None
-) -> list[SubmitRequest | Skipped]:
+) -> list[SubmitRequest | Skipped | Coalesced]:
     """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable.
 
     Uploads are routed by ``routes`` (the functions pass the stack's ``UploadRoutes``); without it, by
     ``input_prefix`` alone, to the default workload. An upload no workload takes is ``Unmatched``;
-    a key under the output prefix (a job's result) is ``Skipped``, counted apart from them.
+    a key under the output prefix (a job's result) is ``Skipped``, counted apart from them. An upload of a workload
+    with ``coalesce:`` is ``Coalesced``: forwarded to its workload's queue, not submitted (``coalesce``).
     """
     try:
         payload = json.loads(body)
@@ -82,20 +83,23 @@ def parse_submit_message(
     if payload.get("kind") == RESUBMIT_KIND:
         return [_parse_retry(payload, kind=RESUBMIT_KIND, first_attempt=1)]
     from batch_orchestrator.routing import InputPrefixOnly
-    from batch_orchestrator.s3_events import Skipped, Unmatched, iter_notification
+    from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched, iter_notification
 
     router = routes if routes is not None else InputPrefixOnly(input_prefix)
-    requests: list[SubmitRequest | Skipped] = []
+    requests: list[SubmitRequest | Skipped | Coalesced] = []
     for item in iter_notification(payload):
         if isinstance(item, Skipped):
             requests.append(item)
             continue
         plan = router.plan_for(item.key)
-        if isinstance(plan, NoWorkload) and plan.reason == UNDER_OUTPUT_PREFIX:
-            # A job's own result written back to the bucket: expected, not an upload nobody takes.
+        if isinstance(plan, NoWorkload) and plan.reason in (UNDER_OUTPUT_PREFIX, COALESCED_MANIFEST):
+            # A job's own result written back to the bucket (or a coalesced batch's manifest): expected, not an
+            # upload nobody takes.
             requests.append(Skipped(reason=plan.reason, bucket=item.bucket, key=item.key))
         elif isinstance(plan, NoWorkload):
             requests.append(Unmatched(reason=plan.reason, bucket=item.bucket, key=item.key))
+        elif router.coalesces(plan.workload):
+            requests.append(Coalesced(workload=plan.workload, source=item, run_id=run_id_for(item)))
         else:
             requests.append(SubmitRequest(run_id=run_id_for(item), attempt=1, source=item, plan=plan))
     return requests

@@ -31,6 +31,7 @@ from batch_orchestrator.limits import (
 )
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT, SQS_MAX_DELAY_SECONDS, ExitCodeSet, RetryPolicy
 from batch_orchestrator.workload_array import array_spec
+from batch_orchestrator.workload_coalesce import coalesce_spec
 from batch_orchestrator.workload_ec2 import ec2_ladder, gpus, is_ec2
 from batch_orchestrator.workload_fields import (
     CPU_ARCHITECTURES,
@@ -72,6 +73,7 @@ _COMMON_KEYS = (
     "gpus",
     "array",
     "then",
+    "coalesce",
 )
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = _COMMON_KEYS
@@ -173,6 +175,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     container = None if r.runtime else _container(r, entry)
     array = array_spec(r.problem, entry)
     then = read_then(r.problem, entry)
+    coalesce = coalesce_spec(r.problem, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -190,6 +193,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         container=container,
         array=array,
         then=then,
+        coalesce=coalesce,
     )
 
 

@@ -39,6 +39,10 @@ from batch_orchestrator.retry_policy import SQS_MAX_DELAY_SECONDS, RetryPolicy
 DEFAULT_WORKLOAD = "default"
 UNDER_OUTPUT_PREFIX = "under the output prefix"  # NoWorkload.reason of a key the jobs' results live under
 NO_RULE_MATCHES = "no workload's key rule matches it"  # NoWorkload.reason of any other unrouted key
+# Where the coalescer writes the manifests of coalesced batches, in the input bucket: never routed while some workload
+# coalesces (a manifest must not start a run of its own), so it is skipped like a result under the output prefix.
+COALESCED_MANIFEST_PREFIX = "batch-orchestrator/coalesced/"
+COALESCED_MANIFEST = "a coalesced batch's manifest"  # NoWorkload.reason of a key under COALESCED_MANIFEST_PREFIX
 
 # The retry settings a workload gets for each key its ``retry`` mapping leaves out (workloads.yaml's names).
 RETRY_DEFAULTS: Mapping[str, object] = {
@@ -192,6 +196,16 @@ class ArraySpec:
 
 
 @dataclass(frozen=True)
+class CoalesceSpec:
+    """``coalesce:`` of a workload: its uploads are gathered for up to ``window_seconds`` (the SQS batching window
+    of its own queue, MaximumBatchingWindowInSeconds) or ``max_items`` (the mapping's BatchSize) and run as ONE
+    array job over a manifest the coalescer writes, one child per distinct upload (``coalesce``)."""
+
+    window_seconds: int
+    max_items: int
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     key_rule: KeyRule | None  # None: not triggered by uploads
@@ -209,6 +223,7 @@ class Workload:
     array: ArraySpec | None = None  # None: each run is one job
     # A pipeline (``workload_steps``): the workload whose run continues with workload ``then`` once it succeeds.
     then: str | None = None
+    coalesce: CoalesceSpec | None = None  # None: each upload is its own run (burst coalescing: ``coalesce``)
 
     def size(self, step: int) -> Size:
         """The size of ladder step ``step`` (0-based); IndexError past the top."""
@@ -322,6 +337,8 @@ class WorkloadTable:
         """
         if self.output_prefix and key.startswith(self.output_prefix):
             return NoWorkload(key, UNDER_OUTPUT_PREFIX)
+        if key.startswith(COALESCED_MANIFEST_PREFIX) and self.coalescing:
+            return NoWorkload(key, COALESCED_MANIFEST)
         best: Workload | None = None
         best_specificity = -1
         for workload in self.workloads:
@@ -337,6 +354,11 @@ class WorkloadTable:
     @property
     def uses_ec2(self) -> bool:
         return any(w.compute is ComputeType.EC2 for w in self.workloads)
+
+    @property
+    def coalescing(self) -> tuple[Workload, ...]:
+        """The workloads whose uploads are coalesced into array jobs (each has its own queue and mapping)."""
+        return tuple(w for w in self.workloads if w.coalesce is not None)
 
     def with_default(self, default: Workload, *, output_prefix: str, source: str = "workloads.yaml") -> WorkloadTable:
         """This table plus the stack's own workload (first), routing nothing under ``output_prefix``.
@@ -483,4 +505,9 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
         out["array"] = {"size": array.size} if array.manifest is None else {"manifest": array.manifest.value}
     if workload.then is not None:
         out["then"] = workload.then
+    if workload.coalesce is not None:
+        out["coalesce"] = {
+            "window_seconds": workload.coalesce.window_seconds,
+            "max_items": workload.coalesce.max_items,
+        }
     return out

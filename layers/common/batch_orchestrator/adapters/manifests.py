@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_orchestrator.adapters.aws import client
-from batch_orchestrator.errors import ManifestUnreadable
+from batch_orchestrator.errors import ManifestUnreadable, ManifestUnwritable
 from batch_orchestrator.limits import MANIFEST_MAX_BYTES
 from batch_orchestrator.models import S3Source
 
@@ -43,3 +43,15 @@ class S3Manifests:
                 f"GetObject of the manifest s3://{source.bucket}/{source.key} failed: {exc}"
             ) from exc
         return data
+
+
+class S3ManifestWriter:
+    """Amazon S3: the coalescer writes each batch's manifest (one PutObject, under COALESCED_MANIFEST_PREFIX)."""
+
+    def write(self, source: S3Source, body: bytes) -> None:
+        try:
+            client("s3").put_object(Bucket=source.bucket, Key=source.key, Body=body, ContentType="application/json")
+        except (ClientError, BotoCoreError) as exc:
+            raise ManifestUnwritable(
+                f"PutObject of the manifest s3://{source.bucket}/{source.key} failed: {exc}"
+            ) from exc
