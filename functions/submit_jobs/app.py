@@ -12,7 +12,7 @@ forwarding failed is reported in batchItemFailures like any other.
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,9 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_orchestrator.adapters.aws import take_throttle_count
 from batch_orchestrator.adapters.batch import BatchJobs
-from batch_orchestrator.adapters.coalesce_queues import CoalesceQueues
 from batch_orchestrator.adapters.manifests import S3Manifests
-from batch_orchestrator.adapters.objects import S3Objects
 from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
@@ -32,6 +30,9 @@ from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched
 from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from batch_orchestrator.adapters.objects import S3Objects
 
 # A batch whose every record failed (e.g. all throttled) is reported record by record, like any
 # other partial failure, instead of as a function error that would trip the Errors alarm.
@@ -43,9 +44,16 @@ OUTCOME_METRICS = {
     SubmitOutcome.REFUSED: "RunsRefused",
 }
 MANIFESTS = S3Manifests()
-OBJECTS = S3Objects()
 # The uploads of coalescing workloads this invocation forwards, by workload: (SQS message id, forwarded body).
 _FORWARD: dict[str, list[tuple[str, str]]] = {}
+
+
+@cache
+def _objects() -> "S3Objects":
+    """S3 as upload-directory arrays list it (loaded at their first upload: no other workload needs it)."""
+    from batch_orchestrator.adapters.objects import S3Objects
+
+    return S3Objects()
 
 
 @cache
@@ -99,7 +107,7 @@ def _handle_record(record: SQSRecord) -> None:
                 settings=config.submit,
                 now=utcnow(),
                 manifests=MANIFESTS,
-                objects=OBJECTS,
+                objects=_objects(),
             )
         except OrchestratorError as exc:  # SubmitJob refused or unknown, the runs table unavailable, no such workload
             logger.warning(
@@ -130,6 +138,8 @@ def _forward_coalesced(response: PartialItemFailureResponse) -> None:
     """Send the collected uploads of coalescing workloads to their queues; a record whose upload was not sent is
     added to batchItemFailures (SQS redelivers it; the coalescer drops a key forwarded twice)."""
     config, _, _ = _dependencies()
+    from batch_orchestrator.adapters.coalesce_queues import CoalesceQueues  # only a stack that coalesces uses it
+
     queues = CoalesceQueues(config.coalesce_queue_url_prefix)
     reported = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
     for workload, bodies in _FORWARD.items():

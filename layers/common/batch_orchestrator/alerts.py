@@ -47,10 +47,10 @@ from batch_orchestrator.models import (
     JobObservation,
     Run,
 )
-from batch_orchestrator.workload_steps import StepPosition
 
 if TYPE_CHECKING:
     from batch_orchestrator.array_retry import ChildVerdict
+    from batch_orchestrator.workload_steps import StepPosition
 
 ALERT_RUN_FAILED = "RUN_FAILED"
 ALERT_QUEUE_BLOCKED = "QUEUE_BLOCKED"

@@ -33,7 +33,6 @@ from batch_orchestrator.array_parts import PART_SIZE, part_count, part_items, pa
 from batch_orchestrator.failure_kinds import is_out_of_memory, is_spot_interruption
 from batch_orchestrator.models import AttemptPlan, JobFailure, JobObservation
 from batch_orchestrator.retry_policy import Rand, RetryDecision, RetryPolicy, backoff_seconds, decide
-from batch_orchestrator.workload_steps import pipeline_of
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ComputeType, Size, Workload, WorkloadTable
 
 if TYPE_CHECKING:
@@ -205,6 +204,8 @@ def next_step(obs: JobObservation, table: WorkloadTable) -> AttemptDecision | No
     following = table.get(workload.then) if workload is not None and workload.then is not None else None
     if following is None:
         return None
+    from batch_orchestrator.workload_steps import pipeline_of  # a table without pipelines never loads it
+
     pipeline = pipeline_of(table, following.name)
     assert pipeline is not None, "a workload another one names in `then` is a pipeline's step"
     plan = replace(first_plan(following), step=pipeline.index(following.name), attempts_before_step=obs.attempt)

@@ -51,7 +51,6 @@ from typing import Any
 
 from batch_orchestrator.array_items import items_text
 from batch_orchestrator.array_parts import with_first_part
-from batch_orchestrator.array_sizing import count_run_items
 from batch_orchestrator.attempt_plan import size_at, undeclared_default
 from batch_orchestrator.batch_arrays import ARRAY_ITEMS_PARAMETER
 from batch_orchestrator.errors import JobSubmitError, WorkloadUnavailable
@@ -71,7 +70,6 @@ from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, ObjectStore, RunStore
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
-from batch_orchestrator.workload_steps import later_steps_attempts
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ManifestSource, Size, Workload, WorkloadTable
 
 
@@ -275,8 +273,7 @@ def submit_run(
     lease_until = epoch_seconds(now) + settings.claim_lease_seconds
     target = _target(request.plan, request, settings)
     bucket = _manifest_bucket(request, settings)
-    table = settings.workloads
-    later = later_steps_attempts(table, target.plan.workload) if target.counts_manifest and table is not None else 0
+    later = _later_attempts(settings, target) if target.counts_manifest else 0
     sized = _sized_by_manifest(
         request, target, manifests, bucket=bucket, later_attempts=later, objects=objects, runs=runs, now=now
     )
@@ -388,6 +385,8 @@ def _sized_by_manifest(
     plan does not know its size yet; the refusal of a manifest that cannot run; else ``target`` as it is."""
     if not target.counts_manifest or target.plan.array_size:
         return target
+    from batch_orchestrator.array_sizing import count_run_items  # only workloads whose array is a manifest load it
+
     step_manifest = target.step_environment.get("MANIFEST_KEY")
     counted = count_run_items(
         request,
@@ -408,6 +407,16 @@ def _sized_by_manifest(
         # Only a run refused at its first attempt, then retried by hand with --force, gets here: its record says why.
         raise WorkloadUnavailable(f"run {request.run_id} cannot run its manifest: {counted.reason}")
     return _refuse(request, target, counted.reason, job_name=job_name, runs=runs, now=now)
+
+
+def _later_attempts(settings: SubmitSettings, target: _Target) -> int:
+    """The most attempts the pipeline steps after the target's may take (0 outside pipelines)."""
+    table = settings.workloads
+    if table is None or not any(w.then for w in table.workloads):
+        return 0
+    from batch_orchestrator.workload_steps import later_steps_attempts
+
+    return later_steps_attempts(table, target.plan.workload)
 
 
 def _manifest_bucket(request: SubmitRequest, settings: SubmitSettings) -> str:

@@ -31,7 +31,6 @@ from batch_orchestrator.limits import (
 )
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT, SQS_MAX_DELAY_SECONDS, ExitCodeSet, RetryPolicy
 from batch_orchestrator.workload_array import array_spec
-from batch_orchestrator.workload_coalesce import coalesce_spec
 from batch_orchestrator.workload_ec2 import ec2_ladder, gpus, is_ec2
 from batch_orchestrator.workload_fields import (
     CPU_ARCHITECTURES,
@@ -48,9 +47,9 @@ from batch_orchestrator.workload_fields import (
     not_json,
     timezone_problem,
 )
-from batch_orchestrator.workload_steps import pipeline_problems, read_then, step_names
 from batch_orchestrator.workloads import (
     RETRY_DEFAULTS,
+    CoalesceSpec,
     ComputeType,
     Container,
     KeyRule,
@@ -140,7 +139,7 @@ def parse(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
         raise WorkloadTableError([Problem("", "workloads", message, source)])
     problems: list[Problem] = []
     workloads: list[Workload] = []
-    steps = step_names(data)
+    steps = _step_names(data)
     for index, entry in enumerate(data):
         name = entry.get("name") if isinstance(entry, Mapping) else None
         shown = name if isinstance(name, str) and name else f"workloads[{index}]"
@@ -150,7 +149,7 @@ def parse(data: object, *, source: str, runtime: bool) -> tuple[Workload, ...]:
         if workload is not None:
             workloads.append(workload)
     if not problems:
-        problems += pipeline_problems(workloads, source)  # the rules between workloads: `then`, and runs' attempts
+        problems += _pipeline_problems(workloads, source)  # the rules between workloads: `then`, and runs' attempts
     if problems:
         raise WorkloadTableError(problems)
     return tuple(workloads)
@@ -174,8 +173,8 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     compute = _compute(r, entry.get("compute"), retry)
     container = None if r.runtime else _container(r, entry)
     array = array_spec(r.problem, entry)
-    then = read_then(r.problem, entry)
-    coalesce = coalesce_spec(r.problem, entry)
+    then = _then(r, entry)
+    coalesce = _coalesce(r, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -195,6 +194,40 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         then=then,
         coalesce=coalesce,
     )
+
+
+# Pipelines and coalescing are read by modules of their own, loaded only for a table that has a workload (the default
+# stack's table is empty: its cold start loads neither) or an entry that uses them.
+def _step_names(data: Sequence[Any]) -> frozenset[str]:
+    if not any(isinstance(entry, Mapping) and "then" in entry for entry in data):
+        return frozenset()
+    from batch_orchestrator.workload_steps import step_names
+
+    return step_names(data)
+
+
+def _pipeline_problems(workloads: Sequence[Workload], source: str) -> list[Problem]:
+    if not workloads:
+        return []
+    from batch_orchestrator.workload_steps import pipeline_problems
+
+    return pipeline_problems(workloads, source)
+
+
+def _then(r: _Reader, entry: Mapping[Any, Any]) -> str | None:
+    if "then" not in entry:
+        return None
+    from batch_orchestrator.workload_steps import read_then
+
+    return read_then(r.problem, entry)
+
+
+def _coalesce(r: _Reader, entry: Mapping[Any, Any]) -> CoalesceSpec | None:
+    if "coalesce" not in entry:
+        return None
+    from batch_orchestrator.workload_coalesce import coalesce_spec
+
+    return coalesce_spec(r.problem, entry)
 
 
 def _name(r: _Reader, value: object) -> str | None:
