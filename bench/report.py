@@ -322,7 +322,10 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         "processes per kind, all kinds interleaved in a shuffled order. The baseline, "
         "[`bench/baseline/`](" + _link("bench/baseline/") + "), is the plain-boto3 handler samples show (module-level "
         "clients) making the same AWS calls. CPU time is shown beside wall time because it is less sensitive "
-        "to other load on the machine.",
+        "to other load on the machine. What keeps our import small: the records every function loads are "
+        "NamedTuples, not dataclasses (the reason and the figures are in the docstring of "
+        "[`models.py`](" + _link("layers/common/batch_orchestrator/models.py") + ")), and modules that only some "
+        "tables need are imported where they are used.",
         "**Sizes**: the `.aws-sam/build` directories zipped as SAM zips them; the bench fails if boto3, "
         "botocore or another package the Lambda runtime ships is inside.",
         f"**Watchdog**: {watchdog['finished_runs']:,} finished runs are injected into moto's DynamoDB backend "

@@ -48,7 +48,7 @@ Invariant: the parent's final status is emitted once, after the final status of 
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,7 +65,7 @@ def child_jobs(parent: LocalJob) -> list[LocalJob]:
     if parent.array_size is None:
         raise ValueError(f"job {parent.job_id} is not an array parent")
     return [
-        dataclasses.replace(
+        copy.replace(
             parent, job_id=f"{parent.job_id}:{index}", array_index=index, status="PENDING", attempts=[], output=[]
         )
         for index in range(parent.array_size)

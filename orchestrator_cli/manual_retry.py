@@ -22,7 +22,8 @@ request sent again and again), so the audit trail cannot grow the item towards D
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from copy import replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 

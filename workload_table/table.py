@@ -10,7 +10,7 @@ workload's key rule (InputPrefix) and the output prefix.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from collections.abc import Mapping
 
 import yaml
@@ -66,7 +66,7 @@ def load_table(text: str, *, source: str = "workloads.yaml") -> WorkloadTable:
         raise WorkloadTableError([*problems, *exc.problems]) from exc
     if problems:
         raise WorkloadTableError(problems)
-    return dataclasses.replace(table, ec2_compute=ec2_compute)
+    return copy.replace(table, ec2_compute=ec2_compute)
 
 
 def with_stack_default(table: WorkloadTable, parameters: Mapping[str, str], *, source: str) -> WorkloadTable:

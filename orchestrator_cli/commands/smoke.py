@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from dataclasses import replace
+from copy import replace
 from typing import Any
 
 from orchestrator_cli.aws import Aws, aws_environment

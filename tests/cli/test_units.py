@@ -266,7 +266,7 @@ def test_a_manual_retry_of_a_failed_array_reruns_its_failed_items_when_the_run_k
 
 
 def test_a_run_refused_before_submission_is_not_retried_unless_forced() -> None:
-    from dataclasses import replace
+    from copy import replace
 
     from batch_orchestrator.models import AttemptRecord
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import uuid
 from collections.abc import Callable
 
@@ -68,7 +68,7 @@ def test_the_stuck_run_alert_is_within_sns_limits(
     event["detail"].update(status="RUNNABLE", statusReason="CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY " + LONG_REASON)
     observation = parse_describe_jobs_entry(event["detail"])
     assert isinstance(observation, JobObservation)
-    stuck = dataclasses.replace(run, status=RunStatus.RUNNABLE, status_reason=observation.status_reason)
+    stuck = copy.replace(run, status=RunStatus.RUNNABLE, status_reason=observation.status_reason)
 
     # When
     alert = build_stuck_run_alert(

@@ -9,7 +9,7 @@ children's processes wrote; the sample job fails from its own AWS_BATCH_JOB_ARRA
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
 import subprocess
 import time
@@ -101,7 +101,7 @@ def bare_batch() -> Iterator[BareBatch]:
             queue_arn=queue["jobQueueArn"],
             definition_arn="",
         )
-        yield dataclasses.replace(bare, definition_arn=bare.register_definition("sample"))
+        yield copy.replace(bare, definition_arn=bare.register_definition("sample"))
     finally:
         server.stop()
         reset_shared_clients()

@@ -20,7 +20,8 @@ Where this fake is simpler than AWS, on purpose:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from copy import replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 

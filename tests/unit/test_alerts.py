@@ -6,7 +6,7 @@ The body: test_alerts_body.py; the queue-blocked alert: test_alerts_queue_blocke
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from copy import replace
 from pathlib import Path
 
 import pytest

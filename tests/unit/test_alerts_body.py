@@ -4,7 +4,7 @@ JSON, for every kind of source and failure."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from copy import replace
 
 import pytest
 

@@ -3,7 +3,7 @@ and attributes."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 
 import pytest
 

@@ -8,7 +8,7 @@ manifest holds; both retry exit code 75, 3 attempts (bulk: 10).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 
 import pytest
 

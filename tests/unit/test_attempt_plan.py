@@ -3,7 +3,7 @@ workload, the plan a job carries in its tags (batch_events), and workload schedu
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 from typing import Any
 
 import pytest

@@ -6,7 +6,7 @@ run item stays within RUN_ITEM_BUDGET."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from copy import replace
 from typing import Any
 
 import boto3

@@ -6,7 +6,7 @@ before its job fails the waiting run with a history entry naming the step; a run
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 
 import boto3
 

@@ -6,7 +6,7 @@ whose previous step's manifest cannot run, ends the run naming the step.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from copy import replace
 from datetime import timedelta
 
 import pytest

@@ -9,7 +9,7 @@ may not have created its job.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from copy import replace
 from datetime import datetime, timedelta
 from typing import Any
 

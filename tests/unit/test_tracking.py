@@ -9,7 +9,7 @@ Just over 400 lines: one section per decision of tracking.py, each with the setu
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest

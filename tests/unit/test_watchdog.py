@@ -7,7 +7,7 @@ Stale claims: test_watchdog_stale_claims.py; stuck runs: test_watchdog_stuck_run
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from copy import replace
 from datetime import timedelta
 from typing import Any
 

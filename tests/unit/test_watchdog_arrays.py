@@ -3,7 +3,7 @@ children listed and mapped to their items (tracking.with_failed_children), the f
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 from datetime import timedelta
 
 import pytest

@@ -3,7 +3,7 @@ alerted (the machinery: tests/support/sweeps.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 from datetime import timedelta
 
 from batch_orchestrator.alerts import ALERT_RUN_STUCK

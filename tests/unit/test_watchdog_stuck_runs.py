@@ -3,7 +3,7 @@ itself (the machinery: tests/support/sweeps.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 from datetime import timedelta
 from typing import Any
 

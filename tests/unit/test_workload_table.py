@@ -11,7 +11,7 @@ resource quota, and the number of workloads costs no environment.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
 import re
 import shutil
@@ -220,7 +220,7 @@ def test_the_functions_read_back_the_table_it_was_rendered_from() -> None:
 
     # Then it is the file's table, without the container fields (job definitions are found by name)
     assert [w.name for w in runtime] == ["images", "reports"]
-    assert list(runtime) == [dataclasses.replace(w, container=None) for w in from_file]
+    assert list(runtime) == [copy.replace(w, container=None) for w in from_file]
 
 
 HOSTILE = """\

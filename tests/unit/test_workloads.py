@@ -8,7 +8,7 @@ import itertools
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from copy import replace
 from pathlib import Path
 from typing import Any
 

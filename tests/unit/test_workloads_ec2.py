@@ -10,7 +10,7 @@ Batch is the in-memory fake (tests/support/workload_runs.py); the OOM reason is 
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from dataclasses import dataclass, field
 
 import pytest
@@ -92,7 +92,7 @@ def test_an_ec2_table_reads_with_its_compute_environment() -> None:
     assert table.uses_ec2
     assert not table.uses_spot
     # and the block survives adding the stack's own workload (make validate's check with samconfig.toml)
-    default = dataclasses.replace(
+    default = copy.replace(
         gpu, name="default", key_rule=KeyRule(prefix="incoming/"), compute=ComputeType.FARGATE, gpus=0
     )
     assert table.with_default(default, output_prefix="").ec2_compute == table.ec2_compute
@@ -220,7 +220,7 @@ def test_the_runtime_json_carries_the_type_and_gpus_and_reads_back_the_same_work
 
     assert (runtime["compute"], runtime["gpus"]) == ({"type": "ec2"}, 1)
     (back,) = parse_workloads([runtime], source="workload_table.json", runtime=True)
-    assert back == dataclasses.replace(gpu, container=None)
+    assert back == copy.replace(gpu, container=None)
 
 
 def test_every_attempt_of_an_ec2_workload_runs_on_ec2_capacity() -> None:
@@ -257,7 +257,7 @@ class Ec2Stack(WorkloadStack):
 
     @property
     def submit_settings(self) -> SubmitSettings:
-        return dataclasses.replace(super().submit_settings, spot_job_queue="", ec2_job_queue=EC2_QUEUE)
+        return copy.replace(super().submit_settings, spot_job_queue="", ec2_job_queue=EC2_QUEUE)
 
 
 def test_an_ec2_upload_is_submitted_to_the_ec2_queue_and_climbs_its_ladder_there() -> None:

@@ -17,7 +17,7 @@ tail of each part (its slowest children) while the next part waits. Pure: no bot
 
 from __future__ import annotations
 
-from dataclasses import replace
+from copy import replace
 
 from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE
 from batch_orchestrator.models import AttemptPlan

@@ -26,7 +26,8 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from copy import replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batch_orchestrator.array_parts import PART_SIZE, part_count, part_items, part_of, with_first_part

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from batch_orchestrator.errors import ConfigError
 from batch_orchestrator.ids import JOB_QUEUE_ARN_PART
@@ -199,8 +198,7 @@ def _ec2_job_queue(env: Mapping[str, str], table: WorkloadTable) -> str:
     return _queue_for(env, table, "EC2_JOB_QUEUE_ARN", ComputeType.EC2, "EC2")
 
 
-@dataclass(frozen=True)
-class StoreConfig:
+class StoreConfig(NamedTuple):
     runs_table: str
     run_retention_days: int
 
@@ -230,8 +228,7 @@ def _submit_settings(env: Mapping[str, str], table: WorkloadTable) -> SubmitSett
     )
 
 
-@dataclass(frozen=True)
-class SubmitConfig:
+class SubmitConfig(NamedTuple):
     store: StoreConfig
     submit: SubmitSettings
     input_prefix: str
@@ -261,8 +258,7 @@ def _coalesce_queue_url_prefix(env: Mapping[str, str], table: WorkloadTable) -> 
     return prefix
 
 
-@dataclass(frozen=True)
-class CoalesceConfig:
+class CoalesceConfig(NamedTuple):
     """coalesce_uploads: the submit path's settings, and the bucket its manifests are written to."""
 
     store: StoreConfig
@@ -279,8 +275,7 @@ class CoalesceConfig:
         )
 
 
-@dataclass(frozen=True)
-class ScheduledSubmitConfig:
+class ScheduledSubmitConfig(NamedTuple):
     store: StoreConfig
     submit: SubmitSettings
     schedule_name: str
@@ -294,8 +289,7 @@ class ScheduledSubmitConfig:
         )
 
 
-@dataclass(frozen=True)
-class TrackConfig:
+class TrackConfig(NamedTuple):
     store: StoreConfig
     track: TrackSettings
     job_queue: str
@@ -328,8 +322,7 @@ class TrackConfig:
 RUNNING_MARGIN_SECONDS = 600
 
 
-@dataclass(frozen=True)
-class WatchdogConfig:
+class WatchdogConfig(NamedTuple):
     """The watchdog needs the tracker's whole configuration (it applies events the same way) plus its own."""
 
     track: TrackConfig

@@ -9,8 +9,7 @@ REASON_MAX_CHARS long, so what the run record stores per attempt is bounded what
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from batch_orchestrator.batch_json import list_of_mappings, optional_bool, optional_int, optional_mapping, optional_str
 from batch_orchestrator.limits import BATCH_TERMINATE_REASON
@@ -28,8 +27,7 @@ TIMEOUT_STATUS_REASON = "Job attempt duration exceeded timeout"
 REASON_MAX_CHARS = BATCH_TERMINATE_REASON.value
 
 
-@dataclass(frozen=True)
-class _Container:
+class _Container(NamedTuple):
     """One container's end state, from whichever of Batch's shapes it came."""
 
     exit_code: int | None
@@ -38,8 +36,7 @@ class _Container:
     essential: bool
 
 
-@dataclass(frozen=True)
-class JobOutcome:
+class JobOutcome(NamedTuple):
     """What the containers of one job say about how it ended (all None while it has not)."""
 
     exit_code: int | None

@@ -1,7 +1,16 @@
 """Domain models shared by the submit, track and watchdog paths.
 
-Plain frozen dataclasses: no boto3, no environment. Adapters translate them to and from
-DynamoDB items, Batch requests and SNS messages.
+Immutable records: no boto3, no environment. Adapters translate them to and from DynamoDB items,
+Batch requests and SNS messages.
+
+Records are ``typing.NamedTuple`` classes, here and in the other modules every function loads at cold
+start (ports, config, workloads, submit, job_outcome). The reason is cold start, measured on Python
+3.13: a frozen dataclass generates and compiles its methods when its module is imported, about 1 ms
+a class, against about 0.2 ms for a NamedTuple. Each handler loads some 45 record classes, so
+dataclasses cost 40 ms of import, a third of the 1.3x cold-start budget (``make bench``). A record
+stays a frozen dataclass where it validates itself in ``__post_init__``, or has a field named like a
+tuple method (``index``, ``count``). Copies use ``copy.replace``, which serves both kinds. Being
+tuples, records compare equal to tuples of the same values: compare records of one class only.
 
 Every run belongs to a workload (``workloads``) and every attempt has an ``AttemptPlan``: what was
 written before workloads existed (run items, queue messages, job tags) carries none and reads as
@@ -10,9 +19,9 @@ written before workloads existed (run items, queue messages, job tags) carries n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity
 
@@ -73,8 +82,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
 
 
-@dataclass(frozen=True)
-class S3Source:
+class S3Source(NamedTuple):
     """One uploaded object version (key already URL-decoded)."""
 
     bucket: str
@@ -84,7 +92,9 @@ class S3Source:
     size: int | None = None
     event_time: str | None = None
 
-    trigger = Trigger.S3
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger.S3
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"trigger": self.trigger.value, "bucket": self.bucket, "key": self.key}
@@ -99,8 +109,7 @@ class S3Source:
         return data
 
 
-@dataclass(frozen=True)
-class ScheduleSource:
+class ScheduleSource(NamedTuple):
     """One firing of a schedule: the stack's own schedule (``workload`` None), or a workload's schedule.
 
     A workload's schedule names are unique only within the workload, so the workload is part of the
@@ -111,7 +120,9 @@ class ScheduleSource:
     scheduled_time: str  # ISO-8601 UTC as delivered by the scheduler
     workload: str | None = None
 
-    trigger = Trigger.SCHEDULE
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger.SCHEDULE
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -153,8 +164,7 @@ def source_from_dict(data: dict[str, Any]) -> Source:
     raise ValueError(f"unknown source trigger {trigger!r}")
 
 
-@dataclass(frozen=True)
-class AttemptPlan:
+class AttemptPlan(NamedTuple):
     """How one attempt is submitted: its workload, its memory-ladder step, the capacity it runs on and the
     Spot interruptions the run has had before it.
 
@@ -191,8 +201,7 @@ class AttemptPlan:
 DEFAULT_PLAN = AttemptPlan()
 
 
-@dataclass(frozen=True)
-class SubmitRequest:
+class SubmitRequest(NamedTuple):
     """Ask the submit path to start attempt ``attempt`` of the run ``run_id``, as ``plan`` says."""
 
     run_id: str
@@ -205,8 +214,7 @@ class SubmitRequest:
         return self.attempt > 1
 
 
-@dataclass(frozen=True)
-class JobFailure:
+class JobFailure(NamedTuple):
     """How a Batch job (one orchestrator attempt) failed.
 
     ``exit_code`` is None for infrastructure failures (Spot reclaim, image pull, timeout);
@@ -220,8 +228,7 @@ class JobFailure:
     status_reason: str | None = None
 
 
-@dataclass(frozen=True)
-class ArrayState:
+class ArrayState(NamedTuple):
     """What an array parent's event says of its children: ``size`` and how many are in each status (Batch's
     ``arrayProperties.statusSummary``, as fresh as the event: it may lag behind the children)."""
 
@@ -251,8 +258,7 @@ class ChildFailure:
         )
 
 
-@dataclass(frozen=True)
-class JobObservation:
+class JobObservation(NamedTuple):
     """What one Batch event (or a DescribeJobs entry) says about one of our jobs.
 
     ``workload``, ``size_step`` and ``spot_interruptions`` are read from the job's tags (jobs submitted
@@ -309,8 +315,7 @@ class JobObservation:
         )
 
 
-@dataclass(frozen=True)
-class QueueBlocked:
+class QueueBlocked(NamedTuple):
     """A "Batch Job Queue Blocked" event: a RUNNABLE job that cannot run, and why."""
 
     job_queue: str
@@ -322,8 +327,7 @@ class QueueBlocked:
     workload: str | None = None  # the blocking run's workload, when the job is one of ours
 
 
-@dataclass(frozen=True)
-class AttemptRecord:
+class AttemptRecord(NamedTuple):
     """One finished orchestrator attempt, kept in the run's short history, with the size it ran with
     (None when the workload table did not know it: an old entry, or a workload since removed)."""
 
@@ -365,8 +369,7 @@ SIDE_EFFECT_RETRY = "retry"
 SIDE_EFFECT_ALERT = "alert"
 
 
-@dataclass(frozen=True)
-class SideEffect:
+class SideEffect(NamedTuple):
     """Work owed after a state change (a retry message or an alert), leased to one worker.
 
     It is written in the same conditional update as the state change, so it can never be lost;
@@ -379,8 +382,7 @@ class SideEffect:
     job_id: str
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """A run as stored in the runs table (the fields the logic reads).
 
     ``plan`` is the plan of the run's current attempt (in RETRY_WAIT: of the attempt it waits for), and
@@ -406,7 +408,7 @@ class Run:
     next_attempt_at: str | None = None
     last_job_id: str | None = None
     side_effect: SideEffect | None = None
-    history: tuple[AttemptRecord, ...] = field(default_factory=tuple)
+    history: tuple[AttemptRecord, ...] = ()
     plan: AttemptPlan = DEFAULT_PLAN
     vcpu: str | None = None
     memory_mib: int | None = None

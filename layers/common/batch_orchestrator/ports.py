@@ -9,9 +9,9 @@ the adapter, the fake and the contract test together.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from batch_orchestrator.models import (
     DEFAULT_PLAN,
@@ -24,11 +24,10 @@ from batch_orchestrator.models import (
     SideEffect,
     Source,
 )
-from batch_orchestrator.workloads import Size
+from batch_orchestrator.workloads import EMPTY_MAPPING, Size
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(NamedTuple):
     """Outcome of one conditional write.
 
     Applied: ``run`` is the run after the write for the writes that say they return it
@@ -40,8 +39,7 @@ class WriteResult:
     run: Run | None
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class JobSpec(NamedTuple):
     """Everything SubmitJob needs for one attempt; the input travels as data, never as a command line.
 
     ``resources`` overrides the job definition's vCPU and memory for this job (a memory ladder's step
@@ -58,7 +56,7 @@ class JobSpec:
     tags: Mapping[str, str]
     resources: Size | None = None
     array_size: int = 0
-    parameters: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = EMPTY_MAPPING
 
 
 class RunStore(Protocol):
@@ -276,8 +274,7 @@ class AlertSink(Protocol):
 
 
 # ---- watchdog
-@dataclass(frozen=True)
-class ActiveRun:
+class ActiveRun(NamedTuple):
     """A run read from the sparse index, with the markers the watchdog leaves on it.
 
     Each marker holds the *episode* it was written for (see ``watchdog.episode_of``), so an action
@@ -292,8 +289,7 @@ class ActiveRun:
     resubmissions: int = 0
 
 
-@dataclass(frozen=True)
-class ActivePage:
+class ActivePage(NamedTuple):
     """One page of a sparse-index Query: the runs, the items DynamoDB read, and unreadable items."""
 
     runs: tuple[ActiveRun, ...]

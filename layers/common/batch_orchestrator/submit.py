@@ -44,10 +44,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from copy import replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from batch_orchestrator.array_items import items_text
 from batch_orchestrator.array_parts import with_first_part
@@ -70,7 +70,15 @@ from batch_orchestrator.observability import logger
 from batch_orchestrator.ports import JobGateway, JobSpec, ManifestReader, ObjectStore, RunStore
 from batch_orchestrator.retry_policy import ExitCodeSet, RetryPolicy
 from batch_orchestrator.timeutil import epoch_seconds
-from batch_orchestrator.workloads import DEFAULT_WORKLOAD, Capacity, ManifestSource, Size, Workload, WorkloadTable
+from batch_orchestrator.workloads import (
+    DEFAULT_WORKLOAD,
+    EMPTY_MAPPING,
+    Capacity,
+    ManifestSource,
+    Size,
+    Workload,
+    WorkloadTable,
+)
 
 
 class SubmitOutcome(StrEnum):
@@ -80,8 +88,7 @@ class SubmitOutcome(StrEnum):
     REFUSED = "REFUSED"  # the upload's manifest cannot run: the run is FAILED, its alert owed
 
 
-@dataclass(frozen=True)
-class SubmitSettings:
+class SubmitSettings(NamedTuple):
     """The stack's queues and workloads as the submit path uses them.
 
     ``job_queue`` is the On-Demand queue (JOB_QUEUE_ARN), ``spot_job_queue`` the Spot queue ("" when no
@@ -121,8 +128,7 @@ class SubmitSettings:
         return self.job_queue
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """Where and how one attempt is submitted, as the stack defines its plan now."""
 
     plan: AttemptPlan
@@ -134,7 +140,7 @@ class _Target:
     counts_manifest: bool = False  # its workload's array is a manifest's: the upload, its previous step's, a listing
     # ``{manifest: upload-directory}``: where the run's listing of the upload's directory is kept (MANIFEST_KEY).
     directory_manifest: str | None = None
-    step_environment: Mapping[str, str] = field(default_factory=dict)  # a pipeline step's (workload_steps)
+    step_environment: Mapping[str, str] = EMPTY_MAPPING  # a pipeline step's (workload_steps)
 
     @property
     def resources(self) -> Size | None:
@@ -212,8 +218,7 @@ def _schedule_payload(workload: Workload, request: SubmitRequest) -> Mapping[str
     return schedule.payload
 
 
-@dataclass(frozen=True)
-class SubmitResult:
+class SubmitResult(NamedTuple):
     outcome: SubmitOutcome
     run_id: str
     attempt: int

@@ -24,7 +24,8 @@ part of the last step ends the run.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from copy import replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING

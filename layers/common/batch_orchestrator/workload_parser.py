@@ -18,7 +18,7 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from copy import replace
 from typing import Any
 
 from batch_orchestrator.fargate_sizes import VCPU_VALUES, canonical_vcpu

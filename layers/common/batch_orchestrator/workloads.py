@@ -29,9 +29,11 @@ Cold start: importing this module loads no YAML, JSON-schema or time zone code; 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from copy import replace
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from batch_orchestrator.limits import PIPELINE_OUTPUT_PREFIX
 from batch_orchestrator.retry_policy import SQS_MAX_DELAY_SECONDS, RetryPolicy
@@ -55,6 +57,10 @@ RETRY_DEFAULTS: Mapping[str, object] = {
 }
 
 
+# The default of a record's mapping field: records are immutable, so one shared read-only empty mapping serves all.
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
 class ComputeType(StrEnum):
     FARGATE = "fargate"
     FARGATE_SPOT = "fargate-spot"  # with an On-Demand fallback after ``on_demand_after`` interruptions
@@ -70,8 +76,7 @@ class Capacity(StrEnum):
     EC2 = "ec2"
 
 
-@dataclass(frozen=True)
-class KeyRule:
+class KeyRule(NamedTuple):
     """An S3 trigger: keys that start with ``prefix`` and end with ``suffix`` (either may be "").
 
     A key matches when it has both and they do not overlap inside it: ``images/`` + ``.jpg`` matches
@@ -116,18 +121,16 @@ def camel_case(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(NamedTuple):
     """A schedule trigger: an EventBridge Scheduler expression, always with its IANA time zone."""
 
     name: str  # unique within the workload; the rendered schedule's name is derived from it
     expression: str  # rate(...), cron(...) or at(...)
     timezone: str  # IANA, e.g. Asia/Tokyo; required
-    payload: Mapping[str, Any] = field(default_factory=dict)  # JSON object handed to the job as SCHEDULE_PAYLOAD
+    payload: Mapping[str, Any] = EMPTY_MAPPING  # JSON object handed to the job as SCHEDULE_PAYLOAD
 
 
-@dataclass(frozen=True)
-class Size:
+class Size(NamedTuple):
     """One size: vCPU as Batch writes it ("0.25", "0.5", "1", ..., "16" on Fargate; a whole number on EC2)
     and memory in MiB."""
 
@@ -135,13 +138,12 @@ class Size:
     memory_mib: int
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(NamedTuple):
     """What only the template needs (the functions never see it): rendered into the job definition."""
 
     image: str
     command: tuple[str, ...]  # () = the image's own CMD
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = EMPTY_MAPPING
     cpu_architecture: str = (
         "X86_64"  # X86_64 | ARM64 (Fargate Spot: X86_64 only; ec2: unused, the instance types decide)
     )
@@ -152,8 +154,7 @@ class Ec2Capacity(StrEnum):
     SPOT = "spot"
 
 
-@dataclass(frozen=True)
-class Ec2Compute:
+class Ec2Compute(NamedTuple):
     """workloads.yaml's ``ec2_compute``: the one managed EC2 compute environment every ec2 workload runs on.
 
     Rendered into the template only (Ec2ComputeEnvironment, Ec2JobQueue, the instance role and launch
@@ -195,8 +196,7 @@ class ArraySpec:
             raise ValueError("an array has a fixed size or a manifest, exactly one of them")
 
 
-@dataclass(frozen=True)
-class CoalesceSpec:
+class CoalesceSpec(NamedTuple):
     """``coalesce:`` of a workload: its uploads are gathered for up to ``window_seconds`` (the SQS batching window
     of its own queue, MaximumBatchingWindowInSeconds) or ``max_items`` (the mapping's BatchSize) and run as ONE
     array job over a manifest the coalescer writes, one child per distinct upload (``coalesce``)."""
@@ -205,8 +205,7 @@ class CoalesceSpec:
     max_items: int
 
 
-@dataclass(frozen=True)
-class Workload:
+class Workload(NamedTuple):
     name: str
     key_rule: KeyRule | None  # None: not triggered by uploads
     schedules: tuple[Schedule, ...]
@@ -238,8 +237,7 @@ class Workload:
         return next((s for s in self.schedules if s.name == name), None)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with a table, printed as one line: ``workloads.yaml: images: memory: ...``.
 
     Empty parts are left out: a table-wide problem prints as ``<source>: <field>: <message>``.
@@ -262,8 +260,7 @@ class WorkloadTableError(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
-@dataclass(frozen=True)
-class NoWorkload:
+class NoWorkload(NamedTuple):
     """Routing's answer for a key no rule matches: it is recorded as ignored and counted, never dropped silently."""
 
     key: str
@@ -316,8 +313,7 @@ def _ambiguities(first: Workload, second: Workload, source: str) -> list[Problem
     return [Problem(second.name, "match", message, source)]
 
 
-@dataclass(frozen=True)
-class WorkloadTable:
+class WorkloadTable(NamedTuple):
     """The workloads one stack runs, and the routing of keys to them (see the module docstring)."""
 
     workloads: tuple[Workload, ...]
