@@ -158,17 +158,18 @@ def manifest_read_policy(table: WorkloadTable) -> list[str]:
         *(f"            - !Sub {quoted('${InputBucket.Arn}/${OutputPrefix}*' + rest)}" for rest in step_manifests),
         *(f"            - !Sub {quoted(_listing(w))}" for w in listings),
     ]
-    if listings or step_manifests:
-        statements += [
-            "        - Sid: ListForManifests",
-            "          Effect: Allow",
-            "          # Key names of the stack's bucket: to list an upload's directory (upload-directory arrays),",
-            "          # and so that GetObject of a manifest not written (yet) answers 404, not 403 AccessDenied",
-            "          # (GetObject, Amazon S3 API Reference: without s3:ListBucket a missing key is a 403). S3",
-            "          # documents no s3:prefix for that check: no condition (as the job role's).",
-            "          Action: s3:ListBucket",
-            "          Resource: !GetAtt InputBucket.Arn",
-        ]
+    statements += [
+        "        - Sid: ListForManifests",
+        "          Effect: Allow",
+        "          # Key names of the stack's bucket: to list an upload's directory (upload-directory arrays),",
+        "          # and so that GetObject of a manifest that is not there answers 404, not 403 AccessDenied",
+        "          # (GetObject, Amazon S3 API Reference: without s3:ListBucket a missing key is a 403): an",
+        "          # uploaded manifest deleted before its run, a step's manifest not written. A 404 refuses the",
+        "          # run with its reason; a 403 reads as unreadable and the upload retries until the DLQ. S3",
+        "          # documents no s3:prefix for that check: no condition (as the job role's).",
+        "          Action: s3:ListBucket",
+        "          Resource: !GetAtt InputBucket.Arn",
+    ]
     if listings:
         statements += [
             "        - Sid: WriteDirectoryListings",

@@ -152,8 +152,9 @@ def _submit_job(s: Scope) -> list[Authorised]:
 def _get_manifest(s: Scope) -> list[Authorised]:
     """GetObject of an upload whose workload's array is the uploaded manifest (none for a table without one); the
     code names the version it reads, so IAM checks s3:GetObjectVersion as well. A manifest the stack writes (a pipeline
-    step's, an upload-directory listing) is read by key alone, and may be missing: S3 answers 404 rather than 403 only
-    to a caller that may s3:ListBucket the bucket (GetObject, Amazon S3 API Reference)."""
+    step's, an upload-directory listing) is read by key alone. Any of them may be missing (deleted before its run, not
+    written): S3 answers 404 rather than 403 only to a caller that may s3:ListBucket the bucket (GetObject, Amazon S3
+    API Reference)."""
     from tests.conformance.requests import SAMPLE_RUN_ID, input_bucket  # requests imports this module
 
     bucket = input_bucket(s.stack)
@@ -186,6 +187,12 @@ def _get_manifest(s: Scope) -> list[Authorised]:
         manifest = TypedResource("object", f"arn:{s.stack.partition}:s3:::{bucket}/{rule.prefix}items{rule.suffix}")
         why = f"the manifest of workload {workload.name}"
         requests += [Authorised(action, (manifest,), {}, why) for action in ("s3:GetObject", "s3:GetObjectVersion")]
+        # A manifest deleted before its run must read as gone (404: refused with its reason), not as denied.
+        key = f"{rule.prefix}items{rule.suffix}"
+        bucket_arn = f"arn:{s.stack.partition}:s3:::{bucket}"
+        requests.append(
+            Authorised("s3:ListBucket", (TypedResource("bucket", bucket_arn),), {"s3:prefix": key}, why + " (404)")
+        )
     return requests
 
 

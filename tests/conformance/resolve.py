@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -143,6 +143,11 @@ def resolve_stack(
         region=region,
         account_id=account_id,
     )
+
+
+# A transformed template as a test mutates it (resources under "Resources", SAM's roles expanded), and a mutation.
+Template = dict[str, Any]
+Mutation = Callable[[Template], None]
 
 
 def resolve_template(

@@ -18,9 +18,7 @@ import pytest
 
 from tests.conformance.iam import Decision
 from tests.conformance.requests import all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
-
-Template = dict[str, Any]
+from tests.conformance.resolve import ResolvedStack, Template, resolve_template, transformed_template
 
 
 def statements(template: Template, logical_id: str) -> Iterator[dict[str, Any]]:

@@ -30,13 +30,12 @@ from tests.conformance.calls import SUBMITTED_REVISION
 from tests.conformance.iam import Decision
 from tests.conformance.iam_database import request_problems
 from tests.conformance.requests import Call, all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_stack, resolve_template, transformed_template
+from tests.conformance.resolve import ResolvedStack, Template, resolve_stack, resolve_template, transformed_template
 from tests.conformance.test_resource_names import LONGEST_STACK_NAME, name_problems, tag_problems
 from tests.conformance.workload_stacks import WORKLOAD_JOB_DEFINITIONS, rendered_stack, rendered_template_path
 from workload_table.budget import environment_sizes
 from workload_table.yaml_text import load_cloudformation
 
-Template = dict[str, Any]
 PARAMETER_SETS: dict[str, dict[str, str]] = {
     "defaults": {},
     "UseFargateSpot=true": {"UseFargateSpot": "true"},

@@ -40,7 +40,7 @@ from tests.conformance.limit_checks import (
     tag_violations,
 )
 from tests.conformance.requests import all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
+from tests.conformance.resolve import ResolvedStack, Template, resolve_template, transformed_template
 from tests.conformance.workload_stacks import TWO_WORKLOADS, calls_of, rendered_stack, rendered_template_path, verdicts
 from workload_table.names import MANIFEST_READ_POLICY
 
@@ -64,7 +64,6 @@ workloads:
     timeout_seconds: 600
     array: {manifest: upload}
 """
-Template = dict[str, Any]
 
 
 @cache
@@ -93,9 +92,10 @@ def test_submit_jobs_reads_the_manifest_workloads_uploads_and_nothing_else() -> 
         assert allowed
     # and the submit functions' roles get GetObject only through the rendered policy, on that workload's keys
     policy = resolved.resources[MANIFEST_READ_POLICY].properties
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    read, listing = policy["PolicyDocument"]["Statement"]
     bucket = resolved.get_att("InputBucket", "Arn")
-    assert statement["Resource"] == [f"{bucket}/batches/*.manifest"]
+    assert read["Resource"] == [f"{bucket}/batches/*.manifest"]
+    assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", bucket)
     assert policy["Roles"] == [resolved.ref("SubmitJobsFunctionRole")]
     assert calls_of(resolved, "SubmitScheduledFunction (code)", "s3:GetObject") == []
 
@@ -118,8 +118,8 @@ def _policy_gone(template: Template) -> None:
 
 
 def _another_workloads_keys(template: Template) -> None:
-    (statement,) = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
-    statement["Resource"] = [{"Fn::Sub": "${InputBucket.Arn}/tiles/*"}]
+    read, _ = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    read["Resource"] = [{"Fn::Sub": "${InputBucket.Arn}/tiles/*"}]
 
 
 @pytest.mark.parametrize("mutation", [_policy_gone, _another_workloads_keys], ids=["policy gone", "other keys"])
@@ -133,6 +133,20 @@ def test_a_broken_manifest_policy_denies_the_read(mutation: Any) -> None:
     found = verdicts(broken, "SubmitJobsFunction (code)", "s3:GetObject")
     assert [allowed for _, allowed in found] == [False]
     assert [allowed for _, allowed in verdicts(stack(), "SubmitJobsFunction (code)", "s3:GetObject")] == [True]
+
+
+def test_an_uploaded_manifest_deleted_before_its_run_answers_404_because_submit_jobs_may_list_the_bucket() -> None:
+    # Given the stack's requests: the manifest's GetObject comes with the ListBucket S3 checks for a missing key
+    ((_, allowed),) = verdicts(stack(), "SubmitJobsFunction (code)", "s3:ListBucket")
+    assert allowed
+
+    # When the statement is gone, the check is denied: S3 would answer 403 AccessDenied, which reads as "unreadable"
+    # and retries the upload until its DLQ instead of refusing the run as "deleted before it ran"
+    template = transformed_template(template_path=rendered_template_path(ARRAY_WORKLOADS))
+    statements = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != "ListForManifests"]
+    ((_, allowed),) = verdicts(resolve_template(template), "SubmitJobsFunction (code)", "s3:ListBucket")
+    assert not allowed
 
 
 # ------------------------------------------------------------------------------------------ limits

@@ -48,9 +48,9 @@ from tests.conformance.limit_checks import (
     tag_violations,
     utf8_len,
 )
-from tests.conformance.requests import Call, all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
-from tests.conformance.workload_stacks import TWO_WORKLOADS, rendered_stack, rendered_template_path
+from tests.conformance.requests import all_calls, decide
+from tests.conformance.resolve import Mutation, ResolvedStack, Template, resolve_template, transformed_template
+from tests.conformance.workload_stacks import TWO_WORKLOADS, calls_of, rendered_stack, rendered_template_path, verdicts
 from workload_table.render_coalesce import (
     COALESCE_CLAIM_LEASE,
     COALESCE_FORWARD_POLICY,
@@ -77,18 +77,6 @@ def stack() -> ResolvedStack:
     return rendered_stack(workloads_yaml=COALESCE_WORKLOADS)
 
 
-def _calls(resolved: ResolvedStack, who: str, action: str) -> list[Call]:
-    return [call for call in all_calls(resolved) if call.who.startswith(who) and call.action == action]
-
-
-def _verdicts(resolved: ResolvedStack, who: str, action: str) -> list[tuple[str, bool]]:
-    return [
-        (resource.arn, decision.allowed)
-        for call in _calls(resolved, who, action)
-        for resource, decision in decide(resolved, call)
-    ]
-
-
 def test_every_request_of_the_coalesce_stack_is_allowed() -> None:
     # Given the stack rendered with a coalescing workload, and its requests
     calls = all_calls(stack())
@@ -99,12 +87,12 @@ def test_every_request_of_the_coalesce_stack_is_allowed() -> None:
     assert denied == []
     # and coalesce_uploads' own calls are among them: the claims, the manifest, the submission
     for action in ("dynamodb:PutItem", "dynamodb:GetItem", "s3:PutObject", "batch:SubmitJob", "batch:ListJobs"):
-        assert _verdicts(stack(), f"{COALESCE_FUNCTION} (code)", action), action
+        assert verdicts(stack(), f"{COALESCE_FUNCTION} (code)", action), action
 
 
 def test_submit_jobs_forwards_to_the_workloads_queue_through_the_rendered_policy() -> None:
     # Given the stack's requests
-    ((arn, allowed),) = _verdicts(stack(), "SubmitJobsFunction (code)", "sqs:SendMessage")
+    ((arn, allowed),) = verdicts(stack(), "SubmitJobsFunction (code)", "sqs:SendMessage")
 
     # Then submit_jobs sends to the frames queue, allowed
     assert arn.endswith("-coalesce-frames")
@@ -116,14 +104,60 @@ def test_submit_jobs_forwards_to_the_workloads_queue_through_the_rendered_policy
     broken = resolve_template(template)
 
     # Then the same request is denied
-    assert [allowed for _, allowed in _verdicts(broken, "SubmitJobsFunction (code)", "sqs:SendMessage")] == [False]
+    assert [allowed for _, allowed in verdicts(broken, "SubmitJobsFunction (code)", "sqs:SendMessage")] == [False]
+
+
+def _coalescer_statement(template: Template, sid: str) -> dict[str, Any]:
+    """The statement ``sid`` of coalesce_uploads' own policy, in the transformed template (SAM's role)."""
+    role = template["Resources"][f"{COALESCE_FUNCTION}Role"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    found: list[dict[str, Any]] = [s for s in statements if s.get("Sid") == sid]
+    (statement,) = found
+    return statement
+
+
+def _without_action(sid: str, action: str) -> Mutation:
+    def mutate(template: Template) -> None:
+        statement = _coalescer_statement(template, sid)
+        statement["Action"] = [a for a in statement["Action"] if a != action]
+
+    return mutate
+
+
+def _manifests_elsewhere(template: Template) -> None:
+    _coalescer_statement(template, "WriteManifests")["Resource"] = {"Fn::Sub": "${InputBucket.Arn}/frames/*"}
+
+
+@pytest.mark.parametrize(
+    ("mutation", "action"),
+    [
+        (_without_action("RunsTable", "dynamodb:PutItem"), "dynamodb:PutItem"),
+        (_without_action("RunsTable", "dynamodb:GetItem"), "dynamodb:GetItem"),
+        (_without_action("RunsTable", "dynamodb:UpdateItem"), "dynamodb:UpdateItem"),
+        (_manifests_elsewhere, "s3:PutObject"),
+    ],
+    ids=["no PutItem: the keys' claims (TransactWriteItems)", "no GetItem", "no UpdateItem", "manifests elsewhere"],
+)
+def test_a_broken_coalescer_policy_denies_its_call(mutation: Mutation, action: str) -> None:
+    # Given the coalescer's calls, allowed by the stack as rendered (PutItem: the keys' claims and the run's own)
+    allowed_before = [allowed for _, allowed in verdicts(stack(), f"{COALESCE_FUNCTION} (code)", action)]
+    assert allowed_before
+    assert all(allowed_before)
+
+    # When its policy loses what allows it
+    template = transformed_template(template_path=rendered_template_path(COALESCE_WORKLOADS))
+    mutation(template)
+
+    # Then the same calls are denied
+    after = verdicts(resolve_template(template), f"{COALESCE_FUNCTION} (code)", action)
+    assert [allowed for _, allowed in after] == [False] * len(allowed_before)
 
 
 def test_a_stack_without_a_coalescing_workload_renders_none_of_it() -> None:
     for resolved in (rendered_stack(workloads_yaml=TWO_WORKLOADS), rendered_stack(workloads_yaml="workloads: []\n")):
         assert COALESCE_FUNCTION not in resolved.resources
         assert COALESCE_FORWARD_POLICY not in resolved.resources
-        assert _calls(resolved, "SubmitJobsFunction (code)", "sqs:SendMessage") == []
+        assert calls_of(resolved, "SubmitJobsFunction (code)", "sqs:SendMessage") == []
 
 
 def test_the_mapping_and_the_queue_keep_the_documented_timing() -> None:

@@ -14,7 +14,6 @@ documents it; moto implements it, and tests/unit/test_object_manifests.py holds 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from tests.conformance.requests import all_calls, decide
 from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
@@ -28,7 +27,6 @@ workloads:
     match: {{prefix: drops/in, suffix: /_READY}}{SAMPLE_CONTAINER}
     array: {{manifest: upload-directory}}
 """
-Template = dict[str, Any]
 
 
 @cache

@@ -14,21 +14,18 @@ AmazonEC2ContainerServiceforEC2Role lets the instances do (AWS's policy, not mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
-from typing import Any
 
 import pytest
 
 from tests.conformance.calls import SUBMITTED_REVISION
 from tests.conformance.iam_database import request_problems
 from tests.conformance.requests import Call, all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
+from tests.conformance.resolve import Mutation, ResolvedStack, Template, resolve_template, transformed_template
 from tests.conformance.test_resource_names import LONGEST_STACK_NAME, name_problems, tag_problems
 from tests.conformance.test_workloads import PARAMETER_SETS, denied
 from tests.conformance.workload_stacks import rendered_stack, rendered_template_path
 
-Template = dict[str, Any]
 GPU_TABLE = """\
 workloads:
   - name: images
@@ -100,7 +97,7 @@ def test_ec2_assumes_the_instance_role_and_the_tracker_hears_ec2_job_queue() -> 
 
 
 # ------------------------------------------------------------------------------------------ mutations
-def _without(resource: str) -> Callable[[Template], None]:
+def _without(resource: str) -> Mutation:
     """Drop ``{"Ref": resource}`` from SubmitJob, or with "job-definition/", the workloads' job definitions."""
 
     def dropped(entry: object) -> bool:
@@ -133,7 +130,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("mutation", "who", "action"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_a_broken_ec2_template_is_denied(mutation: Callable[[Template], None], who: str, action: str) -> None:
+def test_a_broken_ec2_template_is_denied(mutation: Mutation, who: str, action: str) -> None:
     # Given the transformed GPU template with one defect
     template = transformed_template(template_path=rendered_template_path(GPU_TABLE))
     mutation(template)

@@ -35,7 +35,7 @@ from tests.conformance.limit_checks import (
     tag_violations,
 )
 from tests.conformance.requests import all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_template, transformed_template
+from tests.conformance.resolve import ResolvedStack, Template, resolve_template, transformed_template
 from tests.conformance.test_workloads_arrays import _widest_items
 from tests.conformance.workload_stacks import rendered_stack, rendered_template_path, verdicts
 from tests.support.workload_yaml import SAMPLE_CONTAINER
@@ -52,7 +52,6 @@ workloads:
     then: merge
   - name: merge{SAMPLE}
 """
-Template = dict[str, Any]
 
 
 @cache

@@ -26,6 +26,7 @@ from batch_orchestrator.workloads import (
     DEFAULT_WORKLOAD,
     NO_RULE_MATCHES,
     UNDER_OUTPUT_PREFIX,
+    CoalesceSpec,
     ComputeType,
     Container,
     KeyRule,
@@ -647,12 +648,16 @@ def default(input_prefix: str) -> Workload:
           "prefix or suffix, or change them so that no key matches both"]),
         ("incoming/", [workload("results", prefix="output/results/")], "output/",
          ["workloads.yaml: results: match.prefix: every key the rule matches is under the output prefix "
-          "'output/', where keys are never routed (results written back must not start runs)"]),
+          "'output/', where keys are never routed (what the stack writes must not start runs)"]),
         ("output/in/", [], "output/",
          ["workloads.yaml: default: match.prefix: every key the rule matches is under the output prefix "
-          "'output/', where keys are never routed (results written back must not start runs)"]),
+          "'output/', where keys are never routed (what the stack writes must not start runs)"]),
         ("", [workload("default", prefix="d/")], "",
          ["workloads.yaml: default: name: the table already has a workload of this name"]),
+        ("in/", [workload("frames", prefix="frames/", coalesce=CoalesceSpec(60, 100)),
+                 workload("stray", prefix="batch-orchestrator/coalesced/frames/")], "",
+         ["workloads.yaml: stray: match.prefix: every key the rule matches is under the coalescer's manifests "
+          "'batch-orchestrator/coalesced/', where keys are never routed (what the stack writes must not start runs)"]),
     ],
 )  # fmt: skip
 def test_with_default_refuses_what_only_cold_start_can_see(
@@ -661,6 +666,13 @@ def test_with_default_refuses_what_only_cold_start_can_see(
     with pytest.raises(WorkloadTableError) as raised:
         WorkloadTable(tuple(table)).with_default(default(input_prefix), output_prefix=output_prefix)
     assert [str(p) for p in raised.value.problems] == lines
+
+
+def test_a_rule_under_the_coalescers_manifests_is_refused_only_in_a_table_that_coalesces() -> None:
+    # Given a rule under batch-orchestrator/coalesced/ in a table without a coalescing workload: routed as any key
+    stray = workload("stray", prefix="batch-orchestrator/coalesced/")
+    table = WorkloadTable((stray,)).with_default(default("in/"), output_prefix="")
+    assert table.route("batch-orchestrator/coalesced/x.json") == stray
 
 
 def test_with_default_requires_the_default_name() -> None:

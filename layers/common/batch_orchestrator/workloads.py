@@ -361,7 +361,8 @@ class WorkloadTable(NamedTuple):
 
         What only cold start can check (the default's rule comes from InputPrefix, known at deploy):
         the default is named ``default`` and is the only one so named, its rule is not ambiguous with
-        any workload's, no rule matches only keys under the output prefix (it would never run), and a table with
+        any workload's, no rule matches only keys under the output prefix or, in a table that coalesces, under the
+        coalescer's manifests (it would never run), and a table with
         pipelines has an output prefix (where their steps write) of at most PIPELINE_OUTPUT_PREFIX ASCII characters.
         Raises WorkloadTableError listing every problem.
         """
@@ -373,19 +374,20 @@ class WorkloadTable(NamedTuple):
             problems.append(Problem(DEFAULT_WORKLOAD, "name", "the table already has a workload of this name", source))
         for workload in self.workloads:
             problems += _ambiguities(default, workload, source)
-        if output_prefix:
-            for workload in (default, *self.workloads):
-                rule = workload.key_rule
-                if rule is not None and rule.prefix.startswith(output_prefix):
-                    problems.append(
-                        Problem(
-                            workload.name,
-                            "match.prefix",
-                            f"every key the rule matches is under the output prefix {output_prefix!r}, where keys "
-                            "are never routed (results written back must not start runs)",
-                            source,
-                        )
+        unrouted = {output_prefix: "the output prefix", COALESCED_MANIFEST_PREFIX: "the coalescer's manifests"}
+        if not output_prefix:
+            del unrouted[output_prefix]
+        if not self.coalescing:
+            del unrouted[COALESCED_MANIFEST_PREFIX]
+        for workload in (default, *self.workloads):
+            rule = workload.key_rule
+            for prefix, what in unrouted.items():
+                if rule is not None and rule.prefix.startswith(prefix):
+                    message = (
+                        f"every key the rule matches is under {what} {prefix!r}, where keys are never routed "
+                        "(what the stack writes must not start runs)"
                     )
+                    problems.append(Problem(workload.name, "match.prefix", message, source))
         problems += _pipeline_output_problems(self.workloads, output_prefix, source)
         if problems:
             raise WorkloadTableError(problems)
