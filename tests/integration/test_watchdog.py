@@ -432,6 +432,15 @@ def test_the_dashboard_shows_runs_dead_letter_queues_functions_and_stuck_runs(st
 
     for metric in ("JobsSubmitted", "JobsSucceeded", "JobsFailed", "JobsRetried", "StuckRuns", "Errors", "Duration"):
         assert f'"{metric}"' in text
+    # and, by workload (a search of the stack's metrics), pipelines' steps, arrays' parts, coalesced uploads
+    searches = [
+        line[0]["expression"]
+        for widget in json.loads(body)["widgets"]
+        for line in widget["properties"]["metrics"]
+        if isinstance(line[0], dict)
+    ]
+    for metric in ("JobsSubmitted", "StepsAdvanced", "ArrayPartsAdvanced", "UploadsForwarded"):
+        assert any(f'MetricName="{metric}"' in search and stack.name in search for search in searches), metric
     for queue in DLQS:
         assert stack.outputs[f"{queue}Url"].rsplit("/", 1)[-1] in text
     for function in FUNCTIONS:
