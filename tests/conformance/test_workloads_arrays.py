@@ -41,7 +41,14 @@ from tests.conformance.limit_checks import (
 )
 from tests.conformance.requests import all_calls, decide
 from tests.conformance.resolve import ResolvedStack, Template, resolve_template, transformed_template
-from tests.conformance.workload_stacks import TWO_WORKLOADS, calls_of, rendered_stack, rendered_template_path, verdicts
+from tests.conformance.workload_stacks import (
+    TWO_WORKLOADS,
+    calls_of,
+    rendered_stack,
+    rendered_template_path,
+    verdicts,
+    without_statement,
+)
 from workload_table.names import MANIFEST_READ_POLICY
 
 ARRAY_WORKLOADS = """\
@@ -142,10 +149,8 @@ def test_an_uploaded_manifest_deleted_before_its_run_answers_404_because_submit_
 
     # When the statement is gone, the check is denied: S3 would answer 403 AccessDenied, which reads as "unreadable"
     # and retries the upload until its DLQ instead of refusing the run as "deleted before it ran"
-    template = transformed_template(template_path=rendered_template_path(ARRAY_WORKLOADS))
-    statements = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
-    statements[:] = [s for s in statements if s["Sid"] != "ListForManifests"]
-    ((_, allowed),) = verdicts(resolve_template(template), "SubmitJobsFunction (code)", "s3:ListBucket")
+    broken = without_statement(ARRAY_WORKLOADS, MANIFEST_READ_POLICY, "ListForManifests")
+    ((_, allowed),) = verdicts(broken, "SubmitJobsFunction (code)", "s3:ListBucket")
     assert not allowed
 
 

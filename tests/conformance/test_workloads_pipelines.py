@@ -37,7 +37,7 @@ from tests.conformance.limit_checks import (
 from tests.conformance.requests import all_calls, decide
 from tests.conformance.resolve import ResolvedStack, Template, resolve_template, transformed_template
 from tests.conformance.test_workloads_arrays import _widest_items
-from tests.conformance.workload_stacks import rendered_stack, rendered_template_path, verdicts
+from tests.conformance.workload_stacks import rendered_stack, rendered_template_path, verdicts, without_statement
 from tests.support.workload_yaml import SAMPLE_CONTAINER
 from workload_table.names import MANIFEST_READ_POLICY
 
@@ -230,8 +230,6 @@ def test_a_manifest_not_written_answers_404_because_submit_jobs_may_list_the_buc
     assert allowed
 
     # When the statement is gone, the check is denied: S3 would answer 403, and the run would not be refused cleanly
-    template = transformed_template(template_path=rendered_template_path(PIPELINE_WORKLOADS))
-    statements = template["Resources"][MANIFEST_READ_POLICY]["Properties"]["PolicyDocument"]["Statement"]
-    statements[:] = [s for s in statements if s["Sid"] != "ListForManifests"]
-    ((_, allowed),) = verdicts(resolve_template(template), "SubmitJobsFunction (code)", "s3:ListBucket")
+    broken = without_statement(PIPELINE_WORKLOADS, MANIFEST_READ_POLICY, "ListForManifests")
+    ((_, allowed),) = verdicts(broken, "SubmitJobsFunction (code)", "s3:ListBucket")
     assert not allowed

@@ -17,7 +17,7 @@ from pathlib import Path
 from emulator.template import DEFAULT_TEMPLATE
 from tests.conformance.calls import register_table
 from tests.conformance.requests import Call, all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_stack
+from tests.conformance.resolve import ResolvedStack, resolve_stack, resolve_template, transformed_template
 from workload_table.render import render
 
 TWO_WORKLOADS = """\
@@ -89,3 +89,11 @@ def verdicts(resolved: ResolvedStack, who: str, action: str) -> list[tuple[str, 
         for call in calls_of(resolved, who, action)
         for resource, decision in decide(resolved, call)
     ]
+
+
+def without_statement(workloads_yaml: str, policy: str, sid: str) -> ResolvedStack:
+    """The stack rendered from ``workloads_yaml``, its policy resource ``policy`` without statement ``sid``."""
+    template = transformed_template(template_path=rendered_template_path(workloads_yaml))
+    statements = template["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != sid]
+    return resolve_template(template)
