@@ -1,7 +1,9 @@
-"""SIMULATED SNS subscriber: an SQS queue subscribed to the stack's alerts topic stands in for e-mail.
+"""SIMULATED SNS subscriber: an SQS queue subscribed to the stack's alerts topic stands in for e-mail and chat.
 
 The queue is not part of the template; the pipeline subscribes it when it starts. What the
-functions published comes back as the layer's own ``batch_orchestrator.alerts.Alert``.
+functions published comes back as the layer's own ``batch_orchestrator.alerts.Alert``. As an SQS
+subscriber it receives the structured message's "default" (the body); the e-mail and the chat card
+are views of that body (``batch_orchestrator.alert_chat``), so they can be rebuilt from it exactly.
 
 Invariant: ``AlertsInbox.received`` returns every notification delivered so far, in delivery
 order, each equal to the ``Alert`` the function published: same subject, same body, and the

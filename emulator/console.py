@@ -32,7 +32,7 @@ STAND_INS = (
     ("AWS Batch/Fargate", "LOCAL JOB RUNNER: each job runs as a local process, not a container"),
     ("Fargate memory", "a job's process group over its MEMORY is killed: exit 137, OutOfMemoryError"),
     ("container image", "{image_paths}; python3 = this virtualenv's python"),
-    ("SNS subscriber", "an SQS inbox subscribed to the alerts topic stands in for e-mail"),
+    ("SNS subscriber", "an SQS inbox subscribed to the alerts topic stands in for e-mail and chat"),
 )
 CONSOLE_LINK_NOTE = "the alert's console link is for AWS; it leads nowhere locally"
 
@@ -93,6 +93,20 @@ def job_output_line(alert: Alert, *, kept: bool = True) -> str | None:
         f"  job output: `make demo ARGS=--verbose` prints it (the demo's stack is gone when it ends; "
         f"under `make serve`: {LOGS_COMMAND} RUN_ID){note}"
     )
+
+
+def chat_card_lines(alert: Alert) -> list[str]:
+    """The alert as a chat channel shows it: the custom notification AlertsTopic sends its https subscribers
+    (``alert_chat``), rebuilt from the default message the local inbox received, as plain text."""
+    from batch_orchestrator.alert_chat import chat_notification
+
+    card = chat_notification(alert.subject, alert.message)
+    content, metadata = card["content"], card["metadata"]
+    lines = [f"[{content['title']}]", *content["description"].splitlines()]
+    if content["nextSteps"]:
+        lines += ["Next steps:", *(f"  - {step}" for step in content["nextSteps"])]
+    lines.append(" ".join(f"#{keyword}" for keyword in content["keywords"]) + f"   (thread {metadata['threadId']})")
+    return lines
 
 
 def _relative(path: Path) -> str:

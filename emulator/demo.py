@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import alert_run_id
-from emulator.console import Console, describe_stand_ins, format_change, job_output_line
+from emulator.console import Console, chat_card_lines, describe_stand_ins, format_change, job_output_line
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
 from emulator.run_progress import size_text
 from emulator.task_limits import OUT_OF_MEMORY_REASON
@@ -199,6 +199,11 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
         if hint is not None:
             console.line(hint)
         console.line()
+    if alerts:
+        console.line(
+            "  The first one as a chat channel shows it (the https message; Slack and Teams render its Markdown):"
+        )
+        console.lines([f"  # {line}".rstrip() for line in chat_card_lines(alerts[0])])
 
     checks = _checks(pipeline, uploads, runs, alerts)
     checks.append(_unmatched_check(pipeline, unmatched))

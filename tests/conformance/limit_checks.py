@@ -28,7 +28,9 @@ from batch_orchestrator.limits import (
     SNS_MESSAGE_ATTRIBUTE_NAME,
     SNS_MESSAGE_ATTRIBUTE_TYPE,
     SNS_RAW_DELIVERY_ATTRIBUTES,
+    SNS_STRUCTURED_DEFAULT,
     SNS_SUBJECT,
+    SNS_SUBSCRIPTION_PROTOCOLS,
     SQS_MAX_DELAY,
     SQS_MESSAGE_CHARACTERS,
     SUBMIT_QUEUE_MESSAGE_BUDGET,
@@ -152,6 +154,27 @@ def sns_publish_violations(subject: str | None, message: str, attributes: Mappin
         size += utf8_len(name) + utf8_len(data_type) + utf8_len(value)
     if size > SNS_MAX_MESSAGE_SIZE.value:
         problems.append(f"message and attributes of {size} bytes, more than {SNS_MAX_MESSAGE_SIZE.value}")
+    return problems
+
+
+def sns_structured_message_violations(message: str) -> list[str]:
+    """Publish's Message with MessageStructure=json: a JSON object holding a string under "default", every other key
+    a subscription protocol (SNS ignores any other key, so a misspelt one would silently fall back to the default),
+    every value a string (SNS ignores a key whose value is not one). Its size is sns_publish_violations'."""
+    try:
+        messages = json.loads(message)
+    except ValueError:
+        return ["Message is not JSON"]
+    if not isinstance(messages, dict):
+        return ["Message is not a JSON object"]
+    problems = []
+    if not isinstance(messages.get(SNS_STRUCTURED_DEFAULT), str):
+        problems.append(f'no string under "{SNS_STRUCTURED_DEFAULT}"')
+    for key, value in messages.items():
+        if key != SNS_STRUCTURED_DEFAULT and key not in SNS_SUBSCRIPTION_PROTOCOLS:
+            problems.append(f"key {key!r} is no protocol: SNS ignores it")
+        if not isinstance(value, str):
+            problems.append(f"the message for {key!r} is not a string: SNS ignores it")
     return problems
 
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable
 
 import pytest
 
 from batch_orchestrator.adapters.alerts_topic import AlertsTopic
+from batch_orchestrator.alert_chat import CHAT_PROTOCOL, EMAIL_PROTOCOL
 from batch_orchestrator.alert_queue_blocked import build_queue_blocked_alert
 from batch_orchestrator.alert_stuck import build_stuck_run_alert
 from batch_orchestrator.batch_events import parse_describe_jobs_entry, parse_queue_blocked
 from batch_orchestrator.job_outcome import REASON_MAX_CHARS
-from batch_orchestrator.limits import SNS_MAX_MESSAGE_SIZE, SNS_RAW_DELIVERY_ATTRIBUTES, SNS_SUBJECT
+from batch_orchestrator.limits import (
+    SNS_MAX_MESSAGE_SIZE,
+    SNS_RAW_DELIVERY_ATTRIBUTES,
+    SNS_STRUCTURED_DEFAULT,
+    SNS_SUBJECT,
+)
 from batch_orchestrator.models import JobObservation, RunStatus, Source
 from tests.conformance.lifecycles import (
     LONG_REASON,
@@ -26,7 +33,8 @@ from tests.conformance.lifecycles import (
     Recorder,
     failed_event,
 )
-from tests.conformance.limit_checks import sns_publish_violations
+from tests.conformance.limit_checks import sns_publish_violations, sns_structured_message_violations
+from tests.support.chat_schema import chat_schema_errors
 
 pytestmark = pytest.mark.slow  # records every request the functions send in moto
 
@@ -40,6 +48,17 @@ def _published(call: Call) -> tuple[str | None, str, dict[str, dict[str, str]]]:
     return call.params.get("Subject"), call.params["Message"], call.params.get("MessageAttributes", {})
 
 
+def _structure_problems(call: Call) -> list[str]:
+    """One message per protocol, as SNS parses it; the chat service's a valid custom notification."""
+    if call.params.get("MessageStructure") != "json":
+        return ["not published with MessageStructure=json"]
+    problems = sns_structured_message_violations(call.params["Message"])
+    messages = json.loads(call.params["Message"])
+    if sorted(messages) != sorted([SNS_STRUCTURED_DEFAULT, EMAIL_PROTOCOL, CHAT_PROTOCOL]):
+        problems.append(f"protocols {sorted(messages)}")
+    return problems + chat_schema_errors(json.loads(messages.get(CHAT_PROTOCOL, "{}")))
+
+
 @pytest.mark.parametrize("name", SOURCES)
 def test_the_run_failed_alert_is_within_sns_limits(lifecycles: dict[str, Lifecycle], name: str) -> None:
     """The alert after the last attempt failed, as AlertsTopic.publish sends it: subject rules, body plus
@@ -48,7 +67,7 @@ def test_the_run_failed_alert_is_within_sns_limits(lifecycles: dict[str, Lifecyc
     (call,) = lifecycles[name].alerts
 
     # When
-    problems = sns_publish_violations(*_published(call))
+    problems = sns_publish_violations(*_published(call)) + _structure_problems(call)
 
     # Then
     assert call.operation == "Publish"
@@ -83,7 +102,7 @@ def test_the_stuck_run_alert_is_within_sns_limits(
 
     # Then
     (call,) = sns.calls
-    assert sns_publish_violations(*_published(call)) == []
+    assert sns_publish_violations(*_published(call)) + _structure_problems(call) == []
 
 
 def test_the_queue_blocked_alert_is_within_sns_limits(
@@ -106,7 +125,7 @@ def test_the_queue_blocked_alert_is_within_sns_limits(
     (call,) = sns.calls
     assert blocked.run_id is not None
     assert len(blocked.status_reason) <= REASON_MAX_CHARS
-    assert sns_publish_violations(*_published(call)) == []
+    assert sns_publish_violations(*_published(call)) + _structure_problems(call) == []
 
 
 def test_sns_checks_reject_one_over_the_limit() -> None:
@@ -130,3 +149,20 @@ def test_sns_checks_reject_one_over_the_limit() -> None:
     assert sns_publish_violations(subject, "b", {"a": {"DataType": "String", "StringValue": ""}})
     many = {f"a{i}": attributes["alertType"] for i in range(SNS_RAW_DELIVERY_ATTRIBUTES.value + 1)}
     assert sns_publish_violations(subject, "b", many)
+
+
+def test_structured_message_checks_reject_what_sns_would_ignore_or_refuse() -> None:
+    """The structure checker passes one message per known protocol and rejects: no JSON object, no default, a key
+    that is no protocol (SNS ignores it: a misspelt "emial" would silently get nothing of its own), a value that is
+    not a string (SNS ignores that key too)."""
+    # Given
+    good = {"default": "body", "email": "text", "https": "{}"}
+
+    # When / Then
+    assert sns_structured_message_violations(json.dumps(good)) == []
+    assert sns_structured_message_violations("body")
+    assert sns_structured_message_violations(json.dumps(["default"]))
+    assert sns_structured_message_violations(json.dumps({"email": "text"}))
+    assert sns_structured_message_violations(json.dumps(good | {"emial": "text"}))
+    assert sns_structured_message_violations(json.dumps(good | {"https": {"version": "1.0"}}))
+    assert sns_structured_message_violations(json.dumps(good | {"default": None}))

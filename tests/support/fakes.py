@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from batch_orchestrator.alert_chat import chat_notification, structured_message
 from batch_orchestrator.alert_format import JSON_SEPARATOR
 from batch_orchestrator.errors import (
     AlertPublishError,
@@ -282,13 +283,25 @@ class PublishedAlert:
         data: dict[str, Any] = json.loads(self.message.split(JSON_SEPARATOR, 1)[1])
         return data
 
+    @property
+    def chat(self) -> dict[str, Any]:
+        """The custom notification the topic's https (chat) subscribers receive for it."""
+        return chat_notification(self.subject, self.message)
+
+    @property
+    def structured(self) -> dict[str, str]:
+        """Publish's MessageStructure=json message, by protocol ("default", "email", "https")."""
+        data: dict[str, str] = json.loads(structured_message(self.subject, self.message, self.attributes))
+        return data
+
 
 class FakeAlertSink:
     """``AlertSink``: the alerts published, refused as SNS Publish refuses them.
 
     As SNS: a subject must be printable ASCII on one line and under 100 characters; a message
     attribute needs a String/Number/Binary type and a non-empty value (a Number one a number); the
-    message must not be empty, and with its attributes must fit 256 KiB.
+    message must not be empty, and the structured message AlertsTopic publishes for it (every
+    protocol's, ``alert_chat.structured_message``) with its attributes must fit 256 KiB.
     """
 
     def __init__(self) -> None:
@@ -319,7 +332,7 @@ def _sns_refusal(subject: str, message: str, attributes: Mapping[str, Mapping[st
         return "subject"
     if not message:
         return "empty message"
-    size = len(message.encode())
+    size = len(structured_message(subject, message, attributes).encode())
     for name, value in attributes.items():
         data_type = value.get("DataType", "")
         text = value.get("StringValue", "")

@@ -207,7 +207,7 @@ def test_alert_without_a_console_still_names_the_log_stream() -> None:
 
 
 def render_for_subscriber(alert: Alert) -> str:
-    """What an e-mail subscriber sees: the subject line, then the message."""
+    """What an SQS or Lambda subscriber gets (the structured message's "default"): the subject, then the body."""
     return f"Subject: {alert.subject}\n\n{alert.message}"
 
 

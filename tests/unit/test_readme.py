@@ -39,6 +39,11 @@ def test_the_run_page_quotes_the_example_alert_exactly() -> None:
     assert f"```text\n{golden}\n```" in _read(DOCS / "how-a-run-works.md")
 
 
+def test_the_operations_page_quotes_the_example_chat_card_exactly() -> None:
+    golden = _read(ROOT / "tests/unit/golden/run_failed_chat.json").rstrip("\n")
+    assert f"```json\n{golden}\n```" in _read(DOCS / "operations.md")
+
+
 def test_the_configuration_page_documents_every_template_parameter() -> None:
     template = yaml.load(_read(ROOT / "template.yaml"), Loader=_CfnLoader)
     page = _read(DOCS / "configuration.md")

@@ -10,6 +10,7 @@ import re
 
 from batch_orchestrator.models import RunStatus
 
+_SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z])")
 _REASON_CODE = re.compile(r"\s*([A-Z][A-Z0-9_]*(?::[A-Z][A-Z0-9_]*)?)")
 UNKNOWN_REASON_CODE = "UNKNOWN"
 
@@ -103,3 +104,20 @@ def stuck_run_advice(status: RunStatus, status_reason: str | None) -> str:
         if code in _QUEUE_BLOCKED_ADVICE:
             return _QUEUE_BLOCKED_ADVICE[code]
     return _STUCK_ADVICE.get(status, _DEFAULT_QUEUE_BLOCKED_ADVICE)
+
+
+def cancel_job_command(region: str, job_id: str, queue: str) -> str:
+    """The command that cancels the job blocking ``queue`` (a RUNNABLE job: cancel-job, not terminate-job)."""
+    return f'aws batch cancel-job --region {region} --job-id {job_id} --reason "unblock queue {queue}"'
+
+
+def terminate_job_command(region: str, job_id: str, status: str) -> str:
+    """The command that stops a run's job stuck in ``status`` (terminate-job stops it in any state)."""
+    return f'aws batch terminate-job --region {region} --job-id {job_id} --reason "stuck in {status}"'
+
+
+def advice_steps(advice: str) -> list[str]:
+    """An advice text as steps, one sentence each (the chat card lists them as next steps)."""
+    return [
+        sentence if sentence.endswith(".") else sentence + "." for sentence in _SENTENCE_END.split(advice) if sentence
+    ]

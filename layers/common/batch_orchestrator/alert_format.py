@@ -2,7 +2,7 @@
 
 Invariants: a subject is printable ASCII on one line and under SNS's length limit, whatever text it
 is built from; a body is the summary, a blank line, JSON_SEPARATOR, then the same data as JSON
-(split on the separator to parse it); free text is clipped so a message stays far below SNS's
+(``split_body`` parses it back); free text is clipped so a message stays far below SNS's
 256 KiB; no attribute value is empty (SNS refuses those).
 """
 
@@ -160,6 +160,18 @@ def body(summary: list[str], details: dict[str, Any]) -> str:
     """The message: the summary lines, a blank line, JSON_SEPARATOR, then ``details`` as JSON."""
     data = json.dumps(details, ensure_ascii=False, indent=2, sort_keys=True)
     return "\n".join([*summary, "", JSON_SEPARATOR, data]) + "\n"
+
+
+def split_body(message: str) -> tuple[str, dict[str, Any]]:
+    """A body back as (summary text, JSON data); a message written otherwise is all summary, with no data."""
+    summary, separator, data = message.partition(f"\n\n{JSON_SEPARATOR}\n")
+    if not separator:
+        return message.rstrip("\n"), {}
+    try:
+        details = json.loads(data)
+    except ValueError:
+        return summary, {}
+    return summary, details if isinstance(details, dict) else {}
 
 
 def string_attribute(value: str) -> dict[str, str]:

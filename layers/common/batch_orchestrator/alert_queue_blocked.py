@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from batch_orchestrator.alert_advice import UNKNOWN_REASON_CODE, queue_blocked_advice, queue_blocked_reason_code
+from batch_orchestrator.alert_advice import (
+    UNKNOWN_REASON_CODE,
+    cancel_job_command,
+    queue_blocked_advice,
+    queue_blocked_reason_code,
+)
 from batch_orchestrator.alert_format import (
     Alert,
     aligned,
@@ -26,7 +31,7 @@ def build_queue_blocked_alert(blocked: QueueBlocked, *, region: str) -> Alert:
     queue = queue_name(blocked.job_queue)
     code = queue_blocked_reason_code(blocked.status_reason)
     advice = queue_blocked_advice(blocked.status_reason)
-    cancel = f'aws batch cancel-job --region {region} --job-id {blocked.job_id} --reason "unblock queue {queue}"'
+    cancel = cancel_job_command(region, blocked.job_id, queue)
     suffix = f" ({code})" if code != UNKNOWN_REASON_CODE else ""
     subject = subject_around("Batch job queue blocked: ", queue, suffix)
 

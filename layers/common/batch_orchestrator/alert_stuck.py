@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batch_orchestrator.alert_advice import stuck_run_advice
+from batch_orchestrator.alert_advice import stuck_run_advice, terminate_job_command
 from batch_orchestrator.alert_format import (
     INPUT_LIMIT,
     Alert,
@@ -67,8 +67,7 @@ def build_stuck_run_alert(
     if auto_cancel:
         rows.append(("Auto-cancel", f"the watchdog terminates the job after {span_text(cancel_after_seconds)}"))
     if job_id:
-        command = f'aws batch terminate-job --region {region} --job-id {job_id} --reason "stuck in {status.value}"'
-        rows.append(("Terminate the job", display(command)))
+        rows.append(("Terminate the job", display(terminate_job_command(region, job_id, status.value))))
     rows.append(("Run ID", run.run_id))
 
     summary = [

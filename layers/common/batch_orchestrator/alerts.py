@@ -1,9 +1,9 @@
 """The alert types, and the one for a run that failed for good (``alert_queue_blocked`` and ``alert_stuck`` write the
 other two: a queue is blocked, a run is stuck).
 
-Pure composition; the SNS adapter publishes an ``Alert`` as it is. The body is written for a
-person reading e-mail first (a summary with the facts needed to act), then repeats the same
-data as JSON after a separator line, so a program subscribed to the topic can parse it
+Pure composition; the SNS adapter publishes an ``Alert``'s body as it is to programs, and its e-mail and chat
+views (``alert_chat``) to people. The body is written for a person first (a summary with the facts needed to act),
+then repeats the same data as JSON after a separator line, so a program subscribed to the topic can parse it
 without scraping the prose. Message attributes carry the alert type, queue and exit code, so
 subscribers can narrow what they receive with SNS filter policies.
 

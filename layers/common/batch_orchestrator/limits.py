@@ -284,6 +284,43 @@ SNS_RAW_DELIVERY_ATTRIBUTES = Limit(
     _SNS_ATTRIBUTES,
     note="Messages with more are discarded for such subscriptions, so alerts carry at most this many.",
 )
+# Publish with MessageStructure=json: "a syntactically valid JSON object" with "at least a top-level JSON key of
+# "default" with a value that is a string"; other keys name a protocol; "Keys that do not correspond to supported
+# transport protocols are ignored"; "Values have a maximum length bounded by the overall message size (so, including
+# multiple protocols may limit message sizes)": SNS_MAX_MESSAGE_SIZE counts the whole JSON object.
+SNS_STRUCTURED_DEFAULT = "default"  # the one key every structured message holds: what a protocol without its own gets
+# Subscribe's Protocol (API_Subscribe.html): the other keys a structured message may hold.
+SNS_SUBSCRIPTION_PROTOCOLS = (
+    "http",
+    "https",
+    "email",
+    "email-json",
+    "sms",
+    "sqs",
+    "application",
+    "lambda",
+    "firehose",
+)
+
+# ================================================================================================
+# Amazon Q Developer in chat applications (formerly AWS Chatbot): custom notifications
+# ================================================================================================
+# The numbers are those of the page's "Parameter details" table. The copy of the page read when this was written
+# was cut before that table; the four numbers were checked against public clients of the format that cite the page
+# (title 250, description 8,000, each next step 350, each keyword 75). The page documents no maximum for the other
+# fields, nor a count of next steps or keywords: alert_chat keeps those small.
+_CHAT_CUSTOM_NOTIFICATIONS = "https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html"
+CHAT_TITLE = Limit(250, "characters of content.title", _CHAT_CUSTOM_NOTIFICATIONS)
+CHAT_DESCRIPTION = Limit(8000, "characters of content.description", _CHAT_CUSTOM_NOTIFICATIONS)
+CHAT_NEXT_STEP = Limit(350, "characters of each content.nextSteps entry", _CHAT_CUSTOM_NOTIFICATIONS)
+CHAT_KEYWORD = Limit(75, "characters of each content.keywords entry", _CHAT_CUSTOM_NOTIFICATIONS)
+# A custom action is attached to "The type of notification" (CustomActionAttachment.NotificationType): 1 to 100 of
+# [a-zA-Z0-9-]. Alerts name their metadata.eventType within that rule, so an action can be attached to one kind.
+CHAT_NOTIFICATION_TYPE = NameRule(
+    100,
+    r"[a-zA-Z0-9-]+",
+    "https://docs.aws.amazon.com/chatbot/latest/APIReference/API_CustomActionAttachment.html",
+)
 
 # ================================================================================================
 # Amazon DynamoDB

@@ -268,8 +268,9 @@ class RetryQueue(Protocol):
 
 class AlertSink(Protocol):
     def publish(self, *, subject: str, message: str, attributes: Mapping[str, Mapping[str, str]]) -> None:
-        """Publish one alert; AlertPublishError when SNS refuses it (an invalid subject, an empty
-        attribute value) or cannot be reached."""
+        """Publish one alert (``message`` is its body; the e-mail and chat subscribers get their views of it, see
+        ``alert_chat``); AlertPublishError when SNS refuses it (an invalid subject, an empty attribute value) or
+        cannot be reached."""
         ...
 
 
