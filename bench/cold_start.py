@@ -123,6 +123,9 @@ def run(quick: bool) -> dict[str, Any]:
             def watchdog_event(_: int) -> dict[str, Any]:
                 return load_event("watchdog_schedule.json")
 
+            def stream_event(index: int) -> dict[str, Any]:
+                return _stream_event(f"s3-{uuid.uuid4().hex[:24]}", index)
+
             kinds = [Kind("import boto3", None, "baseline", "boto3", None, lambda result: True, [])]
             plans = {
                 "SubmitJobsFunction": (sqs_event, sqs_event, _no_failures, _no_failures),
@@ -134,6 +137,8 @@ def run(quick: bool) -> dict[str, Any]:
                     _outcome("UPDATED"),
                 ),
                 "WatchdogFunction": (watchdog_event, watchdog_event, _nothing_to_repair, _has("items_read")),
+                # One run created: one Run Started event, one PutEvents call.
+                "PublishEventsFunction": (stream_event, stream_event, _no_failures, _no_failures),
             }
             for logical_id, (ours_event, baseline_event, ours_ok, baseline_ok) in plans.items():
                 directory = FUNCTIONS[logical_id]
@@ -263,6 +268,27 @@ def _sqs_s3_event(bucket: str, key: str, queue_arn: str) -> dict[str, Any]:
     record["messageId"] = str(uuid.uuid4())
     record["eventSourceARN"] = queue_arn
     return event
+
+
+def _stream_event(run_id: str, index: int) -> dict[str, Any]:
+    """The stream mapping's batch of one record: a run created by its claim (INSERT, status SUBMITTED)."""
+    item = {
+        "runId": {"S": run_id},
+        "status": {"S": "SUBMITTED"},
+        "attempt": {"N": "1"},
+        "maxAttempts": {"N": "3"},
+        "progress": {"N": "10001"},
+        "source": {"M": {"trigger": {"S": "s3"}, "bucket": {"S": "b"}, "key": {"S": f"incoming/bench/{index}.csv"}}},
+        "jobName": {"S": f"{run_id}-a1-bench_csv"},
+        "createdAt": {"S": "2026-11-21T03:00:00.000Z"},
+        "updatedAt": {"S": "2026-11-21T03:00:00.000Z"},
+    }
+    sequence = str(1100000000017454423009 + index)
+    record = {"SequenceNumber": sequence, "Keys": {"runId": item["runId"]}, "NewImage": item}
+    stream = {"StreamViewType": "NEW_AND_OLD_IMAGES", **record}
+    return {
+        "Records": [{"eventID": sequence, "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": stream}]
+    }
 
 
 def _no_failures(result: Any) -> bool:

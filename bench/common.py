@@ -25,6 +25,7 @@ FUNCTIONS = {
     "SubmitScheduledFunction": "submit_scheduled",
     "TrackJobsFunction": "track_jobs",
     "WatchdogFunction": "watchdog",
+    "PublishEventsFunction": "publish_events",
 }
 
 
@@ -180,6 +181,16 @@ class AwsCalls:
             client.meta.events.register("before-call", self._before_call)
             client.meta.events.register("after-call", self._after_call)
             client.meta.events.register("request-created", self._request_created)
+        return self
+
+    def attach_events(self) -> AwsCalls:
+        """Count the EventBridge client too (publish_events' PutEvents)."""
+        from batch_orchestrator.adapters import aws
+
+        client = aws.client("events")
+        client.meta.events.register("before-call", self._before_call)
+        client.meta.events.register("after-call", self._after_call)
+        client.meta.events.register("request-created", self._request_created)
         return self
 
     @contextmanager

@@ -6,6 +6,10 @@ SQS, as configured by the template), then ``emulator.deliver_sqs_batch`` plays t
 mapping until the queue is empty: each delivery receives up to BatchSize messages and is one
 invocation. This is a burst (everything is queued before the first poll), the case the batch
 settings are for; see ``ASSUMPTION``.
+
+``events``: the same burst's lifecycle events. ``emulator.stream_source`` then plays the runs table's stream mapping
+(its FilterCriteria and BatchSize, read back from Lambda) over every record the burst wrote: publish_events'
+invocations and its PutEvents calls (each created run is one Run Started event; 10 entries per call).
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ def run(quick: bool) -> dict[str, Any]:
         progress("invocations: draining the SubmitQueue through submit_jobs")
         with counter.window() as window:
             deliveries = deliver_all(stack)
+        progress("invocations: the runs table's stream through publish_events")
+        from emulator.stream_source import deliver_stream_records
+
+        counter.attach_events()
+        with counter.window() as stream_window:
+            streamed = deliver_stream_records(stack, "PublishEventsFunction")
+        published = sum(len(delivery.sequence_numbers) for delivery in streamed)
+        assert published == UPLOADS, f"{published} records reached publish_events for {UPLOADS} runs created"
         sizes = Counter(delivery.size for delivery in deliveries)
         records = sum(delivery.size for delivery in deliveries)
         assert records == UPLOADS, f"{records} records delivered for {UPLOADS} uploads"
@@ -51,6 +63,12 @@ def run(quick: bool) -> dict[str, Any]:
             "timeout_seconds": int(configuration["Timeout"]),
             "aws_calls": window.per(UPLOADS),
             "assumption": ASSUMPTION,
+            "events": {
+                "publish_events_invocations": sum(delivery.invocations for delivery in streamed),
+                "put_events_calls": stream_window.calls.get("events:PutEvents", 0),
+                "records_filtered_out": sum(delivery.filtered_out for delivery in streamed),
+                "stream_batch_size": stack.event_source_mapping_for("PublishEventsFunction").batch_size,
+            },
         }
 
 

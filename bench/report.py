@@ -16,11 +16,11 @@ from bench.targets import (
     ARRAY_WRITES_OVER_FAILED,
     COLD_START_RATIO_TARGET,
     DUPLICATE_SCENARIOS,
-    FUNCTION_LABELS,
     INVOCATIONS_PER_1000_TARGET,
     RATE_CHECK,
     SUBMIT_JOB_ACCOUNT_LIMIT_PER_SECOND,
     array_tracker_invocations_target,
+    measured_labels,
 )
 
 # The page `python -m bench --readme` generates, from the repository's root; its links are relative to it.
@@ -112,6 +112,7 @@ def table(results: dict[str, Any]) -> str:
             f"window {invocations['maximum_batching_window_seconds']} s, burst)",
             f"<= {INVOCATIONS_PER_1000_TARGET}, {met('Lambda invocations per 1,000 uploads')}",
         ),
+        *_events_rows(invocations),
         (
             "Handler work per upload (no emulator)",
             f"{work['per_upload']['median_us']:,} µs (median of {work['repeats']} x 1,000)",
@@ -123,7 +124,7 @@ def table(results: dict[str, Any]) -> str:
             "-",
         ),
     ]
-    for label in FUNCTION_LABELS:
+    for label in measured_labels(cold):
         figures = cold["functions"][label]
         rows.append(
             (
@@ -135,7 +136,7 @@ def table(results: dict[str, Any]) -> str:
             )
         )
     imports = ", ".join(
-        f"{label} {cold['functions'][label]['ours']['median_import_ms']:.0f}" for label in FUNCTION_LABELS
+        f"{label} {cold['functions'][label]['ours']['median_import_ms']:.0f}" for label in measured_labels(cold)
     )
     rows.append(
         (
@@ -390,3 +391,18 @@ def readme_section(results: dict[str, Any], command: str) -> str:
         f"Measured on {machine_line(results)}, {results['measured_at']} ({results['seconds']} s).\n\n"
         f"How each figure is obtained:\n\n{bullets}\n\n{caveats}\n"
     )
+
+
+def _events_rows(invocations: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The lifecycle events of the same burst (results from the run that first measured them on)."""
+    events = invocations.get("events")
+    if not events:
+        return []
+    return [
+        (
+            "Lifecycle events of the 1,000-upload burst",
+            f"publish_events {events['publish_events_invocations']} invocations, "
+            f"{events['put_events_calls']} PutEvents calls (stream BatchSize {events['stream_batch_size']})",
+            "-",
+        )
+    ]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.console import Console, chat_card_lines, describe_stand_ins, format_change, job_output_line
+from emulator.events_inbox import event_lines, sequence_problems
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
 from emulator.run_progress import size_text
 from emulator.task_limits import OUT_OF_MEMORY_REASON
@@ -205,7 +206,14 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
         )
         console.lines([f"  # {line}".rstrip() for line in chat_card_lines(alerts[0])])
 
+    events = pipeline.lifecycle_events()
+    source = pipeline.stack.outputs["EventSource"]
+    console.heading(f"Lifecycle events on EventBridge ({len(events)}) - as a rule on {source} receives them")
+    console.lines(event_lines(events))
+    wrong = sequence_problems(events, [u.run_id for u in uploads.values()])
+
     checks = _checks(pipeline, uploads, runs, alerts)
+    checks.append(Check("each run's events: Run Started first, one end last", not wrong, "; ".join(wrong)))
     checks.append(_unmatched_check(pipeline, unmatched))
     console.heading("Checks")
     for check in checks:

@@ -7,6 +7,18 @@
   it with a ClientException — which is what happens to a submission that names a revision
   CloudFormation deregistered when a deploy replaced the job definition. (AWS does not document the
   message; the code depends only on the error code.)
+* DynamoDB streams: on every write, moto 5.2 "invokes" every event source mapping of the table's stream, enabled
+  or not (a no-op without Docker), then empties the shard, so GetRecords finds nothing. On AWS a disabled mapping
+  reads nothing and the records stay for 24 hours: a disabled mapping is skipped here, and the shard keeps its
+  records (the emulator's mapping reads them with GetRecords: ``stream_source``).
+* EventBridge targets: moto 5.2 delivers an event to an SQS target through its default input template, which drops
+  ``account`` and adds nothing AWS adds; and a rule with an SNS target makes the whole PutEvents call fail
+  (NotImplementedError). AWS delivers the event itself to a target without Input/InputPath/InputTransformer, and
+  publishes to an SNS target (the InputTransformer's output as the message). Both are done so here; the rest of
+  moto's target handling is unchanged.
+* CloudFormation's ``AWS::NoValue`` in a list (``!If [Condition, item, !Ref AWS::NoValue]`` among a policy's
+  statements): CloudFormation removes the element; moto 5.2 keeps a null there, which KMS then refuses to parse as a
+  key policy (and a queue or topic policy would hold). The element is removed, as CloudFormation does.
 
 ``apply`` patches moto in *this* process: in-process ``mock_aws`` and a moto server started in this
 process (``ThreadedMotoServer``); a moto server in another process is unchanged.
@@ -15,6 +27,8 @@ process (``ThreadedMotoServer``); a moto server in another process is unchanged.
 from __future__ import annotations
 
 import itertools
+import json
+import threading
 import time
 from typing import Any
 
@@ -22,12 +36,38 @@ _sequence = itertools.count(time.time_ns())
 # Where a patched moto function keeps the original it wraps: a function that has it is not patched again,
 # and the original can be put back (the local job runner's patches use it too, see moto_batch_patches).
 ORIGINAL_ATTRIBUTE = "_emulator_original"
+_TARGETS_LOCK = threading.Lock()
 
 
 def apply() -> None:
     """Idempotent. Does nothing when moto is not importable."""
     _add_version_and_sequencer_to_s3_events()
     _refuse_inactive_job_definitions()
+    _disabled_stream_mappings_read_nothing()
+    _event_targets_as_aws_delivers()
+    _no_value_leaves_lists()
+
+
+def _disabled_stream_mappings_read_nothing() -> None:
+    try:
+        from moto.dynamodb.models.table import StreamShard
+    except ImportError:  # pragma: no cover - moto is a dev dependency
+        return
+    current = StreamShard.add
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
+        return
+
+    def add_for_enabled_mappings(self: Any, old: Any, new: Any) -> None:
+        mappings = self.table.lambda_event_source_mappings
+        enabled = {arn: esm for arn, esm in mappings.items() if getattr(esm, "enabled", True)}
+        self.table.lambda_event_source_mappings = enabled
+        try:
+            current(self, old, new)
+        finally:
+            self.table.lambda_event_source_mappings = mappings
+
+    setattr(add_for_enabled_mappings, ORIGINAL_ATTRIBUTE, current)
+    StreamShard.add = add_for_enabled_mappings  # type: ignore[method-assign]
 
 
 def _refuse_inactive_job_definitions() -> None:
@@ -75,3 +115,76 @@ def _add_version_and_sequencer_to_s3_events() -> None:
 
     setattr(s3_event_with_version_and_sequencer, ORIGINAL_ATTRIBUTE, current)
     notifications._get_s3_event = s3_event_with_version_and_sequencer
+
+
+def _event_targets_as_aws_delivers() -> None:
+    try:
+        from moto.events.models import Rule
+        from moto.events.utils import EventTemplateParser
+        from moto.sns.models import sns_backends
+    except ImportError:  # pragma: no cover - moto is a dev dependency
+        return
+    current = Rule.send_to_targets
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
+        return
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        event = {name: value for name, value in original_event.items() if name != "ingestion-time"}
+        rest = []
+        for target in self.targets:
+            service, transformed = target["Arn"].split(":")[2], "InputTransformer" in target
+            if service == "sns":
+                transformer = target.get("InputTransformer", {})
+                message: Any = (
+                    EventTemplateParser.parse(
+                        input_template=transformer.get("InputTemplate"),
+                        input_paths_map=transformer.get("InputPathsMap", {}),
+                        event=original_event,
+                    )
+                    if transformed
+                    else event
+                )
+                text = message if isinstance(message, str) else json.dumps(message)
+                account, region = target["Arn"].split(":")[4], target["Arn"].split(":")[3]
+                sns_backends[account][region].publish(message=text, arn=target["Arn"])
+            elif service == "sqs" and not (transformed or "Input" in target or "InputPath" in target):
+                group = target.get("SqsParameters", {}).get("MessageGroupId")
+                self._send_to_sqs_queue(target["Arn"].split(":")[-1], dict(event), group)
+            else:
+                rest.append(target)
+        if rest:
+            with _TARGETS_LOCK:
+                kept, self.targets = self.targets, rest
+                try:
+                    current(self, original_event, transform_input)
+                finally:
+                    self.targets = kept
+
+    setattr(send_to_targets, ORIGINAL_ATTRIBUTE, current)
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _no_value_leaves_lists() -> None:
+    try:
+        from moto.cloudformation import parsing
+    except ImportError:  # pragma: no cover - moto is a dev dependency
+        return
+    current = parsing.clean_json
+    if hasattr(current, ORIGINAL_ATTRIBUTE):
+        return
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, list):
+            cleaned = [clean_json(value, resources_map) for value in resource_json]
+            # An intrinsic (a dict) that resolved to nothing is AWS::NoValue: CloudFormation drops the element.
+            return [
+                c
+                for value, c in zip(resource_json, cleaned, strict=True)
+                if not (c is None and isinstance(value, dict))
+            ]
+        return current(resource_json, resources_map)
+
+    setattr(clean_json, ORIGINAL_ATTRIBUTE, current)
+    parsing.clean_json = clean_json

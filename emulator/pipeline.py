@@ -24,6 +24,10 @@ AWS would do between them. Every part that stands in for an AWS service is marke
   memory (Fargate's out-of-memory kill), and Spot interruptions only when asked (``interrupt_spot``); array
   children run no process when given ``array_child_outcome`` (index → exit code: benchmarks of large arrays).
 * SNS subscribers — an SQS queue subscribed to the alerts topic (``emulator.alerts_inbox``).
+* DynamoDB stream event source mapping — ``emulator.stream_source`` reads the runs table's stream (moto's
+  dynamodbstreams API) and invokes publish_events; its PutEvents go to moto's bus, where a rule → SQS queue
+  created here (``emulator.events_inbox``) stands in for an application subscribed to the lifecycle events.
+  ``duplicate_batch_events`` delivers every Batch event twice (EventBridge delivers at least once).
 
 What the pipeline reports (status changes of runs) is ``emulator.run_progress``. Invariant:
 ``stop`` leaves the process as ``start`` found it: no thread or job process of the pipeline still
@@ -48,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import AlertsInbox
 from emulator.event_sources import AsyncInvoker, SqsDeliveryRecord, SqsEventSource
+from emulator.events_inbox import EventsInbox
 from emulator.function_logs import FunctionLogs
 from emulator.invoke import handler_environment, invoke_handler, patched_environ
 from emulator.local_arrays import ChildOutcome
@@ -56,6 +61,7 @@ from emulator.run_progress import RunProgress, StatusChange, run_ids_of
 from emulator.runner import DEFAULT_CAPACITY, LocalJobRunner
 from emulator.schedules import find_schedule, fire_on_time, render_schedule_input
 from emulator.stack import DEFAULT_STACK_NAME, EmulatedStack, Schedule, deploy_stack
+from emulator.stream_source import StreamDelivery, StreamEventSource
 from emulator.template import render_workloads
 
 if TYPE_CHECKING:
@@ -132,11 +138,13 @@ class LocalPipeline:
         workloads_yaml: str | None = None,
         interrupt_spot: int = 0,
         array_child_outcome: ChildOutcome | None = None,
+        duplicate_batch_events: bool = False,
     ) -> None:
         self.parameters = {**LOCAL_PARAMETERS, **{k: str(v) for k, v in (parameters or {}).items()}}
         self.workloads_yaml = workloads_yaml
         self._rendered = render_workloads(workloads_yaml) if workloads_yaml is not None else None
         self._interrupt_spot = interrupt_spot
+        self._duplicate_batch_events = duplicate_batch_events
         self._array_child_outcome = array_child_outcome
         self._stack_name = stack_name
         self._job_capacity = job_capacity
@@ -155,6 +163,9 @@ class LocalPipeline:
         self._function_logs: FunctionLogs | None = None
         self._async: AsyncInvoker | None = None
         self._sources: list[SqsEventSource] = []
+        self._streams: list[StreamEventSource] = []
+        self._stream_deliveries: list[StreamDelivery] = []
+        self._events_inbox: EventsInbox | None = None
         self._invoke_configs: dict[str, dict[str, Any]] = {}
         self._environments: dict[str, dict[str, str]] = {}
         self._alerts_inbox: AlertsInbox | None = None
@@ -197,6 +208,7 @@ class LocalPipeline:
             self._stack = deploy_stack(self.parameters, stack_name=self._stack_name, rendered=self._rendered)
             self._prepare_functions()
             self._alerts_inbox = AlertsInbox(self._stack, f"{self._stack_name}-alerts-inbox")
+            self._events_inbox = EventsInbox(self._stack, f"{self._stack_name}-events-inbox")
             self._start_workers()
         except BaseException:
             self.stop()
@@ -208,6 +220,8 @@ class LocalPipeline:
         self._stopping.set()
         for source in self._sources:
             source.stop()
+        for stream in self._streams:
+            stream.stop()
         if self._runner is not None:
             self._runner.stop()
         if self._async is not None:
@@ -216,6 +230,7 @@ class LocalPipeline:
             thread.join(timeout=10)
         self._threads.clear()
         self._sources.clear()
+        self._streams.clear()
         if self._function_logs is not None:
             self._function_logs.uninstall()
         self._moto.stop()
@@ -373,6 +388,16 @@ class LocalPipeline:
     def deliveries(self) -> list[SqsDeliveryRecord]:
         return list(self._deliveries)
 
+    def stream_deliveries(self) -> list[StreamDelivery]:
+        """Every batch the stream mapping handed to publish_events so far."""
+        return list(self._stream_deliveries)
+
+    def lifecycle_events(self) -> list[dict[str, Any]]:
+        """Every lifecycle event the test consumer (rule on the stack's source -> SQS) received so far, in order."""
+        if self._events_inbox is None:
+            raise RuntimeError("the local pipeline is not started")
+        return self._events_inbox.received()
+
     def routed_events(self) -> list[RoutedEvent]:
         """Every event put on the emulated bus so far (Batch events included), in order, and where it went."""
         return list(self._routed)
@@ -392,7 +417,18 @@ class LocalPipeline:
                     sys.path.insert(0, str(layer_dir))
         reset_shared_clients()
         # boto3's default session is not thread-safe: make every client the threads use now.
-        for service in ("s3", "sqs", "sns", "batch", "dynamodb", "logs", "lambda", "events", "scheduler"):
+        for service in (
+            "s3",
+            "sqs",
+            "sns",
+            "batch",
+            "dynamodb",
+            "dynamodbstreams",
+            "logs",
+            "lambda",
+            "events",
+            "scheduler",
+        ):
             stack.client(service)
         _ = stack.event_source_mappings, stack.event_rules, stack.schedules
         lambda_client = stack.client("lambda")
@@ -431,6 +467,18 @@ class LocalPipeline:
         for mapping in stack.event_source_mappings.values():
             if not mapping.enabled_in_template or not mapping.function_logical_id:
                 continue
+            if mapping.is_stream:
+                stream = StreamEventSource(
+                    stack,
+                    mapping,
+                    invoke=self._invoke,
+                    on_delivery=self._stream_deliveries.append,
+                    on_error=self._error,
+                )
+                self._streams.append(stream)
+                self._threads.append(stream)
+                stream.start()
+                continue
             source = SqsEventSource(
                 stack, mapping, invoke=self._invoke, on_delivery=self._deliveries.append, on_error=self._error
             )
@@ -461,7 +509,7 @@ class LocalPipeline:
         """Invoke a function in-process (one invocation at a time), then read the runs it touched."""
         assert self._function_logs is not None
         run_ids = run_ids_of(event, self._environments[logical_id])
-        if not run_ids:  # e.g. a watchdog sweep: it may change any unfinished run
+        if not run_ids and not _from_stream(event):  # e.g. a watchdog sweep: it may change any unfinished run
             run_ids = self._progress.unfinished()
         with _INVOKE_LOCK:
             try:
@@ -474,6 +522,8 @@ class LocalPipeline:
         return lambda when: self.fire_schedule(schedule.logical_id, scheduled_time=when)
 
     def _on_batch_event(self, event: dict[str, Any]) -> None:
+        if self._duplicate_batch_events and not self._stopping.is_set():
+            self.put_events(event)  # SIMULATED at-least-once delivery: the same event, a second time
         if self._stopping.is_set() or self.put_events(event) > 0:
             return
         # Said once per detail-type: an array drops four state changes per child at the tracker's rule.
@@ -488,12 +538,15 @@ class LocalPipeline:
     # ------------------------------------------------------------------------------ idle
     def _quiet(self) -> bool:
         busy_sources = any(source.busy for source in self._sources)
-        return not (busy_sources or self._async_invoker.pending or self.runner.busy) and self.queue_depth() == 0
+        if busy_sources or self._async_invoker.pending or self.runner.busy or self.queue_depth() != 0:
+            return False
+        return not any(stream.busy for stream in self._streams)
 
     def _activity(self) -> str:
         return (
             f"pollers busy={[s.busy for s in self._sources]}, async pending={self._async_invoker.pending}, "
-            f"jobs busy={self.runner.busy}, SubmitQueue depth={self.queue_depth()}"
+            f"jobs busy={self.runner.busy}, SubmitQueue depth={self.queue_depth()}, "
+            f"streams busy={[s.busy for s in self._streams]}"
         )
 
     def _say(self, text: str) -> None:
@@ -503,6 +556,14 @@ class LocalPipeline:
     def _error(self, text: str) -> None:
         self._errors.append(text)
         self._say(f"local pipeline error: {text}")
+
+
+def _from_stream(event: Any) -> bool:
+    """A stream mapping's batch (publish_events): it reads the runs table's changes and writes no run."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        return False
+    return all(isinstance(r, Mapping) and r.get("eventSource") == "aws:dynamodb" for r in records)
 
 
 def _target_input(target: Any, event: Mapping[str, Any]) -> Any:

@@ -71,11 +71,24 @@ class EventSourceMapping:
     maximum_batching_window_seconds: int
     function_response_types: tuple[str, ...]
     maximum_concurrency: int | None
-    enabled_in_template: bool  # moto's copy is disabled (see template_shims.disable_sqs_event_source_mappings)
+    enabled_in_template: bool  # moto's copy is disabled (see template_shims.disable_*_event_source_mappings)
+    # Stream mappings only (None / empty for SQS): FilterCriteria's patterns (JSON text), retries and the
+    # on-failure destination.
+    filter_patterns: tuple[str, ...] = ()
+    starting_position: str | None = None
+    maximum_retry_attempts: int | None = None
+    maximum_record_age_seconds: int | None = None
+    bisect_batch_on_function_error: bool = False
+    on_failure_destination: str | None = None
 
     @property
     def reports_batch_item_failures(self) -> bool:
         return "ReportBatchItemFailures" in self.function_response_types
+
+    @property
+    def is_stream(self) -> bool:
+        """A DynamoDB stream's mapping (arn:...:dynamodb:...:table/<name>/stream/<label>), not a queue's."""
+        return ":dynamodb:" in self.event_source_arn and "/stream/" in self.event_source_arn
 
 
 @dataclass(frozen=True)
@@ -229,6 +242,16 @@ class EmulatedStack:
                 maximum_concurrency=_int_or_none(mapping.get("ScalingConfig", {}).get("MaximumConcurrency")),
                 enabled_in_template=self.template.shims.disabled_mappings.get(
                     logical_id, mapping["State"] == "Enabled"
+                ),
+                filter_patterns=tuple(
+                    str(f["Pattern"]) for f in (mapping.get("FilterCriteria") or {}).get("Filters", []) or ()
+                ),
+                starting_position=mapping.get("StartingPosition"),
+                maximum_retry_attempts=_int_or_none(mapping.get("MaximumRetryAttempts")),
+                maximum_record_age_seconds=_int_or_none(mapping.get("MaximumRecordAgeInSeconds")),
+                bisect_batch_on_function_error=bool(mapping.get("BisectBatchOnFunctionError")),
+                on_failure_destination=((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                    "Destination"
                 ),
             )
         return found

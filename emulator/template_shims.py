@@ -162,6 +162,37 @@ def disable_sqs_event_source_mappings(template: dict[str, Any], report: ShimRepo
     return bool(report.disabled_mappings)
 
 
+def disable_stream_event_source_mappings(template: dict[str, Any], report: ShimReport) -> bool:
+    """moto gap: an enabled DynamoDB stream event source mapping makes moto "invoke" the function (a no-op without
+    Docker) on every write and empty the stream's shard.
+
+    The mappings are created disabled (``moto_fidelity`` makes moto leave a disabled mapping's records in the
+    stream); ``stream_source.StreamEventSource`` plays the poller instead, with the mapping's settings read back
+    from Lambda (filters, batch size and window, retries, on-failure destination).
+    """
+    changed = False
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Lambda::EventSourceMapping":
+            continue
+        properties = resource.setdefault("Properties", {})
+        source = properties.get("EventSourceArn")
+        if _attribute_named(source) == "StreamArn":
+            enabled = properties.get("Enabled", True)
+            report.disabled_mappings[logical_id] = enabled if isinstance(enabled, bool) else True
+            properties["Enabled"] = False
+            changed = True
+    return changed
+
+
+def _attribute_named(source: Any) -> str | None:
+    """The attribute a Fn::GetAtt reads (list or dotted form), else None."""
+    if not isinstance(source, dict) or "Fn::GetAtt" not in source:
+        return None
+    target = source["Fn::GetAtt"]
+    parts = target if isinstance(target, list) else str(target).split(".", 1)
+    return str(parts[1]) if len(parts) > 1 else None
+
+
 def _mentions_sqs(source: Any, template: dict[str, Any]) -> bool:
     if isinstance(source, str):
         return ":sqs:" in source
@@ -333,6 +364,7 @@ SHIMS = (
     publish_layers_separately,
     copy_job_definition_timeout,
     disable_sqs_event_source_mappings,
+    disable_stream_event_source_mappings,
     defer_unsupported_resources,
     defer_ignored_properties,
     rename_table_sse_specification,

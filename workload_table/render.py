@@ -62,6 +62,7 @@ from workload_table.render_ec2 import (
     public_ip_region,
     resource_requirements,
 )
+from workload_table.render_notify import NOTIFY_REGIONS
 from workload_table.table import load_table
 from workload_table.yaml_text import STACK_TAIL, flow_list, quoted, single_quoted, sub_escaped
 
@@ -485,6 +486,7 @@ REGIONS = {
     "schedules": schedules_region,
     "coalesce": lambda table: coalesce_region(table, _extra_queues(table)),
     "outputs": outputs_region,
+    **NOTIFY_REGIONS,
 }
 
 

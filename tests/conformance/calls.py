@@ -285,6 +285,12 @@ def _put_object(s: Scope) -> list[Authorised]:
     return _write_manifest(s) if s.function == "CoalesceUploadsFunction" else _directory_calls("s3:PutObject")(s)
 
 
+def _put_events(s: Scope) -> list[Authorised]:
+    """PutEvents of the lifecycle events, on the bus the function names (EVENT_BUS_NAME): authorised on the bus."""
+    bus = TypedResource("event-bus", s.arn("events", f"event-bus/{s.environment['EVENT_BUS_NAME']}"))
+    return [Authorised("events:PutEvents", (bus,), {"events:source": s.environment["EVENT_SOURCE"]})]
+
+
 OPERATIONS: dict[str, Builder] = {
     "dynamodb.PutItem": _on_table("dynamodb:PutItem"),
     "dynamodb.UpdateItem": _on_table("dynamodb:UpdateItem"),
@@ -301,6 +307,7 @@ OPERATIONS: dict[str, Builder] = {
     "dynamodb.GetItem": _on_table("dynamodb:GetItem"),
     "dynamodb.TransactWriteItems": _claim_keys,
     "sqs.SendMessageBatch": _forward_coalesced,
+    "events.PutEvents": _put_events,
 }
 
 # function -> operation -> the template Condition under which the code makes it (None: always).
@@ -336,6 +343,9 @@ FUNCTION_OPERATIONS: dict[str, dict[str, str | None]] = {
         "batch.TerminateJob": "CancelStuckRunnable",
         "sqs.SendMessage": None,  # retries and resubmissions
         "sns.Publish": None,  # stuck runs, recovered alerts
+    },
+    "PublishEventsFunction": {
+        "events.PutEvents": None,  # the lifecycle events of the runs table's stream, 10 per call
     },
 }
 

@@ -34,6 +34,8 @@ PLACEHOLDERS: Mapping[str, str] = {
     "QueueName": r"[A-Za-z0-9_-]{1,80}(\.fifo)?",
     "TableName": r"[A-Za-z0-9_.-]{3,255}",
     "IndexName": r"[A-Za-z0-9_.-]{3,255}",
+    # A stream's label is its creation time, e.g. 2015-11-30T20:10:00.000 (AWS::DynamoDB::Table StreamArn).
+    "StreamLabel": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}",
 }
 DEFAULT_PLACEHOLDER = r"[^:/]+"
 

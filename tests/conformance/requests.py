@@ -188,33 +188,35 @@ def lambda_runtime_calls(stack: ResolvedStack) -> list[Call]:
     return calls
 
 
+_QUEUE_POLLING = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+# "Lambda permissions for DynamoDB streams": the mapping reads the stream with the function's role.
+_STREAM_POLLING = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+
+
 def event_source_calls(stack: ResolvedStack) -> list[Call]:
-    """An SQS event source mapping polls with the function's role (Lambda Developer Guide, SQS)."""
+    """An event source mapping polls with the function's role (Lambda Developer Guide: SQS, DynamoDB streams), and
+    sends what it gives up on to its OnFailure destination with that role too."""
     calls = []
     for logical_id, mapping in stack.of_type("AWS::Lambda::EventSourceMapping").items():
         source = str(mapping.properties["EventSourceArn"])
         if mapping.properties.get("Enabled") is False:
             continue
-        if source.split(":")[2] != "sqs":
-            raise UnresolvableError(f"{logical_id}: event sources other than SQS are not modelled")
         function = _function_by_name(stack, str(mapping.properties["FunctionName"]))
         role_id = _function_role(stack, function)
-        for action in (
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility",
-        ):
-            calls.append(
-                _role_call(
-                    stack,
-                    role_id,
-                    f"{function} (event source mapping)",
-                    logical_id,
-                    action,
-                    (TypedResource("queue", source),),
-                )
-            )
+        who = f"{function} (event source mapping)"
+        if source.split(":")[2] == "sqs":
+            polled = [(action, TypedResource("queue", source)) for action in _QUEUE_POLLING]
+        elif source.split(":")[2] == "dynamodb" and "/stream/" in source:
+            polled = [(action, TypedResource("stream", source)) for action in _STREAM_POLLING]
+            polled.append(("dynamodb:ListStreams", TypedResource(None, "*")))
+        else:
+            raise UnresolvableError(f"{logical_id}: event sources other than SQS and DynamoDB streams are not modelled")
+        calls += [_role_call(stack, role_id, who, logical_id, action, (resource,)) for action, resource in polled]
+        destination = mapping.properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination is not None:
+            target = _typed(stack, str(destination))
+            action = _DELIVERY_ACTIONS[str(target.type)]
+            calls.append(_role_call(stack, role_id, who, f"{logical_id} OnFailure", action, (target,)))
     return calls
 
 
@@ -422,6 +424,19 @@ def event_rule_calls(stack: ResolvedStack) -> list[Call]:
                     context,
                 )
             )
+            key = topic_key_arn(stack, delivered.arn) if delivered.type == "topic" else None
+            if key is not None:  # an SSE topic: SNS uses the key on EventBridge's behalf
+                calls += [
+                    _service_call(
+                        "events.amazonaws.com",
+                        logical_id,
+                        "encrypted topic",
+                        action,
+                        TypedResource("key", key),
+                        context,
+                    )
+                    for action in ("kms:GenerateDataKey", "kms:Decrypt")
+                ]
             if "DeadLetterConfig" in target:
                 dead = _typed(stack, str(target["DeadLetterConfig"]["Arn"]))
                 calls.append(

@@ -189,11 +189,16 @@ TYPES: dict[str, ReturnValues] = {
         name_property="QueueName",
         generated_name_limit=80,
     ),
-    # Ref: "the resource name"; Arn: "arn:aws:dynamodb:us-east-1:123456789012:table/myDynamoDBTable".
+    # Ref: "the resource name"; Arn: "arn:aws:dynamodb:us-east-1:123456789012:table/myDynamoDBTable"; StreamArn:
+    # "arn:aws:dynamodb:us-east-1:123456789012:table/testddbstack-myDynamoDBTable-012A1SL7SMP5Q/stream/
+    # 2015-11-30T20:10:00.000" (the label is the stream's creation time: a fixed one here).
     "AWS::DynamoDB::Table": ReturnValues(
         "aws-resource-dynamodb-table.html",
         ref=lambda c: c.name,
-        attributes={"Arn": lambda c: c.arn("dynamodb", f"table/{c.name}")},
+        attributes={
+            "Arn": lambda c: c.arn("dynamodb", f"table/{c.name}"),
+            "StreamArn": lambda c: c.arn("dynamodb", f"table/{c.name}/stream/2026-03-14T00:00:00.000"),
+        },
         name_property="TableName",
         generated_name_limit=255,
     ),

@@ -8,7 +8,7 @@ Proven here:
   reconciles, resubmits a stale claim and terminates a job stuck in RUNNABLE; on a second stack with
   array workloads, an uploaded manifest read and an array that FAILED; on a third with a coalescing workload, a
   burst forwarded, coalesced and submitted, and a batch whose SubmitJob outcome was unknown recovered through a
-  duplicate notification), each function makes
+  duplicate notification; the runs table's stream of all of them read by publish_events), each function makes
   only calls its ``FUNCTION_OPERATIONS`` entry lists (attributed by the Lambda environment the
   handler runs in), queries only the index the table names, and every entry is made at least once.
 
@@ -39,6 +39,7 @@ from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch, deploy_stack, invoke_handler
 from emulator.batch_event_builder import queue_blocked
 from emulator.stack import MOTO_CONFIG
+from emulator.stream_source import deliver_stream_records
 from emulator.template import render_workloads
 from tests.conformance.calls import (
     FUNCTION_OPERATIONS,
@@ -229,6 +230,9 @@ def recorded() -> Iterator[Recorder]:
         run_every_flow(stack)
         run_array_flows(arrays)
         run_coalesce_flows(coalescing)
+        # The runs table's stream, with every write of those flows, read by publish_events (PutEvents).
+        for each in (stack, arrays, coalescing):
+            deliver_stream_records(each, "PublishEventsFunction")
         yield recorder
         aws.reset_clients()
 

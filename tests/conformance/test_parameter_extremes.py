@@ -196,4 +196,5 @@ def test_handlers_are_found(tmp_path: Path) -> None:
         "SubmitScheduledFunction": "ScheduledSubmitConfig.from_env",
         "TrackJobsFunction": "TrackConfig.from_env",
         "WatchdogFunction": "WatchdogConfig.from_env",
+        "PublishEventsFunction": "PublishConfig.from_env",
     }

@@ -48,6 +48,8 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     'OutputPrefix=""': {"OutputPrefix": ""},
     'InputPrefix="" OutputPrefix=""': {"InputPrefix": "", "OutputPrefix": ""},
     "private ECR image": {"ContainerImage": PRIVATE_IMAGE},
+    "NotifyOnSuccess=true": {"NotifyOnSuccess": "true"},
+    "EventBusName=orchestrator-events": {"EventBusName": "orchestrator-events"},
 }
 # Every kind of actor the table must cover on the defaults (a refactoring that drops one fails here).
 ACTORS = (

@@ -302,5 +302,11 @@ def test_the_budget_bounds_every_resolved_environment(region: str) -> None:
 
     # Then each function's environment, resolved as AWS would hold it, is within the bound
     resolved = {function: _size(stack.function_environment(function)) for function in bounds}
-    assert set(resolved) == {"SubmitJobsFunction", "SubmitScheduledFunction", "TrackJobsFunction", "WatchdogFunction"}
+    assert set(resolved) == {
+        "SubmitJobsFunction",
+        "SubmitScheduledFunction",
+        "TrackJobsFunction",
+        "WatchdogFunction",
+        "PublishEventsFunction",
+    }
     assert {f: (resolved[f], bounds[f]) for f in bounds if resolved[f] > bounds[f]} == {}

@@ -186,7 +186,7 @@ def test_parameter_overrides_reach_the_functions(stack: EmulatedStack) -> None:
 
 def test_wiring_is_read_back_from_moto(stack: EmulatedStack) -> None:
     # Then the SQS mapping, the Batch events rule and the schedule are there with the template's settings
-    (mapping,) = stack.event_source_mappings.values()
+    (mapping,) = [m for m in stack.event_source_mappings.values() if not m.is_stream]
     assert mapping.event_source_arn == stack.outputs["SubmitQueueArn"]
     assert mapping.reports_batch_item_failures
     assert mapping.enabled_in_template
@@ -205,6 +205,14 @@ def test_wiring_is_read_back_from_moto(stack: EmulatedStack) -> None:
         t["Arn"]["Fn::GetAtt"][0] for t in declared_targets
     ]
     assert rule.targets[0].dead_letter_arn == stack.outputs["TrackingDLQArn"]
+    # and the runs table's stream mapping, with its filters, retries and on-failure queue
+    (stream,) = [m for m in stack.event_source_mappings.values() if m.is_stream]
+    assert stream.function_logical_id == "PublishEventsFunction"
+    assert stream.enabled_in_template
+    assert stream.reports_batch_item_failures
+    assert (stream.batch_size, stream.maximum_batching_window_seconds) == (100, 1)
+    assert len(stream.filter_patterns) == 4
+    assert stream.on_failure_destination == stack.outputs["EventsDLQArn"]
 
     # (the watchdog's schedule is checked in test_watchdog.py)
     (schedule,) = [s for s in stack.schedules.values() if s.function_logical_id == "SubmitScheduledFunction"]

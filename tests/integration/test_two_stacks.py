@@ -21,8 +21,9 @@ from emulator.stack import MOTO_CONFIG
 from tests.support.runs import all_jobs, deliver_all, drain_test_event, queue_depth, upload
 
 DEV, PROD = "batch-orchestrator-dev", "batch-orchestrator-prod"
-# Outputs that echo a parameter both stacks leave at its default: equal by design, and no resource.
-PARAMETER_ECHOES = {"InputPrefix", "OutputPrefix"}
+# Outputs that echo a parameter both stacks leave at its default: equal by design, and no resource (EventBusName: a
+# bus the account's stacks share; their events differ by their source, the EventSource output).
+PARAMETER_ECHOES = {"InputPrefix", "OutputPrefix", "EventBusName"}
 
 
 @pytest.fixture
@@ -65,12 +66,18 @@ def test_each_stacks_metrics_and_alarms_are_its_own(stacks: tuple[EmulatedStack,
         # Then every function reports its metrics under its own stack's name
         services = {
             stack.function_environment(function)["POWERTOOLS_SERVICE_NAME"]
-            for function in ("SubmitJobsFunction", "SubmitScheduledFunction", "TrackJobsFunction", "WatchdogFunction")
+            for function in (
+                "SubmitJobsFunction",
+                "SubmitScheduledFunction",
+                "TrackJobsFunction",
+                "WatchdogFunction",
+                "PublishEventsFunction",
+            )
         }
         assert services == {stack.name}
         # and each of its alarms watches only its own metrics, queues and functions
         alarms = _alarms(stack)
-        assert len(alarms) == 13
+        assert len(alarms) == 16
         own = _physical(stack) | {stack.name}
         own |= {url.rsplit("/", 1)[-1] for key, url in stack.outputs.items() if key.endswith("Url")}
         for alarm in alarms:

@@ -49,8 +49,14 @@ from tests.support.runs import (
     upload,
 )
 
-FUNCTIONS = ("SubmitJobsFunction", "SubmitScheduledFunction", "TrackJobsFunction", "WatchdogFunction")
-DLQS = ("SubmitDLQ", "ScheduleDLQ", "TrackingDLQ", "WatchdogDLQ")
+FUNCTIONS = (
+    "SubmitJobsFunction",
+    "SubmitScheduledFunction",
+    "TrackJobsFunction",
+    "WatchdogFunction",
+    "PublishEventsFunction",
+)
+DLQS = ("SubmitDLQ", "ScheduleDLQ", "TrackingDLQ", "WatchdogDLQ", "EventsDLQ")
 CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - no Fargate capacity in the subnets' Availability Zones"
 
 
@@ -406,7 +412,7 @@ def test_the_alerts_topic_uses_a_customer_managed_key_cloudwatch_may_use(stack: 
 
     # The key policy (as the transformed template declares it) lets CloudWatch of this account use the key
     policy = stack.template.cloudformation["Resources"]["AlertsKey"]["Properties"]["KeyPolicy"]
-    (cloudwatch,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    (cloudwatch,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 

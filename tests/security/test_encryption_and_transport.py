@@ -24,7 +24,8 @@ def _deny_insecure_transport_targets(template: Mapping[str, Any], policy_kind: s
         denies = [
             s
             for s in statements
-            if s["Effect"] == "Deny" and s.get("Principal") == "*" and s.get("Condition") == SECURE_TRANSPORT_DENY
+            # (a statement under Fn::If, the success notifications', has no Effect of its own: it is no deny)
+            if s.get("Effect") == "Deny" and s.get("Principal") == "*" and s.get("Condition") == SECURE_TRANSPORT_DENY
         ]
         if not any(str(s["Action"]).endswith(":*") for s in denies):
             continue
@@ -44,7 +45,7 @@ def test_every_store_and_queue_is_encrypted_at_rest_and_refuses_plain_http() -> 
         assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms", "aws:kms:dsse"), name
     assert _deny_insecure_transport_targets(template, "AWS::S3::BucketPolicy", "Bucket") == set(buckets)
     for policy in _resources(template, "AWS::S3::BucketPolicy").values():
-        (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Effect") == "Deny"]
         assert len(deny["Resource"]) == 2  # the bucket and its objects
 
     # Queues: SSE-SQS or KMS, and a queue policy denying non-TLS requests

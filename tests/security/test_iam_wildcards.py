@@ -50,6 +50,10 @@ ALLOWED: dict[str, str] = {
         "the permission AWS documents for publishing to an SSE topic; one key, and only through SNS (kms:ViaService)"
     ),
     "WatchdogFunctionRole/ReadJobs: resource *": f"batch:DescribeJobs and batch:ListJobs: {NO_RESOURCE_LEVEL}",
+    # ---- lifecycle events
+    "PublishEventsFunctionRole/ListStreams: resource *": (
+        f"dynamodb:ListStreams, one of the stream mapping's documented permissions: {NO_RESOURCE_LEVEL}"
+    ),
     "WatchdogFunctionRole/TerminateStuckJobs: resource arn:${AWS::Partition}:batch:${AWS::Region}:"
     "${AWS::AccountId}:job/*": f"only with CancelStuckRunnableAfterMinutes > 0; {JOB_IDS}",
     "WatchdogFunctionRole/AlertsTopicEncryption: action kms:GenerateDataKey*": (
@@ -64,6 +68,9 @@ ALLOWED: dict[str, str] = {
         "CloudWatch alarms publishing to the SSE topic, this account only (aws:SourceAccount)"
     ),
     "AlertsKey/CloudWatchAlarmsPublishToTheTopic: resource *": "in a key policy, '*' is the key itself",
+    "AlertsKey/SuccessNotificationsPublishToTheTopic: resource *": (
+        "in a key policy, '*' is the key itself (only with success notifications: the rule publishing to the topic)"
+    ),
 }
 MANAGED: dict[str, str] = {
     "AWSLambdaBasicExecutionRole": (

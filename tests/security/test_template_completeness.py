@@ -238,7 +238,7 @@ def _deny_only_the_bucket_not_its_objects(template: Template) -> None:
 
 def _deny_only_plain_http_publishes(template: Template) -> None:
     statements = template["Resources"]["AlertsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    next(s for s in statements if s["Effect"] == "Deny")["Action"] = "sns:Publish"
+    next(s for s in statements if s.get("Effect") == "Deny")["Action"] = "sns:Publish"  # (Fn::If: no Effect)
 
 
 def _make_the_queue_policy_conditional(template: Template) -> None:

@@ -435,7 +435,15 @@ class FakeRunStore:
         return APPLIED
 
     def claim_queue_blocked_alert(
-        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+        self,
+        *,
+        job_id: str,
+        job_queue: str,
+        run_id: str | None,
+        now: datetime,
+        lease_until: int,
+        job_name: str | None = None,
+        reason: str | None = None,
     ) -> bool:
         existing = self._blocked_queue_alerts.get(job_id)
         if existing is not None and (

@@ -181,8 +181,8 @@ ARGV = "command: must be a non-empty list of strings (argv), e.g. [python3, /app
 RATE = "schedules[0].expression: must be rate(<whole number> <minute(s)|hour(s)|day(s)>)"
 NONE_HINT = "(write `workloads: []` for none)"
 FILE_KEYS = (
-    "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, image, "
-    "command, cpu_architecture, environment"
+    "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, notify, "
+    "image, command, cpu_architecture, environment"
 )
 
 
@@ -426,7 +426,7 @@ def test_the_runtime_form_has_no_container_fields_and_no_job_definition() -> Non
     )
 
     # Then the container fields and the job definition are unknown there (the functions find it by name)
-    keys = "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce"
+    keys = "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, notify"
     assert lines == [
         f"workload_table.json: thumbnails: image: unknown key; expected one of: {keys}",
         f"workload_table.json: thumbnails: command: unknown key; expected one of: {keys}",

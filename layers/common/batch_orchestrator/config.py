@@ -38,6 +38,7 @@ from batch_orchestrator.workloads import (
 # Each function imports only the logic it runs: the settings types are imported where they are
 # built, so submit_jobs' cold start does not load tracking, alerts and the watchdog (`make bench`).
 if TYPE_CHECKING:
+    from batch_orchestrator.lifecycle_events import EventContext
     from batch_orchestrator.routing import UploadRoutes
     from batch_orchestrator.submit import SubmitSettings
     from batch_orchestrator.tracking import TrackSettings
@@ -49,6 +50,9 @@ _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$")
 # Batch job definition names: letters, digits, hyphens and underscores (128 at most, with the workload's name).
 _JOB_DEFINITION_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _VCPU = re.compile(r"^(?:0\.25|0\.5|[1-9][0-9]*)$")  # as Batch writes a Fargate vCPU value
+# An event bus name (PutEvents takes the name or the ARN) and the stack's event source (template.yaml's EVENT_SOURCE).
+_EVENT_BUS = re.compile(r"^(?:arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[/.\-_A-Za-z0-9]{1,256}$")
+_EVENT_SOURCE = re.compile(r"^batch-orchestrator\.[A-Za-z][-A-Za-z0-9]{0,127}$")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -363,5 +367,29 @@ class WatchdogConfig(NamedTuple):
                 },
                 cancel_runnable_after_seconds=minutes("CANCEL_STUCK_RUNNABLE_AFTER_MINUTES", minimum=0),
                 running_margin_seconds=running_margin,
+            ),
+        )
+
+
+class PublishConfig(NamedTuple):
+    """publish_events: the bus and source its events go to, and where the runs' logs and outputs are. It reads no
+    workload table: an event is built from the run item alone."""
+
+    event_bus_name: str
+    event_source: str
+    context: EventContext
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PublishConfig:
+        from batch_orchestrator.lifecycle_events import EventContext
+
+        return cls(
+            event_bus_name=_matching(env, "EVENT_BUS_NAME", _EVENT_BUS, "an event bus name or ARN"),
+            event_source=_matching(env, "EVENT_SOURCE", _EVENT_SOURCE, "batch-orchestrator.<stack name>"),
+            context=EventContext(
+                region=_required(env, "AWS_REGION"),
+                job_log_group=_required(env, "JOB_LOG_GROUP"),
+                output_bucket=env.get("OUTPUT_BUCKET", "").strip(),
+                output_prefix=_present(env, "OUTPUT_PREFIX"),
             ),
         )

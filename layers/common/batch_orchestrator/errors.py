@@ -64,3 +64,7 @@ class ManifestUnwritable(OrchestratorError):
 
 class CoalesceForwardError(OrchestratorError):
     """Uploads could not be forwarded to a coalescing workload's queue: their SubmitQueue messages are retried."""
+
+
+class EventPublishError(OrchestratorError):
+    """PutEvents failed as a whole (after botocore's retries): none of the call's entries is known to be published."""

@@ -255,6 +255,38 @@ SQS_SEND_MESSAGE_BATCH_ENTRIES = Limit(
     "is well under 2 KB.",
 )
 
+# Lambda's DynamoDB stream event source mapping (the runs table's stream -> publish_events)
+_LAMBDA_DDB = "https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html"
+LAMBDA_STREAM_MAX_BATCH_SIZE = Limit(10_000, "records per batch from a DynamoDB stream", _LAMBDA_DDB)
+LAMBDA_STREAM_MAX_RETRY_ATTEMPTS = Limit(10_000, "MaximumRetryAttempts of a stream mapping, at most", _LAMBDA_DDB)
+DYNAMODB_STREAM_RETENTION = Limit(
+    24 * 3600,
+    "seconds a DynamoDB stream keeps a record (24 hours)",
+    _LAMBDA_DDB,
+    note='MaximumRecordAgeInSeconds -1 means "failed records are retried until the record expires" after this.',
+)
+LAMBDA_EVENT_FILTERS = Limit(
+    5,
+    "filters of one event source mapping's FilterCriteria (default quota; up to 10 on request)",
+    "https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html",
+    note="Filters are ORed; a record no filter matches is discarded (never reaches the function).",
+)
+
+# ================================================================================================
+# Amazon EventBridge (the run lifecycle events: adapters/event_bus.py)
+# ================================================================================================
+_EVENTS_API = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html"
+EVENTBRIDGE_PUT_EVENTS_ENTRIES = Limit(
+    10, "entries per PutEvents call", _EVENTS_API, note="PutEventsRequestEntry list: minimum 1, maximum 10 items."
+)
+EVENTBRIDGE_ENTRY_SIZE = Limit(
+    256 * KIB,
+    "bytes of one PutEvents entry: UTF-8 Source + DetailType + Detail + each Resources entry (+14 with Time)",
+    "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html",
+    note="Calculating PutEvents event entry size. A lifecycle event carries at most RUN_FAILED_CHILDREN_KEPT "
+    "failed children and one attempt's items text, so even the largest run item's event stays near 30 KB.",
+)
+
 # ================================================================================================
 # Amazon SNS
 # ================================================================================================

@@ -200,10 +200,18 @@ class RunStore(Protocol):
         ...
 
     def claim_queue_blocked_alert(
-        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+        self,
+        *,
+        job_id: str,
+        job_queue: str,
+        run_id: str | None,
+        now: datetime,
+        lease_until: int,
+        job_name: str | None = None,
+        reason: str | None = None,
     ) -> bool:
         """Lease the one alert owed for the job blocking a queue; False when it is sent or its lease has
-        not expired yet."""
+        not expired yet. ``job_name`` and ``reason`` are kept on the lease for the Queue Blocked event."""
         ...
 
     def confirm_queue_blocked_alert(self, *, job_id: str, now: datetime) -> None:

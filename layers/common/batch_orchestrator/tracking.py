@@ -334,6 +334,8 @@ def handle_queue_blocked(
         run_id=blocked.run_id,
         now=now,
         lease_until=epoch_seconds(now) + settings.side_effect_lease_seconds,
+        job_name=blocked.job_name,
+        reason=blocked.status_reason,
     )
     if not taken:
         return False

@@ -73,6 +73,7 @@ _COMMON_KEYS = (
     "array",
     "then",
     "coalesce",
+    "notify",
 )
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = _COMMON_KEYS
@@ -175,6 +176,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     array = array_spec(r.problem, entry)
     then = _then(r, entry)
     coalesce = _coalesce(r, entry)
+    notify = _notify(r, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -193,6 +195,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         array=array,
         then=then,
         coalesce=coalesce,
+        notify_on_success=notify,
     )
 
 
@@ -228,6 +231,26 @@ def _coalesce(r: _Reader, entry: Mapping[Any, Any]) -> CoalesceSpec | None:
     from batch_orchestrator.workload_coalesce import coalesce_spec
 
     return coalesce_spec(r.problem, entry)
+
+
+def _notify(r: _Reader, entry: Mapping[Any, Any]) -> bool:
+    """``notify: {on_success: true|false}``: whether the workload's Run Succeeded events reach the alerts topic. A
+    pipeline's later step cannot opt in: its run's events name the pipeline's first workload."""
+    if "notify" not in entry:
+        return False
+    value = entry["notify"]
+    if not isinstance(value, Mapping):
+        r.problem("notify", f"must be a mapping such as {{on_success: true}}, got {kind(value)}")
+        return False
+    r.keys(value, ("on_success",), (), "notify")
+    on_success = value.get("on_success", False)
+    if not isinstance(on_success, bool):
+        r.problem("notify.on_success", f"must be true or false, got {kind(on_success)}")
+        return False
+    if on_success and entry.get("name") in r.steps:
+        r.problem("notify", "a pipeline's later step cannot notify: set it on the pipeline's first workload")
+        return False
+    return on_success
 
 
 def _name(r: _Reader, value: object) -> str | None:

@@ -223,6 +223,9 @@ class Workload(NamedTuple):
     # A pipeline (``workload_steps``): the workload whose run continues with workload ``then`` once it succeeds.
     then: str | None = None
     coalesce: CoalesceSpec | None = None  # None: each upload is its own run (burst coalescing: ``coalesce``)
+    # ``notify: {on_success: true}``: its runs' Run Succeeded events also reach the alerts topic (template.yaml's
+    # SuccessNotifications rule; the functions never read it).
+    notify_on_success: bool = False
 
     def size(self, step: int) -> Size:
         """The size of ladder step ``step`` (0-based); IndexError past the top."""
@@ -508,4 +511,6 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
             "window_seconds": workload.coalesce.window_seconds,
             "max_items": workload.coalesce.max_items,
         }
+    if workload.notify_on_success:
+        out["notify"] = {"on_success": True}
     return out

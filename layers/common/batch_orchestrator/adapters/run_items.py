@@ -38,8 +38,11 @@ WRITE_ID = "writeId"
 EXPIRES_AT = "expiresAt"
 # When a run's alert, or a blocked queue's, was published (ISO time): the alert is no longer owed.
 ALERT_SENT_AT = "alertSentAt"
-# Keys of the items that are not runs: one per job that blocked a job queue (its one alert).
+# Keys of the items that are not runs: one per job that blocked a job queue (its one alert), with the blocking job's
+# name and Batch's reason (for the Queue Blocked lifecycle event, read from the table's stream).
 QUEUE_BLOCKED_KEY_PREFIX = "queue-blocked#"
+BLOCKED_JOB_NAME = "jobName"
+BLOCKED_REASON = "statusReason"
 # The run's workload and its current attempt's plan and size (models.AttemptPlan). Items written before
 # workloads existed have none of them: they read as models.DEFAULT_PLAN, with no size.
 WORKLOAD = "workload"

@@ -33,6 +33,8 @@ from batch_orchestrator.adapters.conditional_writes import ItemParser, put_if, u
 from batch_orchestrator.adapters.run_items import (
     ACTIVE_RUNS_INDEX,
     ALERT_SENT_AT,
+    BLOCKED_JOB_NAME,
+    BLOCKED_REASON,
     EXPIRES_AT,
     QUEUE_BLOCKED_KEY_PREFIX,
     active_run_from_item,
@@ -435,7 +437,15 @@ class RunsTable:
         )
 
     def claim_queue_blocked_alert(
-        self, *, job_id: str, job_queue: str, run_id: str | None, now: datetime, lease_until: int
+        self,
+        *,
+        job_id: str,
+        job_queue: str,
+        run_id: str | None,
+        now: datetime,
+        lease_until: int,
+        job_name: str | None = None,
+        reason: str | None = None,
     ) -> bool:
         """Take the one alert owed for the job that blocks a queue; False when it is sent or being sent.
 
@@ -456,6 +466,11 @@ class RunsTable:
         }
         if run_id is not None:
             item["blockedRunId"] = run_id
+        # Not read by the alert path: the Queue Blocked lifecycle event reads them from the table's stream.
+        if job_name:
+            item[BLOCKED_JOB_NAME] = job_name
+        if reason:
+            item[BLOCKED_REASON] = clip_reason(reason)
         written = put_if(
             self._table,
             item,
