@@ -37,6 +37,9 @@ def flaky_run(serving: LocalPipeline) -> str:
     """A run that failed once with exit 75 and succeeded on its second attempt."""
     upload = serving.upload("incoming/flaky-for-logs.txt", FLAKY)
     serving.wait_for_runs([upload.run_id], timeout=RUN_TIMEOUT)
+    # Until the pipeline is idle, its background invocations (publish_events, after the run ends) print their
+    # metrics to the process's stdout, which the CLI's captured output would then contain.
+    serving.wait_idle(timeout=30)
     return upload.run_id
 
 
