@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from emulator.queue_inbox import QueueInbox
 
 if TYPE_CHECKING:
     from batch_orchestrator.alert_format import Alert
@@ -27,27 +28,14 @@ class AlertsInbox:
     """An SQS queue subscribed to the alerts topic, and the alerts read from it so far."""
 
     def __init__(self, stack: EmulatedStack, queue_name: str) -> None:
-        self._sqs = stack.client("sqs")
-        self._queue_url = self._sqs.create_queue(QueueName=queue_name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._inbox = QueueInbox(stack, queue_name, lambda body: alert_from_notification(json.loads(body)))
         stack.client("sns").subscribe(
-            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=arn["QueueArn"]
+            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=self._inbox.arn
         )
-        self._received: list[Alert] = []
-        self._lock = threading.Lock()
 
     def received(self) -> list[Alert]:
         """Every notification the alerts topic delivered so far (the queue is drained into the list)."""
-        with self._lock:
-            while True:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-                ).get("Messages", [])
-                if not messages:
-                    return list(self._received)
-                for message in messages:
-                    self._received.append(alert_from_notification(json.loads(message["Body"])))
-                    self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self._inbox.received()
 
 
 def alert_from_notification(envelope: Mapping[str, Any]) -> Alert:

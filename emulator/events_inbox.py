@@ -11,9 +11,10 @@ into the list), each a dict with ``detail-type``, ``source``, ``detail`` and the
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from emulator.queue_inbox import QueueInbox
 
 if TYPE_CHECKING:
     from emulator.stack import EmulatedStack
@@ -23,29 +24,16 @@ class EventsInbox:
     """A rule → queue subscription to one stack's lifecycle events, and the events read from it so far."""
 
     def __init__(self, stack: EmulatedStack, name: str) -> None:
-        self._sqs = stack.client("sqs")
-        self._queue_url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._inbox: QueueInbox[dict[str, Any]] = QueueInbox(stack, name, json.loads)
         bus = stack.outputs["EventBusName"]
         events = stack.client("events")
         events.put_rule(
             Name=name, EventBusName=bus, EventPattern=json.dumps({"source": [stack.outputs["EventSource"]]})
         )
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": arn["QueueArn"]}])
-        self._received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": self._inbox.arn}])
 
     def received(self) -> list[dict[str, Any]]:
-        with self._lock:
-            while True:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-                ).get("Messages", [])
-                if not messages:
-                    return list(self._received)
-                for message in messages:
-                    self._received.append(json.loads(message["Body"]))
-                    self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return self._inbox.received()
 
 
 def event_types(events: Sequence[Mapping[str, Any]], run_id: str | None = None) -> list[str]:

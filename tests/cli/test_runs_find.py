@@ -4,29 +4,11 @@ template.yaml rendered with a coalescing workload; the uploads go through the re
 
 from __future__ import annotations
 
-import pytest
-
 from emulator import EmulatedStack, deliver_sqs_batch
 from orchestrator_cli.errors import ExitCode
 from tests.cli.conftest import CliRunner, drain_submit_queue, finish_attempt, start_run, upload
 from tests.support.runs import jobs_of
-
-FRAMES_YAML = """
-workloads:
-  - name: frames
-    match: {prefix: frames/}
-    image: public.ecr.aws/docker/library/python:3.13-slim
-    command: [python3, /app/job.py]
-    vcpu: "0.25"
-    memory: 512
-    timeout_seconds: 600
-    coalesce: {window_seconds: 5, max_items: 100}
-"""
-
-
-@pytest.fixture
-def stack_workloads() -> str:
-    return FRAMES_YAML
+from tests.support.workload_yaml import coalescing_stack_workloads  # noqa: F401 - the stack's stack_workloads
 
 
 def test_a_coalesced_key_names_its_run_and_child(stack: EmulatedStack, cli: CliRunner) -> None:

@@ -3,7 +3,9 @@
 Proven, on template.yaml transformed and resolved (``resolve.py``): the runs table streams NEW_AND_OLD_IMAGES; the
 mapping reads that stream with partial batch responses, bounded retries and an on-failure queue; its FilterCriteria
 (within Lambda's 5 filters of 4,096 characters) pass the stream record of every transition of
-``tests/support/lifecycle_changes.py`` and drop the progress writes, the retry claims and TTL deletions; publish_events
+``tests/support/lifecycle_changes.py`` and drop the progress writes, the retry claims and TTL deletions; the mapping
+may read the stream (DescribeStream, GetRecords, GetShardIterator on its StreamArn, ListStreams), and a template whose
+statement names the table instead of its stream, or lacks a statement, is denied those calls; publish_events
 may PutEvents on the stack's bus, and a template whose statement names another bus is denied; the largest run item's
 event is one PutEvents entry within 256 KB, and an inflated one is refused before any call.
 
@@ -25,7 +27,14 @@ from batch_orchestrator.lifecycle_events import BlockedQueueImage, DetailType, I
 from batch_orchestrator.limits import EVENTBRIDGE_ENTRY_SIZE, LAMBDA_EVENT_FILTERS
 from tests.conformance.lifecycles import SOURCES, Lifecycle
 from tests.conformance.requests import all_calls, decide
-from tests.conformance.resolve import ResolvedStack, resolve_stack, resolve_template, transformed_template
+from tests.conformance.resolve import (
+    Mutation,
+    ResolvedStack,
+    Template,
+    resolve_stack,
+    resolve_template,
+    transformed_template,
+)
 from tests.conformance.workload_stacks import rendered_stack
 from tests.support.lifecycle_changes import CONTEXT, NOT_TRANSITIONS, SOURCE, TRANSITIONS
 
@@ -148,6 +157,65 @@ def test_a_broken_put_events_policy_denies_its_call() -> None:
 
     # Then the function's PutEvents is denied
     assert _put_events_verdicts(resolve_template(template)) == [False]
+
+
+def _stream_read_verdicts(stack: ResolvedStack) -> list[tuple[str, bool]]:
+    calls = [c for c in all_calls(stack) if c.who == "PublishEventsFunction (event source mapping)"]
+    return sorted(
+        (call.action, decision.allowed)
+        for call in calls
+        if call.action.startswith("dynamodb:")
+        for _, decision in decide(stack, call)
+    )
+
+
+STREAM_READS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+
+
+def _stream_statement(template: Template, sid: str) -> dict[str, Any]:
+    role = template["Resources"]["PublishEventsFunctionRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    (statement,) = [s for s in statements if s.get("Sid") == sid]
+    return cast(dict[str, Any], statement)
+
+
+def _table_instead_of_stream(template: Template) -> None:
+    _stream_statement(template, "ReadRunsTableStream")["Resource"] = {"Fn::GetAtt": ["RunsTable", "Arn"]}
+
+
+def _without_statement(sid: str) -> Mutation:
+    def mutate(template: Template) -> None:
+        role = template["Resources"]["PublishEventsFunctionRole"]["Properties"]
+        for policy in role["Policies"]:
+            document = policy["PolicyDocument"]
+            document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+
+    return mutate
+
+
+def test_the_mapping_may_read_the_runs_tables_stream() -> None:
+    # Then the mapping's four calls (the stream's ARN as AWS gives it: table/<name>/stream/<label>) are allowed
+    assert _stream_read_verdicts(_stack()) == [(action, True) for action in STREAM_READS]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "denied"),
+    [
+        (_table_instead_of_stream, STREAM_READS[:3]),
+        (_without_statement("ReadRunsTableStream"), STREAM_READS[:3]),
+        (_without_statement("ListStreams"), STREAM_READS[3:]),
+    ],
+    ids=["the table's ARN instead of its stream's", "no stream statement", "no ListStreams statement"],
+)
+def test_a_broken_stream_read_policy_denies_the_mappings_calls(mutation: Mutation, denied: list[str]) -> None:
+    # Given the template whose publish_events policy lost (part of) what lets the mapping read the stream
+    template = copy.deepcopy(transformed_template())
+    mutation(template)
+
+    # Then exactly those calls are denied, the others still allowed
+    assert _stream_read_verdicts(resolve_template(template)) == [
+        (action, action not in denied) for action in STREAM_READS
+    ]
 
 
 # ------------------------------------------------------------------------------------------ limits

@@ -51,6 +51,7 @@ from tests.conformance.limit_checks import (
 from tests.conformance.requests import all_calls, decide
 from tests.conformance.resolve import Mutation, ResolvedStack, Template, resolve_template, transformed_template
 from tests.conformance.workload_stacks import TWO_WORKLOADS, calls_of, rendered_stack, rendered_template_path, verdicts
+from tests.support.workload_yaml import coalescing_workloads
 from workload_table.render_coalesce import (
     COALESCE_CLAIM_LEASE,
     COALESCE_FORWARD_POLICY,
@@ -58,17 +59,7 @@ from workload_table.render_coalesce import (
     COALESCE_FUNCTION_TIMEOUT,
 )
 
-COALESCE_WORKLOADS = """\
-workloads:
-  - name: frames
-    match: {prefix: frames/}
-    image: public.ecr.aws/docker/library/python:3.13-slim
-    command: [python3, /app/job.py]
-    vcpu: "0.25"
-    memory: 512
-    timeout_seconds: 600
-    coalesce: {window_seconds: 300, max_items: 10000}
-"""
+COALESCE_WORKLOADS = coalescing_workloads(window_seconds=300, max_items=10000)
 LARGEST = [source for source in SOURCES.values() if isinstance(source, S3Source)]
 
 

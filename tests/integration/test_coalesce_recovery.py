@@ -18,31 +18,15 @@ from typing import Any
 from unittest import mock
 from urllib.parse import unquote_plus
 
-import pytest
 from botocore.exceptions import ConnectionClosedError
 
 from batch_orchestrator.adapters import aws
 from batch_orchestrator.timeutil import utcnow
 from emulator import EmulatedStack, deliver_sqs_batch
 from tests.support.runs import all_jobs, deliver_all, drain_test_event, job_environment, upload
+from tests.support.workload_yaml import coalescing_stack_workloads  # noqa: F401 - the stack's stack_workloads
 
 COALESCER = "CoalesceUploadsFunction"
-FRAMES_YAML = """
-workloads:
-  - name: frames
-    match: {prefix: frames/}
-    image: public.ecr.aws/docker/library/python:3.13-slim
-    command: [python3, /app/job.py]
-    vcpu: "0.25"
-    memory: 512
-    timeout_seconds: 600
-    coalesce: {window_seconds: 5, max_items: 100}
-"""
-
-
-@pytest.fixture
-def stack_workloads() -> str:
-    return FRAMES_YAML
 
 
 @contextmanager
