@@ -147,6 +147,7 @@ def run_ids_of(event: Any, environment: Mapping[str, str]) -> list[str]:
     from batch_orchestrator.errors import MalformedMessage
     from batch_orchestrator.ids import run_id_for
     from batch_orchestrator.models import SubmitRequest
+    from batch_orchestrator.run_requests import RejectedRequest
     from batch_orchestrator.schedule import parse_schedule_firing
     from batch_orchestrator.submit_messages import parse_submit_message
 
@@ -159,11 +160,14 @@ def run_ids_of(event: Any, environment: Mapping[str, str]) -> list[str]:
         for record in records:
             try:
                 requests = parse_submit_message(
-                    record.get("body", ""), input_prefix=environment.get("INPUT_PREFIX", ""), routes=routes
+                    record.get("body", ""),
+                    input_prefix=environment.get("INPUT_PREFIX", ""),
+                    routes=routes,
+                    message_id=str(record.get("messageId", "")),
                 )
             except (MalformedMessage, AttributeError, ValueError):
                 continue
-            found += [request.run_id for request in requests if isinstance(request, SubmitRequest)]
+            found += [request.run_id for request in requests if isinstance(request, SubmitRequest | RejectedRequest)]
     elif event.get("source") == "aws.batch" and isinstance(event.get("detail"), Mapping):
         identity = run_identity(event["detail"])
         if identity is not None:

@@ -58,6 +58,7 @@ examples:
   {PROG} runs show s3-0123456789abcdef01234567
   {PROG} runs retry s3-0123456789abcdef01234567
   {PROG} submit "s3://my-input-bucket/incoming/report 2026.csv"
+  {PROG} request reports --key invoice-2026-03-0042 --env CUSTOMER_ID=c-1842 --payload '{{"month": "2026-03"}}'
   {PROG} dlq list && {PROG} dlq redrive --queue submit
   {PROG} smoke --stack my-stack --region eu-west-1        (after `sam deploy`: proves the deployed stack works)
   {PROG} smoke --local                                    (against `make serve`)
@@ -108,14 +109,15 @@ def _global_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     load_xray_sdk_without_profile()
-    from orchestrator_cli.commands import dlq, runs, smoke, stack, submit
+    from orchestrator_cli.commands import dlq, request, runs, smoke, stack, submit
 
     parents = [_global_options()]
     parser = argparse.ArgumentParser(
         prog=PROG,
         parents=parents,
         description=(
-            "Operate a Batch Orchestrator stack: its runs, manual submissions, dead-letter queues and smoke test."
+            "Operate a Batch Orchestrator stack: its runs, manual submissions and run requests, dead-letter queues and "
+            "smoke test."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_parser(commands, parents)
     runs.add_parser(commands, parents)
     submit.add_parser(commands, parents)
+    request.add_parser(commands, parents)
     dlq.add_parser(commands, parents)
     smoke.add_parser(commands, parents)
     return parser

@@ -4,7 +4,7 @@ A retry goes through the normal submit path: the run moves to RETRY_WAIT for its
 a retry request goes on the SubmitQueue, whose consumer claims that attempt (conditionally) and
 submits it exactly once, as it does for the tracker's retries.
 
-    FAILED                      → attempt n+1
+    FAILED                      → attempt n+1 (a rejected run request: refused, even with --force)
     RETRY_WAIT                  → the pending attempt n, requested again now (skips the backoff)
     SUCCEEDED                   → refused; with --force, attempt n+1 (a re-run)
     QUEUED … RUNNING (in flight)→ refused; with --force (a stuck run), attempt n+1 and attempt n is
@@ -29,7 +29,7 @@ from typing import Any
 
 from batch_orchestrator.array_items import items_text
 from batch_orchestrator.limits import ARRAY_ITEMS_BUDGET
-from batch_orchestrator.models import AttemptPlan, AttemptRecord, Run, RunStatus
+from batch_orchestrator.models import AttemptPlan, AttemptRecord, RequestSource, Run, RunStatus
 from batch_orchestrator.retry_policy import MAX_ATTEMPTS_LIMIT
 from batch_orchestrator.timeutil import iso
 from orchestrator_cli.errors import Refused
@@ -105,6 +105,13 @@ def plan_manual_retry(run: Run, *, force: bool, manual_retries: int = 0) -> Retr
         )
     status = run.status
     job_id = run.job_id or run.last_job_id
+    if isinstance(run.source, RequestSource) and run.source.message_id is not None:
+        # Not even with --force: the request was never accepted (its variables were not judged allowed), and its
+        # caller, who heard "Run Rejected", sends it again.
+        raise Refused(
+            f"run {run.run_id} is a rejected run request: {run.status_reason}",
+            hint="the application that sent it sends it again, corrected (`orchestrator request` does the same)",
+        )
     if status is RunStatus.FAILED and run.history and not run.history[-1].job_id and not force:
         raise Refused(
             f"run {run.run_id} was refused before any job was submitted: {run.status_reason}",

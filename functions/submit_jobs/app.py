@@ -7,7 +7,9 @@ counted (UploadsUnmatched) and logged, at no AWS call. An upload to a workload w
 manifest is read first (one GetObject); a manifest that cannot run is recorded as a failed run (RunsRefused),
 whose alert the watchdog sends. An upload to a workload with ``coalesce:`` is not submitted: it is forwarded to
 that workload's queue after the batch (SendMessageBatch, 10 per call: UploadsForwarded), and a record whose
-forwarding failed is reported in batchItemFailures like any other.
+forwarding failed is reported in batchItemFailures like any other. A run request from another application
+(``run_requests``) is submitted as any run; a request the stack will not run is written as a refused run
+(RequestsRejected), which the lifecycle publisher sends to its caller as a "Run Rejected" event.
 """
 
 import os
@@ -26,6 +28,7 @@ from batch_orchestrator.adapters.runs_table import RunsTable
 from batch_orchestrator.config import SubmitConfig
 from batch_orchestrator.errors import MalformedMessage, OrchestratorError
 from batch_orchestrator.observability import MetricUnit, count, logger, metrics, tracer
+from batch_orchestrator.run_requests import RejectedRequest, reject_request
 from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched
 from batch_orchestrator.submit import SubmitOutcome, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
@@ -75,7 +78,7 @@ def _handle_record(record: SQSRecord) -> None:
     config, runs, jobs = _dependencies()
     logger.set_correlation_id(None)
     try:
-        requests = parse_submit_message(record.body, routes=config.routes)
+        requests = parse_submit_message(record.body, routes=config.routes, message_id=record.message_id, now=utcnow())
     except MalformedMessage as exc:
         logger.error("malformed submit message", extra={"message_id": record.message_id, "error": str(exc)})
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
@@ -96,6 +99,9 @@ def _handle_record(record: SQSRecord) -> None:
         if isinstance(request, Skipped):
             logger.info("input skipped", extra={"reason": request.reason, "bucket": request.bucket, "key": request.key})
             count("InputsSkipped", workload=None)
+            continue
+        if isinstance(request, RejectedRequest):
+            _reject(request, runs)
             continue
         logger.set_correlation_id(request.run_id)
         workload = request.plan.workload
@@ -132,6 +138,24 @@ def _handle_record(record: SQSRecord) -> None:
             },
         )
         count(OUTCOME_METRICS[result.outcome], workload=workload)
+
+
+def _reject(rejected: RejectedRequest, runs: RunsTable) -> None:
+    """A run request the stack will not run: recorded for its "Run Rejected" event (counted without a workload
+    dimension: a caller's wrong names must not become metrics)."""
+    logger.set_correlation_id(rejected.run_id)
+    written = reject_request(rejected, runs=runs, now=utcnow())
+    logger.warning(
+        "run request rejected" if written else "run request already rejected",
+        extra={
+            "reason": rejected.reason,
+            "workload": rejected.source.workload,
+            "request_key": rejected.source.request_key,
+            "requester": rejected.source.requester,
+        },
+    )
+    if written:
+        count("RequestsRejected", workload=None)
 
 
 def _forward_coalesced(response: PartialItemFailureResponse) -> None:

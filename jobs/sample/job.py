@@ -2,9 +2,10 @@
 
 The orchestrator passes the input only as environment variables (never on a command line):
 
-    RUN_ID, RUN_ATTEMPT, TRIGGER ("s3" or "schedule")
+    RUN_ID, RUN_ATTEMPT, TRIGGER ("s3", "schedule" or "request")
     INPUT_BUCKET, INPUT_KEY, INPUT_VERSION_ID (optional)    for uploads
     SCHEDULE_NAME, SCHEDULED_TIME                           for schedule firings
+    REQUEST_KEY, REQUEST_SOURCE, REQUEST_PAYLOAD (optional) for runs other applications request
     OUTPUT_BUCKET, OUTPUT_PREFIX                            set by the job definition
     SAMPLE_MEMORY_MIB (optional)                            set by a workload's environment (below)
     AWS_BATCH_JOB_ARRAY_INDEX, AWS_BATCH_JOB_ATTEMPT        set by AWS Batch (the index in array children only)
@@ -37,7 +38,8 @@ Exit codes (sysexits.h; the orchestrator retries the codes in its RetryExitCodes
     1   anything else
 
 Demo directive: an input whose FIRST LINE is ``#exit <code>`` makes the job exit with that code
-before writing anything; ``#exit <code> until attempt <n>`` does so only while RUN_ATTEMPT < n.
+before writing anything; ``#exit <code> until attempt <n>`` does so only while RUN_ATTEMPT < n. A requested run
+takes the same directive from its payload's ``directive`` field.
 So ``#exit 75 until attempt 2`` fails once (retried) and then succeeds, and ``#exit 3`` fails
 for good (the failure canary of ``orchestrator smoke``, ``smoke-fail-exit-N.txt``, starts with
 ``#exit N``). A first line ``#sleep <seconds>`` makes the job sleep first (to try the job timeout).
@@ -130,6 +132,20 @@ def directive_exit_code(first_line: str, attempt: int) -> int | None:
     if code == 0 or (until is not None and attempt >= int(until)):
         return None
     return min(code, 255)
+
+
+def request_payload(env: Mapping[str, str]) -> dict[str, Any]:
+    """REQUEST_PAYLOAD, the JSON object a requested run's request carried ({} without one)."""
+    text = env.get("REQUEST_PAYLOAD", "")
+    if not text:
+        return {}
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise JobError(f"REQUEST_PAYLOAD is not JSON: {exc}", EX_CONFIG) from exc
+    if not isinstance(payload, dict):
+        raise JobError("REQUEST_PAYLOAD is not a JSON object", EX_CONFIG)
+    return payload
 
 
 def directive_sleep_seconds(first_line: str) -> int:
@@ -321,6 +337,12 @@ def run(env: Mapping[str, str], s3: Any) -> dict[str, Any]:
 
     if trigger == "schedule":
         result["schedule"] = {"name": env.get("SCHEDULE_NAME"), "scheduledTime": env.get("SCHEDULED_TIME")}
+    elif trigger == "request":
+        payload = request_payload(env)
+        result["request"] = {"key": env.get("REQUEST_KEY"), "source": env.get("REQUEST_SOURCE"), "payload": payload}
+        code = directive_exit_code(str(payload.get("directive", "")), attempt)
+        if code is not None:
+            raise JobError(f"the request asks for exit code {code} at attempt {attempt}", code)
     else:
         bucket, key = required(env, "INPUT_BUCKET"), required(env, "INPUT_KEY")
         request = {"Bucket": bucket, "Key": key}

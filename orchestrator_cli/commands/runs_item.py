@@ -40,6 +40,9 @@ def read_run(ctx: Context, run_id: str) -> dict[str, Any]:
 def input_text(source: Mapping[str, Any]) -> str:
     if source.get("trigger") == "schedule":
         return f"schedule {source.get('scheduleName')} @ {source.get('scheduledTime')}"
+    if source.get("trigger") == "request":  # run_requests: a rejected one is known by its message id, not its key
+        what = source.get("requestKey") or f"message {source.get('messageId')}"
+        return f"request {what} from {source.get('requester') or '(no requester)'}"
     return f"s3://{source.get('bucket')}/{source.get('key')}"
 
 

@@ -281,3 +281,26 @@ def test_a_run_refused_before_submission_is_not_retried_unless_forced() -> None:
     with pytest.raises(Refused, match="refused before any job was submitted: the manifest holds no items"):
         plan_manual_retry(run, force=False)
     assert plan_manual_retry(run, force=True).attempt == 2
+
+
+def test_a_rejected_run_request_is_not_retried_even_forced() -> None:
+    from copy import replace
+
+    from batch_orchestrator.models import AttemptRecord, RequestSource
+
+    # Given a run request the stack rejected (its event's id kept), and an accepted request's run that failed
+    reason = "environment variable 'REGION' is not one this workload lets requests set (CUSTOMER_ID)"
+    source = RequestSource(workload="reports", request_key="k-1", requester="app", requested_at="t", message_id="e-1")
+    rejected = replace(
+        _array_run(RunStatus.FAILED, 0, 0),
+        source=source,
+        status_reason=reason,
+        history=(AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=reason),),
+    )
+    failed = replace(_array_run(RunStatus.FAILED, 0, 0), source=source._replace(message_id=None))
+
+    # When / Then the rejection is refused, even forced (its caller sends it again); the failed run is retried
+    for force in (False, True):
+        with pytest.raises(Refused, match="is a rejected run request: environment variable 'REGION'"):
+            plan_manual_retry(rejected, force=force)
+    assert plan_manual_retry(failed, force=False).attempt == 2

@@ -92,10 +92,13 @@ def _role_path(c: Context) -> str:
 
 
 def _events_rule_arn(c: Context) -> str:
+    # "arn:aws:events:region:account:rule/[event-bus-name]/rule-name": the bus's name only for a custom bus
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-manage-iam-access.html, "EventBridge resources").
     bus = c.prop("EventBusName")
     if bus not in (None, "default"):
-        # "arn:aws:events:us-east-1:123456789012:rule/my-bus/my-rule" for a custom bus: not modelled.
-        raise UnknownReturnValue(f"{c.logical_id}: Arn of a rule on the custom event bus {bus!r}")
+        if not isinstance(bus, str) or bus.startswith("arn:"):
+            raise UnknownReturnValue(f"{c.logical_id}: Arn of a rule on the event bus {bus!r} (named by ARN)")
+        return c.arn("events", f"rule/{bus}/{c.name}")
     return c.arn("events", f"rule/{c.name}")
 
 

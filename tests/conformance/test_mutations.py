@@ -70,7 +70,7 @@ def wrong_bucket_in_queue_policy(template: Template, _: ResolvedStack) -> None:
     (allow,) = [
         s
         for s in template["Resources"]["SubmitQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        if s["Effect"] == "Allow"
+        if s.get("Sid") == "AllowInputBucketNotifications"
     ]
     allow["Condition"]["ArnLike"]["aws:SourceArn"] = {"Fn::Sub": "arn:${AWS::Partition}:s3:::another-bucket"}
 

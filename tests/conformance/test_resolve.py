@@ -309,3 +309,18 @@ def test_a_type_without_documented_return_values_raises() -> None:
 def test_an_invalid_stack_name_is_refused() -> None:
     with pytest.raises(ValueError, match="not a CloudFormation stack name"):
         resolve_stack(stack_name="1-starts-with-a-digit")
+
+
+def test_a_rule_on_a_custom_bus_has_the_bus_in_its_arn() -> None:
+    # Given the stack on the default bus and on a bus of its own
+    default, custom = resolve_stack(), resolve_stack({"EventBusName": "orchestrator-events"})
+
+    # Then the RunRequests rule's ARN names the bus only for the custom one, as EventBridge's resource table documents
+    # ("arn:aws:events:region:account:rule/[event-bus-name]/rule-name", eb-manage-iam-access.html)
+    assert re.fullmatch(
+        rf"arn:aws:events:{R}:{ACCOUNT}:rule/{PREFIX}-RunRequests-[A-Z0-9]{{12}}", default.get_att("RunRequests", "Arn")
+    )
+    assert re.fullmatch(
+        rf"arn:aws:events:{R}:{ACCOUNT}:rule/orchestrator-events/{PREFIX}-RunRequests-[A-Z0-9]{{12}}",
+        custom.get_att("RunRequests", "Arn"),
+    )

@@ -192,7 +192,9 @@ def test_wiring_is_read_back_from_moto(stack: EmulatedStack) -> None:
     assert mapping.enabled_in_template
     assert mapping.maximum_concurrency is not None
 
-    (rule,) = stack.event_rules.values()
+    rules = {rule.logical_id: rule for rule in stack.event_rules.values()}
+    assert sorted(rules) == ["RunRequests", "TrackJobsFunctionBatchEvents"]
+    rule = rules["TrackJobsFunctionBatchEvents"]
     batch_event = {
         "source": "aws.batch",
         "detail-type": "Batch Job State Change",
@@ -205,6 +207,13 @@ def test_wiring_is_read_back_from_moto(stack: EmulatedStack) -> None:
         t["Arn"]["Fn::GetAtt"][0] for t in declared_targets
     ]
     assert rule.targets[0].dead_letter_arn == stack.outputs["TrackingDLQArn"]
+    # and the run requests' rule, to the SubmitQueue (undelivered ones to SubmitDLQ), for this stack's requests only
+    (requests,) = rules["RunRequests"].targets
+    assert (requests.arn, requests.function_logical_id) == (stack.outputs["SubmitQueueArn"], None)
+    assert requests.dead_letter_arn == stack.outputs["SubmitDLQArn"]
+    request = {"detail-type": "Run Requested", "source": "com.example", "detail": {"orchestrator": stack.name}}
+    assert stack.rules_matching(request) == [rules["RunRequests"]]
+    assert stack.rules_matching({**request, "detail": {"orchestrator": "another-stack"}}) == []
     # and the runs table's stream mapping, with its filters, retries and on-failure queue
     (stream,) = [m for m in stack.event_source_mappings.values() if m.is_stream]
     assert stream.function_logical_id == "PublishEventsFunction"

@@ -215,7 +215,9 @@ def _add_queue(template: Template, name: str, *, with_policy: bool) -> None:
     if with_policy:
         policy = copy.deepcopy(template["Resources"]["SubmitDLQPolicy"])
         policy["Properties"]["Queues"] = [{"Ref": name}]
-        policy["Properties"]["PolicyDocument"]["Statement"][0]["Resource"] = {"Fn::GetAtt": [name, "Arn"]}
+        document = policy["Properties"]["PolicyDocument"]
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") == "DenyInsecureTransport"]
+        document["Statement"][0]["Resource"] = {"Fn::GetAtt": [name, "Arn"]}
         template["Resources"][f"{name}Policy"] = policy
 
 

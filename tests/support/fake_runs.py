@@ -111,6 +111,10 @@ class FakeRunStore:
         self._blocked_queue_alerts: dict[str, _BlockedQueueAlert] = {}
 
     # ------------------------------------------------------------------ what tests may look at
+    def all_runs(self) -> list[Run]:
+        """Every run item, in the order they were created (a Scan, for tests only)."""
+        return [stored.run for stored in self._runs.values()]
+
     def get(self, run_id: str) -> Run | None:
         """The run as a consistent GetItem would read it (``RunsTable.get``)."""
         stored = self._runs.get(run_id)
@@ -172,7 +176,7 @@ class FakeRunStore:
         max_attempts: int,
         now: datetime,
         reason: str,
-        side_effect: SideEffect,
+        side_effect: SideEffect | None,
         plan: AttemptPlan = DEFAULT_PLAN,
     ) -> WriteResult:
         existing = self._runs.get(run_id)
@@ -195,7 +199,8 @@ class FakeRunStore:
             history=(AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason)),),
             **_planned(plan, None),
         )
-        self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.FAILED)
+        # As the table: in the sparse index only while it owes its alert.
+        self._runs[run_id] = _StoredRun(run=run, active_status=RunStatus.FAILED if side_effect is not None else None)
         return APPLIED
 
     def refuse_waiting_attempt(

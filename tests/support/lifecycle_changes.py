@@ -15,6 +15,7 @@ import json
 from copy import replace
 from typing import Any
 
+from batch_orchestrator.ids import job_name_for, run_id_for
 from batch_orchestrator.lifecycle_events import (
     BlockedQueueImage,
     EventContext,
@@ -23,7 +24,15 @@ from batch_orchestrator.lifecycle_events import (
     RunImage,
     event_for,
 )
-from batch_orchestrator.models import AttemptPlan, AttemptRecord, Run, RunStatus, S3Source, ScheduleSource
+from batch_orchestrator.models import (
+    AttemptPlan,
+    AttemptRecord,
+    RequestSource,
+    Run,
+    RunStatus,
+    S3Source,
+    ScheduleSource,
+)
 from tests.support.events import EVENTS_DIR
 
 ACCOUNT, REGION, STACK = "123456789012", "us-east-1", "batch-orchestrator"
@@ -185,6 +194,45 @@ SCHEDULED = claimed(
     run_id="sch-5d1e2f3a4b5c6d7e8f901a2b",
     source=ScheduleSource(schedule_name="batch-orchestrator-schedule", scheduled_time="2026-11-21T00:00:00Z"),
 )
+REQUESTED = RequestSource(
+    workload="reports",
+    request_key="invoice-2026-03-0042",
+    requester="com.example.billing",
+    requested_at="2026-03-14T02:00:00Z",
+    environment=(("CUSTOMER_ID", "c-1842"),),
+    payload='{"month":"2026-03"}',
+)
+REQUEST_RUN = claimed(
+    run_id=run_id_for(REQUESTED),
+    source=REQUESTED,
+    job_name=job_name_for(run_id_for(REQUESTED), 1, REQUESTED),
+    plan=AttemptPlan(workload="reports"),
+)
+# As run_requests.reject_request writes it: FAILED at once, no job, the request's event id kept as its identity.
+REJECTED_SOURCE = RequestSource(
+    workload="reports",
+    request_key="invoice-2026-03-0043",
+    requester="com.example.billing",
+    requested_at="2026-03-14T02:00:05Z",
+    message_id="0b8e5f3c-7d21-4a96-b0e4-2f6a9c1d8e57",
+)
+REJECTED_REASON = "environment variable 'REGION' is not one this workload lets requests set (CUSTOMER_ID)"
+REJECTED = Run(
+    run_id=run_id_for(REJECTED_SOURCE),
+    status=RunStatus.FAILED,
+    attempt=1,
+    max_attempts=1,
+    source=REJECTED_SOURCE,
+    progress=19999,
+    job_name=job_name_for(run_id_for(REJECTED_SOURCE), 1, REJECTED_SOURCE),
+    job_queue="",
+    job_definition="",
+    created_at="2026-03-14T02:00:06.120Z",
+    updated_at="2026-03-14T02:00:06.120Z",
+    status_reason=REJECTED_REASON,
+    history=(AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=REJECTED_REASON),),
+    plan=AttemptPlan(workload="reports"),
+)
 
 # Every transition: (name, the change, the detail-type it is).
 TRANSITIONS: dict[str, tuple[ItemChange, str]] = {
@@ -205,6 +253,8 @@ TRANSITIONS: dict[str, tuple[ItemChange, str]] = {
         "Run Stuck",
     ),
     "queue_blocked": (ItemChange(None, BLOCKED), "Queue Blocked"),
+    "requested_started": (ItemChange(None, image(REQUEST_RUN)), "Run Started"),
+    "rejected": (ItemChange(None, image(REJECTED)), "Run Rejected"),
 }
 
 # Writes that are no transition (each must publish nothing).
@@ -224,6 +274,7 @@ NOT_TRANSITIONS: dict[str, ItemChange] = {
     "TTL deletion": ItemChange(image(SUCCEEDED_2), None),
     "blocked queue lease taken over": ItemChange(BLOCKED, BLOCKED),
     "coalesced key": ItemChange(None, None),
+    "rejected run rewritten": ItemChange(image(REJECTED), image(REJECTED)),
 }
 
 SAMPLES = {f"lifecycle_{name}.json": name for name in TRANSITIONS}

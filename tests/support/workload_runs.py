@@ -20,7 +20,7 @@ from batch_orchestrator.config import workload_table_from_env
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import JobObservation, Run, S3Source, SubmitRequest
 from batch_orchestrator.routing import UploadRoutes
-from batch_orchestrator.s3_events import Coalesced, Skipped
+from batch_orchestrator.s3_events import Skipped
 from batch_orchestrator.submit import SubmitResult, SubmitSettings, submit_run
 from batch_orchestrator.submit_messages import parse_submit_message
 from batch_orchestrator.timeutil import epoch_seconds
@@ -132,7 +132,7 @@ class WorkloadStack:
             "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "size": 10, "sequencer": "00A1"}},
         }
         (request,) = parse_submit_message(json.dumps({"Records": [record]}), routes=UploadRoutes(self.table))
-        assert not isinstance(request, Coalesced)  # the tables here have no coalescing workload
+        assert isinstance(request, SubmitRequest | Skipped)  # the tables here have no coalescing workload
         return request
 
     def submit(self, request: SubmitRequest) -> SubmitResult:

@@ -108,7 +108,8 @@ RULES: list[tuple[dict[str, Any], str]] = [
     (
         {"environment": {"ARRAY_ITEMS": "1"}},
         T + "environment.ARRAY_ITEMS: is set by the orchestrator on every job (RUN_ID, RUN_ATTEMPT, TRIGGER, INPUT_*, "
-        "SCHEDULE_*, SCHEDULED_TIME, OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*): choose another name",
+        "SCHEDULE_*, SCHEDULED_TIME, OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*, REQUEST_*): "
+        "choose another name",
     ),
 ]
 

@@ -169,12 +169,12 @@ SPOT = {"type": "fargate-spot", "on_demand_after": 1}
 NAME_RULE = "must be 1 to 20 characters: a lowercase letter, then lowercase letters, digits or '-'"
 RESERVED = (
     "is set by the orchestrator on every job (RUN_ID, RUN_ATTEMPT, TRIGGER, INPUT_*, SCHEDULE_*, SCHEDULED_TIME, "
-    "OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*): choose another name"
+    "OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*, REQUEST_*): choose another name"
 )
 TIMEOUT_RANGE = "must be between 60 and 1209600 seconds (Batch's minimum; a Fargate job runs 14 days at most)"
 TRIGGER = (
-    "match: a workload needs a trigger: match (an S3 key rule) or at least one schedule, unless it is a pipeline's "
-    "later step (another workload names it in `then`)"
+    "match: a workload needs a trigger: match (an S3 key rule), at least one schedule, or requests (runs other "
+    "applications request), unless it is a pipeline's later step (another workload names it in `then`)"
 )
 GROW = "memory: a ladder's steps must grow, each larger than the one before: got"
 ARGV = "command: must be a non-empty list of strings (argv), e.g. [python3, /app/job.py], got"
@@ -182,6 +182,7 @@ RATE = "schedules[0].expression: must be rate(<whole number> <minute(s)|hour(s)|
 NONE_HINT = "(write `workloads: []` for none)"
 FILE_KEYS = (
     "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, notify, "
+    "requests, "
     "image, command, cpu_architecture, environment"
 )
 
@@ -426,7 +427,10 @@ def test_the_runtime_form_has_no_container_fields_and_no_job_definition() -> Non
     )
 
     # Then the container fields and the job definition are unknown there (the functions find it by name)
-    keys = "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, notify"
+    keys = (
+        "name, match, schedules, vcpu, memory, timeout_seconds, retry, compute, gpus, array, then, coalesce, notify, "
+        "requests"
+    )
     assert lines == [
         f"workload_table.json: thumbnails: image: unknown key; expected one of: {keys}",
         f"workload_table.json: thumbnails: command: unknown key; expected one of: {keys}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from batch_orchestrator.console_links import log_stream_console_url
-from batch_orchestrator.models import AttemptRecord, Run, S3Source, ScheduleSource
+from batch_orchestrator.models import AttemptRecord, RequestSource, Run, S3Source, ScheduleSource
 from batch_orchestrator.workloads import DEFAULT_WORKLOAD
 
 
@@ -28,6 +28,8 @@ def input_text(run: Run) -> str:
     if isinstance(source, S3Source):
         text = f"s3://{source.bucket}/{source.key}"
         return f"{text} (version {source.version_id})" if source.version_id else text
+    if isinstance(source, RequestSource):
+        return f"request {source.request_key} from {source.requester or 'a SubmitQueue message'}"
     return f"schedule {source.schedule_name}, fired for {source.scheduled_time}"
 
 
@@ -53,8 +55,10 @@ def workload_details(run: Run, record: AttemptRecord | None) -> dict[str, Any]:
 
 
 def input_name(run: Run) -> str:
-    """The short name of the input for the subject: the object's file name or the schedule."""
+    """The short name of the input for the subject: the object's file name, the schedule or the request."""
     source = run.source
     if isinstance(source, ScheduleSource):
         return f"schedule {source.schedule_name}"
+    if isinstance(source, RequestSource):
+        return f"request {source.request_key}"
     return source.key.rstrip("/").rsplit("/", 1)[-1] or source.key

@@ -13,7 +13,7 @@ import re
 import unicodedata
 
 from batch_orchestrator.limits import BATCH_JOB_NAME
-from batch_orchestrator.models import AttemptPlan, S3Source, ScheduleSource, Source
+from batch_orchestrator.models import AttemptPlan, RequestSource, S3Source, ScheduleSource, Source
 
 # The run's identity on its Batch job (with the job name, see job_name_for): the tracker reads it back.
 RUN_ID_TAG = "batch-orchestrator:run-id"
@@ -31,7 +31,7 @@ ARRAY_SIZE_TAG = "batch-orchestrator:array-size"
 # from which its own attempts are counted. Any other job has neither.
 STEP_TAG = "batch-orchestrator:step"
 ATTEMPTS_BEFORE_STEP_TAG = "batch-orchestrator:attempts-before-step"
-_RUN_ID = r"(?:s3|sch)-[0-9a-f]{24}"
+_RUN_ID = r"(?:s3|sch|req)-[0-9a-f]{24}"
 _ATTEMPT = r"[1-9][0-9]?"  # 1..99 without leading zeros, as job_name_for and the attempt tag write it
 MAX_RUN_ATTEMPT = 99  # the most attempts a run can number (all its pipeline steps together): _ATTEMPT's range
 RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
@@ -67,6 +67,13 @@ def run_id_for(source: Source) -> str:
             return "sch-" + _digest(source.schedule_name, source.scheduled_time)
         # Three fields, never two: a workload's schedule cannot share a run with the stack's own schedule.
         return "sch-" + _digest(source.workload, source.schedule_name, source.scheduled_time)
+    if isinstance(source, RequestSource):
+        # A rejected request (the only kind that keeps its event or message id) is known by that id: its rejection
+        # does not use its key up. A request run is its caller's idempotency key within its workload: the same key
+        # twice is one run, whatever else the second request carries.
+        if source.message_id is not None:
+            return "req-" + _digest("rejected", source.message_id)
+        return "req-" + _digest("request", source.workload, source.request_key)
     raise TypeError(f"unsupported source {type(source).__name__}")
 
 
@@ -79,16 +86,24 @@ def _slug(text: str) -> str:
 def job_name_for(run_id: str, attempt: int, source: Source) -> str:
     """``<runId>-a<attempt>-<slug>``: unique per attempt, readable in the Batch console.
 
-    The slug (the key's base name, or the schedule name) is only a hint for humans: it is reduced to
+    The slug (the key's base name, the schedule name, or a request's key) is only a hint for humans: it is reduced to
     Batch's job-name charset and cut so the whole name stays within JOB_NAME_MAX_LENGTH. The run id and
     attempt come first, so they survive any truncation and the tracker can parse them back.
     """
     if not RUN_ID_PATTERN.match(run_id):
         raise ValueError(f"not a run id: {run_id!r}")
     prefix = f"{run_id}-a{attempt}"
-    hint = source.key.rsplit("/", 1)[-1] if isinstance(source, S3Source) else source.schedule_name
+    hint = _hint(source)
     slug = _slug(hint)[: JOB_NAME_MAX_LENGTH - len(prefix) - 1].rstrip("_-")
     return f"{prefix}-{slug}" if slug else prefix
+
+
+def _hint(source: Source) -> str:
+    if isinstance(source, S3Source):
+        return source.key.rsplit("/", 1)[-1]
+    if isinstance(source, ScheduleSource):
+        return source.schedule_name
+    return source.request_key or source.workload
 
 
 def run_of_job_name(job_name: str) -> tuple[str, int] | None:

@@ -169,11 +169,11 @@ def _run_detail(
         "input": run.source.to_dict(),
         "attempt": attempt,
         "maxAttempts": run.max_attempts,
-        "job": {
+        "job": {  # a run refused before any job (a rejected request) was written with "" for them: null here
             "jobId": job_id,
             "jobName": run.job_name,
-            "jobQueue": run.job_queue,
-            "jobDefinition": run.job_definition,
+            "jobQueue": run.job_queue or None,
+            "jobDefinition": run.job_definition or None,
         },
         "exitCode": record.exit_code if record else None,
         "reason": (record.reason if record else None) or run.status_reason,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from batch_orchestrator.models import Run, RunStatus
+from batch_orchestrator.models import RequestSource, Run, RunStatus
 
 SCHEMA_VERSION = "1.0"
 
@@ -36,6 +36,7 @@ class DetailType(StrEnum):
     RUN_FAILED = "Run Failed"
     RUN_STUCK = "Run Stuck"
     QUEUE_BLOCKED = "Queue Blocked"
+    RUN_REJECTED = "Run Rejected"
 
 
 class RunImage(NamedTuple):
@@ -125,6 +126,15 @@ def run_failed(change: ItemChange) -> bool:
     return new is not None and new.status is RunStatus.FAILED and (old is None or old.status is not RunStatus.FAILED)
 
 
+def run_rejected(change: ItemChange) -> bool:
+    """Another application's run request the stack will not run (``run_requests``: created FAILED, keeping the id
+    of its event or message, which only rejections keep)."""
+    _, new = _runs(change)
+    if change.old is not None or new is None or new.status is not RunStatus.FAILED:
+        return False
+    return isinstance(new.source, RequestSource) and new.source.message_id is not None
+
+
 def run_succeeded(change: ItemChange) -> bool:
     old, new = _runs(change)
     return new is not None and new.status is RunStatus.SUCCEEDED and old is not None and old.status is not new.status
@@ -168,6 +178,8 @@ def _table() -> tuple[Transition, ...]:
     return (
         Transition(DetailType.QUEUE_BLOCKED, "QUEUE_BLOCKED", queue_blocked, details.queue_blocked),
         Transition(DetailType.RUN_STARTED, "RUN_STARTED", run_started, details.run_started),
+        # Before Run Failed: a rejected request is a run created FAILED too.
+        Transition(DetailType.RUN_REJECTED, "RUN_REJECTED", run_rejected, details.run_failed),
         Transition(DetailType.RUN_FAILED, "RUN_FAILED", run_failed, details.run_failed),
         Transition(DetailType.RUN_SUCCEEDED, "RUN_SUCCEEDED", run_succeeded, details.run_succeeded),
         # Before the tracker's RETRY_WAIT: an operator's retry also moves a run to RETRY_WAIT.

@@ -468,6 +468,14 @@ SCHEDULE_PAYLOAD_BUDGET = Limit(
     "(within ECS_RUN_TASK_OVERRIDES, shared with the other overrides); SCHEDULER_TARGET_INPUT is far larger. "
     "Keep payloads small and put bulk data in S3.",
 )
+REQUEST_OVERRIDES_BUDGET = Limit(
+    4 * KIB,
+    "bytes of a run request's payload and environment together, as compact JSON (our budget, not an AWS maximum)",
+    "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
+    note="A request's payload and variables reach its job as containerOverrides (REQUEST_PAYLOAD and the variables "
+    "its workload allows), within ECS_RUN_TASK_OVERRIDES, shared with the other overrides; they travel with every "
+    "retry message and in the run item too. As SCHEDULE_PAYLOAD_BUDGET: keep them small, put bulk data in S3.",
+)
 FARGATE_MAX_JOB_DURATION = Limit(
     14 * 24 * 3600,
     "seconds a job on Fargate can expect to run (14 days)",

@@ -80,6 +80,7 @@ def progress_of(attempt: int, status: RunStatus, batch_attempts: int = 0) -> int
 class Trigger(StrEnum):
     S3 = "s3"
     SCHEDULE = "schedule"
+    REQUEST = "request"  # a run requested by another application (``run_requests``)
 
 
 class S3Source(NamedTuple):
@@ -135,7 +136,47 @@ class ScheduleSource(NamedTuple):
         return data
 
 
-Source = S3Source | ScheduleSource
+class RequestSource(NamedTuple):
+    """One request of another application to run a workload (``run_requests``): by a "Run Requested" event on the
+    stack's bus, or by a message on the SubmitQueue.
+
+    The run's identity is the workload and the caller's ``request_key`` (its idempotency key: the same key twice is
+    one run, whatever the second request carries). A rejected request's is ``message_id`` alone (the event's id,
+    else the SQS message's), which only rejections keep; its ``workload`` and ``request_key`` are "" when the
+    request had none usable (``ids.run_id_for``).
+    ``environment`` holds the variables the request sets, by name (only names the workload's ``requests:`` allows);
+    ``payload`` the request's JSON object, as compact JSON text (the job reads it as REQUEST_PAYLOAD).
+    """
+
+    workload: str
+    request_key: str
+    requester: str  # the event's source, or the message's "requester" ("" when it names none)
+    requested_at: str  # ISO-8601 UTC: the event's time, else when the submit function read the message
+    environment: tuple[tuple[str, str], ...] = ()
+    payload: str | None = None
+    message_id: str | None = None  # a rejected request's event id (else SQS message id): its identity
+
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger.REQUEST
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "trigger": self.trigger.value,
+            "workload": self.workload,
+            "requestKey": self.request_key,
+            "requester": self.requester,
+            "requestedAt": self.requested_at,
+        }
+        if self.environment:
+            data["environment"] = dict(self.environment)
+        for name, value in (("payload", self.payload), ("messageId", self.message_id)):
+            if value is not None:
+                data[name] = value
+        return data
+
+
+Source = S3Source | ScheduleSource | RequestSource
 
 
 def source_from_dict(data: dict[str, Any]) -> Source:
@@ -159,9 +200,30 @@ def source_from_dict(data: dict[str, Any]) -> Source:
             return ScheduleSource(
                 schedule_name=str(data["scheduleName"]), scheduled_time=str(data["scheduledTime"]), workload=workload
             )
+        if trigger == Trigger.REQUEST.value:
+            return _request_source(data)
     except KeyError as exc:
         raise ValueError(f"source map lacks {exc.args[0]!r}") from exc
     raise ValueError(f"unknown source trigger {trigger!r}")
+
+
+def _request_source(data: dict[str, Any]) -> RequestSource:
+    environment = data.get("environment") or {}
+    if not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values()):
+        raise ValueError("source map's environment is not a map of strings")
+    payload, message_id = data.get("payload"), data.get("messageId")
+    for name, value in (("payload", payload), ("messageId", message_id)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"source map's {name} is {value!r}, not a string")
+    return RequestSource(
+        workload=str(data["workload"]),
+        request_key=str(data["requestKey"]),
+        requester=str(data.get("requester", "")),
+        requested_at=str(data["requestedAt"]),
+        environment=tuple((str(k), v) for k, v in environment.items()),
+        payload=payload,
+        message_id=message_id,
+    )
 
 
 class AttemptPlan(NamedTuple):

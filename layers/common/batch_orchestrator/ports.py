@@ -99,12 +99,12 @@ class RunStore(Protocol):
         max_attempts: int,
         now: datetime,
         reason: str,
-        side_effect: SideEffect,
+        side_effect: SideEffect | None,
         plan: AttemptPlan = DEFAULT_PLAN,
     ) -> WriteResult:
         """Create the run as FAILED at attempt 1 without submitting anything (its input cannot run: ``reason``,
-        its status reason and its history's one entry), owing the alert ``side_effect``; unless a run with this
-        id exists (then not applied, whatever its state)."""
+        its status reason and its history's one entry), owing the alert ``side_effect`` (None: a rejected run
+        request owes none); unless a run with this id exists (then not applied, whatever its state)."""
         ...
 
     def refuse_waiting_attempt(

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from batch_orchestrator.attempt_plan import first_plan
 from batch_orchestrator.models import DEFAULT_PLAN, AttemptPlan
-from batch_orchestrator.workloads import NoWorkload, WorkloadTable
+from batch_orchestrator.workloads import NoWorkload, Workload, WorkloadTable
 
 
 class Router(Protocol):
@@ -22,6 +22,10 @@ class Router(Protocol):
 
     def coalesces(self, workload: str) -> bool:
         """Whether the uploads of ``workload`` are coalesced into array jobs (``coalesce``) rather than submitted."""
+        ...
+
+    def workload(self, name: str) -> Workload | None:
+        """The workload called ``name``, which a run request names (``run_requests``); None: no such workload."""
         ...
 
 
@@ -39,6 +43,9 @@ class UploadRoutes:
         found = self.table.get(workload)
         return found is not None and found.coalesce is not None
 
+    def workload(self, name: str) -> Workload | None:
+        return self.table.get(name)
+
 
 @dataclass(frozen=True)
 class InputPrefixOnly:
@@ -54,3 +61,6 @@ class InputPrefixOnly:
 
     def coalesces(self, workload: str) -> bool:
         return False
+
+    def workload(self, name: str) -> Workload | None:
+        return None  # no table: every run request is refused

@@ -59,6 +59,7 @@ from batch_orchestrator.manifests import ManifestRefused
 from batch_orchestrator.models import (
     SIDE_EFFECT_ALERT,
     AttemptPlan,
+    RequestSource,
     Run,
     RunStatus,
     S3Source,
@@ -238,7 +239,10 @@ def job_environment(
 
     A workload schedule's firing also hands the job its schedule's payload, as JSON in SCHEDULE_PAYLOAD; a
     child-only retry its original items, as ranges in ARRAY_ITEMS (the child processes ARRAY_ITEMS[its index]); a
-    pipeline's step its place and where its outputs go (``step``: ``workload_steps.step_environment``).
+    pipeline's step its place and where its outputs go (``step``: ``workload_steps.step_environment``). A requested
+    run (``run_requests``) gets its request's key, requester and payload (REQUEST_KEY, REQUEST_SOURCE,
+    REQUEST_PAYLOAD) and the variables the request set, which its workload allows and none of which the
+    orchestrator sets (the workload table refuses such names).
     """
     env = {"RUN_ID": request.run_id, "RUN_ATTEMPT": str(request.attempt), "TRIGGER": request.source.trigger.value}
     source = request.source
@@ -252,6 +256,12 @@ def job_environment(
         env["SCHEDULED_TIME"] = source.scheduled_time
         if schedule_payload is not None:
             env["SCHEDULE_PAYLOAD"] = json.dumps(schedule_payload, separators=(",", ":"), ensure_ascii=False)
+    elif isinstance(source, RequestSource):
+        env |= dict(source.environment)
+        env["REQUEST_KEY"] = source.request_key
+        env["REQUEST_SOURCE"] = source.requester
+        if source.payload is not None:
+            env["REQUEST_PAYLOAD"] = source.payload
     if items:
         env["ARRAY_ITEMS"] = items_text(items)
     if step:

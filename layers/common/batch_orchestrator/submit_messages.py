@@ -1,5 +1,6 @@
-"""What a SubmitQueue message asks for: S3 notifications (sent by S3), retry requests (sent by the tracker)
-and resubmit requests (sent by the watchdog for a claim whose submission never happened).
+"""What a SubmitQueue message asks for: S3 notifications (sent by S3), retry requests (sent by the tracker),
+resubmit requests (sent by the watchdog for a claim whose submission never happened) and run requests (sent by other
+applications, directly or as "Run Requested" events: ``run_requests``).
 
 Retry and resubmit requests carry the attempt's plan (workload, ladder step, capacity, Spot
 interruptions, and for an array workload the array's size and the attempt's items as ranges); a request
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from batch_orchestrator.array_items import items_text, parse_items
@@ -25,6 +27,7 @@ from batch_orchestrator.workloads import COALESCED_MANIFEST, UNDER_OUTPUT_PREFIX
 # event model) is imported where uploads are parsed, so their cold starts do not load it (`make bench`).
 if TYPE_CHECKING:
     from batch_orchestrator.routing import Router
+    from batch_orchestrator.run_requests import RejectedRequest
     from batch_orchestrator.s3_events import Coalesced, Skipped
 
 RETRY_KIND = "retry"
@@ -63,9 +66,18 @@ def resubmit_message(*, run_id: str, attempt: int, source: Source, plan: Attempt
 
 
 def parse_submit_message(
-    body: str, *, input_prefix: str = "", routes: Router | None = None
-) -> list[SubmitRequest | Skipped | Coalesced]:
+    body: str,
+    *,
+    input_prefix: str = "",
+    routes: Router | None = None,
+    message_id: str = "",
+    now: datetime | None = None,
+) -> list[SubmitRequest | Skipped | Coalesced | RejectedRequest]:
     """The submissions one message asks for, in order; raises MalformedMessage if it asks for nothing parseable.
+
+    A run request (``run_requests``) is one ``SubmitRequest`` or one ``RejectedRequest``, judged against the workloads
+    of ``routes``; ``message_id`` is the SQS message's (a rejected message request's identity) and ``now`` the time a
+    message request is read at.
 
     Uploads are routed by ``routes`` (the functions pass the stack's ``UploadRoutes``); without it, by
     ``input_prefix`` alone, to the default workload. An upload no workload takes is ``Unmatched``;
@@ -83,10 +95,16 @@ def parse_submit_message(
     if payload.get("kind") == RESUBMIT_KIND:
         return [_parse_retry(payload, kind=RESUBMIT_KIND, first_attempt=1)]
     from batch_orchestrator.routing import InputPrefixOnly
-    from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched, iter_notification
+    from batch_orchestrator.run_requests import is_run_request, parse_run_request
 
     router = routes if routes is not None else InputPrefixOnly(input_prefix)
-    requests: list[SubmitRequest | Skipped | Coalesced] = []
+    if is_run_request(payload):
+        from batch_orchestrator.timeutil import utcnow
+
+        return [parse_run_request(payload, message_id=message_id, routes=router, now=now or utcnow())]
+    from batch_orchestrator.s3_events import Coalesced, Skipped, Unmatched, iter_notification
+
+    requests: list[SubmitRequest | Skipped | Coalesced | RejectedRequest] = []
     for item in iter_notification(payload):
         if isinstance(item, Skipped):
             requests.append(item)

@@ -26,9 +26,19 @@ SCHEDULE_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
 ENVIRONMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the orchestrator sets on jobs (submit.job_environment, and the job definitions' OUTPUT_*); ARRAY_* on
 # the attempts of array workloads (ARRAY_ITEMS, and names kept for what arrays may hand their children next); STEP_*,
-# PREVIOUS_STEP_* and MANIFEST_* on a pipeline's steps (workload_steps.step_environment).
+# PREVIOUS_STEP_* and MANIFEST_* on a pipeline's steps (workload_steps.step_environment); REQUEST_* on the runs other
+# applications request (run_requests).
 ORCHESTRATOR_VARIABLES = frozenset({"RUN_ID", "RUN_ATTEMPT", "TRIGGER", "SCHEDULED_TIME"})
-ORCHESTRATOR_PREFIXES = ("INPUT_", "SCHEDULE_", "OUTPUT_", "ARRAY_", "STEP_", "PREVIOUS_STEP_", "MANIFEST_")
+ORCHESTRATOR_PREFIXES = (
+    "INPUT_",
+    "SCHEDULE_",
+    "OUTPUT_",
+    "ARRAY_",
+    "STEP_",
+    "PREVIOUS_STEP_",
+    "MANIFEST_",
+    "REQUEST_",
+)
 CPU_ARCHITECTURES = ("X86_64", "ARM64")
 
 _RATE = re.compile(r"rate\([1-9][0-9]* (?:minute|minutes|hour|hours|day|days)\)")
@@ -175,6 +185,6 @@ def environment_name_problem(name: object) -> str | None:
     if name in ORCHESTRATOR_VARIABLES or name.startswith(ORCHESTRATOR_PREFIXES):
         return (
             "is set by the orchestrator on every job (RUN_ID, RUN_ATTEMPT, TRIGGER, INPUT_*, SCHEDULE_*, "
-            "SCHEDULED_TIME, OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*): choose another name"
+            "SCHEDULED_TIME, OUTPUT_*, ARRAY_*, STEP_*, PREVIOUS_STEP_*, MANIFEST_*, REQUEST_*): choose another name"
         )
     return None

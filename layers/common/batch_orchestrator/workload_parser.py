@@ -54,6 +54,7 @@ from batch_orchestrator.workloads import (
     Container,
     KeyRule,
     Problem,
+    RequestPolicy,
     Schedule,
     Size,
     Workload,
@@ -74,6 +75,7 @@ _COMMON_KEYS = (
     "then",
     "coalesce",
     "notify",
+    "requests",
 )
 _FILE_KEYS = (*_COMMON_KEYS, "image", "command", "cpu_architecture", "environment")
 _RUNTIME_KEYS = _COMMON_KEYS
@@ -177,6 +179,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
     then = _then(r, entry)
     coalesce = _coalesce(r, entry)
     notify = _notify(r, entry)
+    requests = _requests(r, entry)
     _cross_checks(r, entry, ladder, retry)
     if r.problems or name is None or ladder is None or timeout is None or retry is None or compute is None:
         assert r.problems, "a field reader returned nothing without reporting a problem"
@@ -196,6 +199,7 @@ def _workload(r: _Reader, entry: object) -> Workload | None:
         then=then,
         coalesce=coalesce,
         notify_on_success=notify,
+        requests=requests,
     )
 
 
@@ -231,6 +235,14 @@ def _coalesce(r: _Reader, entry: Mapping[Any, Any]) -> CoalesceSpec | None:
     from batch_orchestrator.workload_coalesce import coalesce_spec
 
     return coalesce_spec(r.problem, entry)
+
+
+def _requests(r: _Reader, entry: Mapping[Any, Any]) -> RequestPolicy | None:
+    if "requests" not in entry:
+        return None
+    from batch_orchestrator.workload_requests import request_policy
+
+    return request_policy(r.problem, entry, later_step=entry.get("name") in r.steps)
 
 
 def _notify(r: _Reader, entry: Mapping[Any, Any]) -> bool:
@@ -524,11 +536,12 @@ def _cross_checks(
     retry: RetryPolicy | None,
 ) -> None:
     """The rules between fields, checked only where both fields read well (one problem, one line)."""
-    if entry.get("match") is None and not entry.get("schedules") and entry.get("name") not in r.steps:
+    triggered = entry.get("match") is not None or entry.get("schedules") or "requests" in entry
+    if not triggered and entry.get("name") not in r.steps:
         r.problem(
             "match",
-            "a workload needs a trigger: match (an S3 key rule) or at least one schedule, unless it is a pipeline's "
-            "later step (another workload names it in `then`)",
+            "a workload needs a trigger: match (an S3 key rule), at least one schedule, or requests (runs other "
+            "applications request), unless it is a pipeline's later step (another workload names it in `then`)",
         )
     if ladder is not None and retry is not None and len(ladder) > retry.max_attempts:
         r.problem(

@@ -205,6 +205,13 @@ class CoalesceSpec(NamedTuple):
     max_items: int
 
 
+class RequestPolicy(NamedTuple):
+    """``requests:`` of a workload: other applications may start its runs (``run_requests``), setting at most the
+    environment variables named here (none: ``requests: {}``); any other name in a request refuses it."""
+
+    environment: tuple[str, ...] = ()
+
+
 class Workload(NamedTuple):
     name: str
     key_rule: KeyRule | None  # None: not triggered by uploads
@@ -226,6 +233,7 @@ class Workload(NamedTuple):
     # ``notify: {on_success: true}``: its runs' Run Succeeded events also reach the alerts topic (template.yaml's
     # SuccessNotifications rule; the functions never read it).
     notify_on_success: bool = False
+    requests: RequestPolicy | None = None  # None: requests from other applications are refused (``run_requests``)
 
     def size(self, step: int) -> Size:
         """The size of ladder step ``step`` (0-based); IndexError past the top."""
@@ -501,6 +509,12 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
         out["compute"] = {"type": workload.compute.value}
     if workload.gpus:
         out["gpus"] = workload.gpus
+    return out | _composition_json(workload)
+
+
+def _composition_json(workload: Workload) -> dict[str, Any]:
+    """The fields that make a workload's runs arrays, pipelines, coalesced or requested, and its notifications."""
+    out: dict[str, Any] = {}
     if workload.array is not None:
         array = workload.array
         out["array"] = {"size": array.size} if array.manifest is None else {"manifest": array.manifest.value}
@@ -513,4 +527,6 @@ def to_runtime_json(workload: Workload) -> dict[str, Any]:
         }
     if workload.notify_on_success:
         out["notify"] = {"on_success": True}
+    if workload.requests is not None:
+        out["requests"] = {"environment": list(workload.requests.environment)}
     return out

@@ -133,15 +133,15 @@ class RunsTable:
         max_attempts: int,
         now: datetime,
         reason: str,
-        side_effect: SideEffect,
+        side_effect: SideEffect | None,
         plan: AttemptPlan = DEFAULT_PLAN,
     ) -> WriteResult:
-        """Create the run as FAILED without a job, owing its alert, unless any delivery already created it."""
+        """Create the run as FAILED without a job, owing its alert (``side_effect``; None: a rejected run request,
+        which owes none), unless any delivery already created it."""
         planned, _ = plan_attributes(plan, None)
-        item = {
+        item: dict[str, Any] = {
             "runId": run_id,
             "status": RunStatus.FAILED.value,
-            "activeStatus": RunStatus.FAILED.value,  # in the sparse index until its alert is confirmed
             "attempt": 1,
             "maxAttempts": max_attempts,
             "progress": progress_of(1, RunStatus.FAILED),
@@ -153,12 +153,14 @@ class RunsTable:
             "createdAt": iso(now),
             "updatedAt": iso(now),
             "statusReason": clip_reason(reason),
-            "sideEffect": side_effect_attribute(side_effect),
             "history": [
                 AttemptRecord(attempt=1, job_id="", status=RunStatus.FAILED, reason=clip_reason(reason)).to_dict()
             ],
             **planned,
         }
+        if side_effect is not None:
+            item["activeStatus"] = RunStatus.FAILED.value  # in the sparse index until its alert is confirmed
+            item["sideEffect"] = side_effect_attribute(side_effect)
         return put_if(self._table, item, condition="attribute_not_exists(runId)")
 
     def claim_retry_attempt(
