@@ -86,6 +86,18 @@ def topic_policy_region(table: WorkloadTable) -> list[str]:
     )
 
 
+# The card's template (events/schemas/chat-notification.json; tests render it with a sample event and validate it).
+SUCCESS_CARD = (
+    '{"version": "1.0", "source": "custom", "id": "<eventKey>", '
+    '"content": {"textType": "client-markdown", '
+    '"title": "Batch job succeeded: run <runId>", '
+    '"description": "Run `<runId>` of workload *<workload>* (<trigger>) succeeded at attempt <attempt> of '
+    '<maxAttempts>, in <duration> s.\\nLogs: <logUrl>", '
+    '"keywords": ["<workload>", "succeeded"]}, '
+    '"metadata": {"threadId": "<runId>", "summary": "Batch job succeeded: run <runId>", "eventType": "RUN-SUCCEEDED"}}'
+)
+
+
 def rule_region(table: WorkloadTable) -> list[str]:
     names = notifying(table)
     if names:
@@ -118,10 +130,12 @@ def rule_region(table: WorkloadTable) -> list[str]:
         "            trigger: $.detail.trigger",
         "            duration: $.detail.timings.durationSeconds",
         "            logUrl: $.detail.logUrl",
-        # Scalars only, inside a string template: an object value (the input) or a key holding a quote would not
-        # make a JSON string. The event itself carries the input (subscribe to the bus for it).
-        "          InputTemplate: '\"Batch job succeeded: run <runId> of workload <workload> (<trigger>), attempt "
-        "<attempt> of <maxAttempts>, <duration> s. Logs: <logUrl>\"'",
+        "            eventKey: $.detail.eventKey",
+        # An Amazon Q Developer custom notification (docs/integration.md): a card in Slack, Teams and Chime, which
+        # show no plain-text message; e-mail shows its JSON. Scalars of known characters only (ids, names, numbers,
+        # the console URL): EventBridge puts a value into the template's text as it is, so a value holding a quote
+        # would not make JSON. The event itself carries the input (subscribe to the bus for it).
+        f"          InputTemplate: '{SUCCESS_CARD}'",
         "        RetryPolicy:",
         "          MaximumRetryAttempts: 10",
         "          MaximumEventAgeInSeconds: 3600",

@@ -72,8 +72,9 @@ def test_each_kind_of_run_publishes_exactly_its_sequence(events_pipeline: LocalP
     assert success["job"]["jobId"] == runs[ok.run_id].job_id
     # and the stream mapping's filters kept the RUNNABLE/STARTING/RUNNING writes from the function
     assert sum(d.filtered_out for d in pipeline.stream_deliveries()) >= 3 * 3
-    # and, NotifyOnSuccess being on, each success also reached the alerts topic as one readable line
-    notes = [a.message for a in pipeline.alerts() if a.message.startswith("Batch job succeeded")]
-    assert sorted(note.split(" ")[4] for note in notes) == sorted([ok.run_id, flaky.run_id])
-    assert all("of workload default (s3)" in note for note in notes)
+    # and, NotifyOnSuccess being on, each success also reached the alerts topic as a chat card (custom notification)
+    cards = [json.loads(a.message) for a in pipeline.alerts() if a.message.startswith("{")]
+    cards = [card for card in cards if card.get("source") == "custom"]
+    assert sorted(card["metadata"]["threadId"] for card in cards) == sorted([ok.run_id, flaky.run_id])
+    assert all("of workload *default* (s3) succeeded" in card["content"]["description"] for card in cards)
     assert pipeline.errors == []

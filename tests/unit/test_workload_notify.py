@@ -3,13 +3,16 @@ rendered into the SuccessNotifications rule (the conformance tests evaluate the 
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from batch_orchestrator.workloads import WorkloadTableError, parse_workloads, to_runtime_json
 from emulator.template import load_template, render_workloads
-from tests.support.events import REPO_ROOT
+from tests.support.events import EVENTS_DIR, REPO_ROOT, load_event
 
 BASE = {
     "name": "thumbnails",
@@ -88,3 +91,54 @@ def test_without_an_opted_in_workload_only_notify_on_success_creates_the_rule() 
     rule = _rule("workloads: []\n")
     assert rule["Condition"] == "SuccessNotificationsOn"
     assert rule["Properties"]["EventPattern"]["detail"]["workload"] == ["default"]
+
+
+CHAT_SCHEMA = json.loads((EVENTS_DIR / "schemas" / "chat-notification.json").read_text(encoding="utf-8"))
+
+
+def _card(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What the rule's target publishes for ``event``: its InputTransformer applied by moto's EventBridge template
+    parser, which the local pipeline uses too (SIMULATED: AWS substitutes each <name> with the value at its path,
+    inside the template's text; the documented rule the parser follows)."""
+    from moto.events.utils import EventTemplateParser
+
+    transformer = target["InputTransformer"]
+    text = EventTemplateParser.parse(
+        input_template=transformer["InputTemplate"],
+        input_paths_map=transformer["InputPathsMap"],
+        event={**event, "ingestion-time": event["time"]},  # moto's parser reads it; EventBridge adds it
+    )
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def test_a_success_notification_is_a_chat_card_that_validates() -> None:
+    # Given the rule's target and the sample Run Succeeded event, of an upload and of a requested run
+    (target,) = _rule("workloads: []\n")["Properties"]["Targets"]
+    validator = jsonschema.Draft202012Validator(CHAT_SCHEMA)
+    succeeded = load_event("lifecycle_succeeded.json")
+    requested = copy.deepcopy(succeeded)
+    requested["detail"] |= {"runId": "req-0123456789abcdef01234567", "trigger": "request", "workload": "reports"}
+    for event in (succeeded, requested):
+        # When EventBridge renders it
+        card = _card(target, event)
+
+        # Then it is a custom notification Amazon Q Developer renders (and e-mail shows as JSON), threaded by run
+        assert [error.message for error in validator.iter_errors(card)] == []
+        detail = event["detail"]
+        assert card["content"]["title"] == f"Batch job succeeded: run {detail['runId']}"
+        assert card["content"]["description"].startswith(
+            f"Run `{detail['runId']}` of workload *{detail['workload']}* ({detail['trigger']}) succeeded at attempt "
+            f"{detail['attempt']} of {detail['maxAttempts']}"
+        )
+        assert card["content"]["description"].endswith(f"\nLogs: {detail['logUrl']}")
+        assert (card["id"], card["metadata"]["threadId"]) == (detail["eventKey"], detail["runId"])
+
+
+def test_a_broken_card_template_is_caught_by_the_schema() -> None:
+    (target,) = _rule("workloads: []\n")["Properties"]["Targets"]
+    validator = jsonschema.Draft202012Validator(CHAT_SCHEMA)
+    event = load_event("lifecycle_succeeded.json")
+    for old, new in (('"source": "custom"', '"source": "batch"'), ('"description"', '"text"'), ("1.0", "2.0")):
+        broken = copy.deepcopy(target)
+        broken["InputTransformer"]["InputTemplate"] = target["InputTransformer"]["InputTemplate"].replace(old, new)
+        assert list(validator.iter_errors(_card(broken, event))) != [], old
