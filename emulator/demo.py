@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.console import Console, chat_card_lines, describe_stand_ins, format_change, job_output_line
+from emulator.demo_requests import request_checks, send_requests
 from emulator.events_inbox import event_lines, sequence_problems
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
 from emulator.run_progress import size_text
@@ -173,9 +174,13 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
         console.line(f"  {pad(item.key(prefix), 40)} ({item.what}) -> run {upload.run_id}")
     unmatched = pipeline.upload(UNMATCHED_KEY, "no workload takes this key\n")
     console.line(f"  {pad(UNMATCHED_KEY, 40)} (no workload's key rule: counted, no run)")
+    console.heading("Requesting runs, as another application does (docs/integration.md)")
+    requested = send_requests(pipeline, console)
     console.heading("Progress (read from the runs table after every function invocation)")
     ran_from = time.monotonic()
-    runs = pipeline.wait_for_runs([u.run_id for u in uploads.values()], timeout=RUN_TIMEOUT_SECONDS)
+    runs = pipeline.wait_for_runs(
+        [*(u.run_id for u in uploads.values()), requested.run_id], timeout=RUN_TIMEOUT_SECONDS
+    )
     pipeline.wait_idle(timeout=30)
     ran = time.monotonic() - ran_from
     alerts = pipeline.alerts()
@@ -210,11 +215,12 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     source = pipeline.stack.outputs["EventSource"]
     console.heading(f"Lifecycle events on EventBridge ({len(events)}) - as a rule on {source} receives them")
     console.lines(event_lines(events))
-    wrong = sequence_problems(events, [u.run_id for u in uploads.values()])
+    wrong = sequence_problems(events, [*(u.run_id for u in uploads.values()), requested.run_id])
 
     checks = _checks(pipeline, uploads, runs, alerts)
     checks.append(Check("each run's events: Run Started first, one end last", not wrong, "; ".join(wrong)))
     checks.append(_unmatched_check(pipeline, unmatched))
+    checks += [Check(c.what, c.ok, c.detail) for c in request_checks(pipeline, requested, events)]
     console.heading("Checks")
     for check in checks:
         detail = f" - {check.detail}" if check.detail and not check.ok else ""
@@ -222,7 +228,8 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     failed = [check for check in checks if not check.ok]
     console.line()
     console.line(
-        f"Stack started in {ran_from - began:.1f} s; the {len(DEMO_INPUTS)} runs finished {ran:.1f} s after upload."
+        f"Stack started in {ran_from - began:.1f} s; the {len(DEMO_INPUTS) + 1} runs (uploads, one request) finished "
+        f"{ran:.1f} s after upload."
     )
     if failed:
         console.line(f"DEMO FAILED: {len(failed)} of {len(checks)} checks did not hold.")

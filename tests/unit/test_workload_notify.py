@@ -103,10 +103,9 @@ def _card(target: dict[str, Any], event: dict[str, Any]) -> Any:
     from moto.events.utils import EventTemplateParser
 
     transformer = target["InputTransformer"]
-    text = EventTemplateParser.parse(
-        input_template=transformer["InputTemplate"],
-        input_paths_map=transformer["InputPathsMap"],
-        event={**event, "ingestion-time": event["time"]},  # moto's parser reads it; EventBridge adds it
+    delivered: Any = {**event, "ingestion-time": event["time"]}  # moto's parser reads it; EventBridge adds it
+    text: Any = EventTemplateParser.parse(
+        input_template=transformer["InputTemplate"], input_paths_map=transformer["InputPathsMap"], event=delivered
     )
     return json.loads(text) if isinstance(text, str) else text
 
