@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from batch_orchestrator.limits import ARRAY_RUN_MAX_ITEMS, BATCH_ARRAY_MIN_SIZE
-from batch_orchestrator.workload_fields import close_match, either, is_int, kind
+from batch_orchestrator.workload_fields import FieldReport, either, is_int, kind
 from batch_orchestrator.workloads import ArraySpec, ManifestSource
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -42,24 +42,14 @@ def array_spec(problem: Report, entry: Mapping[Any, Any]) -> ArraySpec | None:
     if not isinstance(value, Mapping):
         problem("array", f"must be a mapping, {_SHAPES}, got {kind(value)}")
         return None
-    failed = False
-
-    def report(field: str, message: str) -> None:
-        nonlocal failed
-        failed = True
-        problem(field, message)
-
-    for key in value:
-        if key not in ARRAY_KEYS:
-            close = close_match(str(key), ARRAY_KEYS)
-            hint = f"did you mean {close!r}?" if close else f"expected {either(ARRAY_KEYS)}"
-            report(f"array.{key}", f"unknown key; {hint}")
+    report = FieldReport(problem)
+    report.unknown_keys(value, ARRAY_KEYS, "array")
     has_size, has_manifest = "size" in value, "manifest" in value
-    if has_size == has_manifest and not (failed and not has_size):  # a misspelt key is one problem, not two
+    if has_size == has_manifest and not (report.failed and not has_size):  # a misspelt key is one problem, not two
         report("array", "needs exactly one of size (a fixed number of children) and manifest (upload)")
     size = _size(report, value["size"]) if has_size else None
     manifest = _manifest(report, value["manifest"], entry) if has_manifest else None
-    if failed:
+    if report.failed:
         return None
     return ArraySpec(size=size, manifest=manifest)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from batch_orchestrator.limits import BATCH_ARRAY_MAX_SIZE, LAMBDA_MAX_BATCHING_WINDOW, LAMBDA_SQS_MAX_BATCH_SIZE
-from batch_orchestrator.workload_fields import close_match, either, is_int, kind
+from batch_orchestrator.workload_fields import FieldReport, is_int, kind
 from batch_orchestrator.workloads import CoalesceSpec
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -40,21 +40,12 @@ def coalesce_spec(problem: Report, entry: Mapping[Any, Any]) -> CoalesceSpec | N
     if not isinstance(value, Mapping):
         problem("coalesce", f"must be a mapping {_SHAPE} (or {{}} for the defaults), got {kind(value)}")
         return None
-    failed = False
-
-    def report(field: str, message: str) -> None:
-        nonlocal failed
-        failed = True
-        problem(field, message)
-
-    for key in value:
-        if key not in COALESCE_KEYS:
-            close = close_match(str(key), COALESCE_KEYS)
-            report(f"coalesce.{key}", f"unknown key; {f'did you mean {close!r}?' if close else either(COALESCE_KEYS)}")
+    report = FieldReport(problem)
+    report.unknown_keys(value, COALESCE_KEYS, "coalesce")
     window = _number(report, value, "window_seconds", DEFAULT_WINDOW_SECONDS, 1, LAMBDA_MAX_BATCHING_WINDOW.value)
     items = _number(report, value, "max_items", DEFAULT_MAX_ITEMS, MIN_MAX_ITEMS, DEFAULT_MAX_ITEMS)
     _combinations(report, entry)
-    if failed or window is None or items is None:
+    if report.failed or window is None or items is None:
         return None
     return CoalesceSpec(window_seconds=window, max_items=items)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from batch_orchestrator.fargate_sizes import describe_memory_choices, is_fargate_size, vcpus_accepting
 from batch_orchestrator.limits import (
@@ -65,6 +66,27 @@ def is_int(value: object) -> bool:
 
 def either(values: Sequence[str]) -> str:
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + f" or {values[-1]}"
+
+
+class FieldReport:
+    """Reports the problems of one mapping field (``array``, ``coalesce``, ``requests``) through ``problem``, one
+    line each, remembering whether it reported any (a reader returns nothing once it did)."""
+
+    def __init__(self, problem: Callable[[str, str], None]) -> None:
+        self._problem = problem
+        self.failed = False
+
+    def __call__(self, field: str, message: str) -> None:
+        self.failed = True
+        self._problem(field, message)
+
+    def unknown_keys(self, value: Mapping[Any, Any], allowed: Sequence[str], path: str) -> None:
+        """One line per key of ``value`` not in ``allowed``, with the closest allowed key when one is close."""
+        for key in value:
+            if key not in allowed:
+                close = close_match(str(key), allowed)
+                hint = f"did you mean {close!r}?" if close else f"expected {either(allowed)}"
+                self(f"{path}.{key}", f"unknown key; {hint}")
 
 
 def close_match(word: str, choices: Iterable[str]) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from batch_orchestrator.workload_fields import close_match, environment_name_problem, kind
+from batch_orchestrator.workload_fields import FieldReport, environment_name_problem, kind
 from batch_orchestrator.workloads import ManifestSource, RequestPolicy
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -36,20 +36,11 @@ def request_policy(problem: Report, entry: Mapping[Any, Any], *, later_step: boo
     if not isinstance(value, Mapping):
         problem("requests", f"must be a mapping such as {{environment: [NAME, ...]}} (or {{}}), got {kind(value)}")
         return None
-    failed = False
-
-    def report(field: str, message: str) -> None:
-        nonlocal failed
-        failed = True
-        problem(field, message)
-
-    for key in value:
-        if key not in REQUESTS_KEYS:
-            close = close_match(str(key), REQUESTS_KEYS)
-            report(f"requests.{key}", f"unknown key; {f'did you mean {close!r}?' if close else 'expected environment'}")
+    report = FieldReport(problem)
+    report.unknown_keys(value, REQUESTS_KEYS, "requests")
     names = _names(report, value.get("environment", []))
     _combinations(report, entry, later_step=later_step)
-    return None if failed or names is None else RequestPolicy(environment=names)
+    return None if report.failed or names is None else RequestPolicy(environment=names)
 
 
 def _names(report: Report, value: object) -> tuple[str, ...] | None:
