@@ -290,6 +290,8 @@ REJECTIONS: dict[str, tuple[str, str]] = {
         "the event's detail must be an object, got 'run it'",
     ),
     "an event with a message's field": (event(requester="x"), "unknown field 'requester'"),
+    "a workload name of a megabyte": (message(workload="w" * 1_000_000), "workload must be a workload's name"),
+    "a field name of a megabyte": (message(**{"x" * 1_000_000: 1}), "unknown field 'xxxx"),
     "an event that names no stack": (event(orchestrator=None), "the event's detail must name the stack (orchestrator"),
 }
 
@@ -299,6 +301,7 @@ def test_each_bad_request_is_one_rejection_with_its_reason(name: str) -> None:
     body, reason = REJECTIONS[name]
     rejection = rejected(body)
     assert rejection.reason.startswith(reason), rejection.reason
+    assert len(rejection.reason) < 300  # one short line, whatever the caller sent
     # known by its message (or event) id, never by its key: the corrected request may use the key again
     assert rejection.source.message_id in ("m-1", "e-1", "e-2")
     assert rejection.run_id == run_id_for(rejection.source) != run_id_for(rejection.source._replace(message_id=None))

@@ -106,9 +106,11 @@ def parse_run_request(
         return reject(envelope.problem)
     unknown = [str(name) for name in fields if name not in envelope.allowed]
     if unknown:
-        return reject(f"unknown field {unknown[0]!r}: a request has {', '.join(_FIELDS)}")
+        return reject(f"unknown field {_shown(unknown[0])}: a request has {', '.join(_FIELDS)}")
     if named is None:
-        return reject(f"workload must be a workload's name (lowercase letters, digits, '-'), got {workload_name!r}")
+        return reject(
+            f"workload must be a workload's name (lowercase letters, digits, '-'), got {_shown(workload_name)}"
+        )
     if usable_key is None:
         return reject(
             f"requestKey must be 1 to {REQUEST_KEY_MAX_LENGTH} characters: a letter or digit, then letters, digits "
@@ -235,6 +237,6 @@ def _payload(value: object) -> tuple[str | None, str | None]:
 
 
 def _shown(value: object) -> str:
-    """A caller's value in a reason: quoted and cut, so a reason stays one short line."""
+    """A caller's value in a reason: quoted and cut, so a reason stays one short line (a caller may send megabytes)."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
