@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from emulator.alerts_inbox import alert_run_id
 from emulator.local_container import IMAGE_PATHS
@@ -28,13 +28,21 @@ STAND_INS = (
     ("the stack", "template.yaml created in moto, with the documented shims of emulator/template_shims.py"),
     ("Lambda", "the handlers of functions/ run in this process, one invocation at a time"),
     ("SQS -> Lambda", "a local poller plays the event source mapping (batch size, window, partial failures)"),
-    ("EventBridge", "the stack's own rule patterns route the Batch events to track_jobs"),
+    ("EventBridge", "the stack's rules route Batch events to track_jobs; moto delivers to the queue and topic targets"),
     ("AWS Batch/Fargate", "LOCAL JOB RUNNER: each job runs as a local process, not a container"),
     ("Fargate memory", "a job's process group over its MEMORY is killed: exit 137, OutOfMemoryError"),
     ("container image", "{image_paths}; python3 = this virtualenv's python"),
     ("SNS subscriber", "an SQS inbox subscribed to the alerts topic stands in for e-mail and chat"),
 )
 CONSOLE_LINK_NOTE = "the alert's console link is for AWS; it leads nowhere locally"
+
+
+class Check(NamedTuple):
+    """One check ``make demo`` prints as ``[ok]`` or ``[!!]``, with what went wrong."""
+
+    what: str
+    ok: bool
+    detail: str = ""
 
 
 class Console:

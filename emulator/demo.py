@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.alerts_inbox import alert_run_id
-from emulator.console import Console, chat_card_lines, describe_stand_ins, format_change, job_output_line
+from emulator.console import Check, Console, chat_card_lines, describe_stand_ins, format_change, job_output_line
 from emulator.demo_requests import request_checks, send_requests
 from emulator.events_inbox import event_lines, sequence_problems
 from emulator.pipeline import LOCAL_PARAMETERS, LocalPipeline, Upload
@@ -130,13 +130,6 @@ DEMO_INPUTS = (
 )
 
 
-@dataclass
-class Check:
-    what: str
-    ok: bool
-    detail: str = ""
-
-
 def run_demo(*, verbose: bool = False, console: Console | None = None) -> int:
     """The whole demo; returns the process exit code (0 when the pipeline behaved as expected)."""
     console = console or Console()
@@ -220,7 +213,7 @@ def _play(pipeline: LocalPipeline, console: Console, began: float) -> int:
     checks = _checks(pipeline, uploads, runs, alerts)
     checks.append(Check("each run's events: Run Started first, one end last", not wrong, "; ".join(wrong)))
     checks.append(_unmatched_check(pipeline, unmatched))
-    checks += [Check(c.what, c.ok, c.detail) for c in request_checks(pipeline, requested, events)]
+    checks += request_checks(pipeline, requested, events)
     console.heading("Checks")
     for check in checks:
         detail = f" - {check.detail}" if check.detail and not check.ok else ""

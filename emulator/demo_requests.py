@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from batch_orchestrator.ids import run_id_for
 from batch_orchestrator.models import RequestSource
+from emulator.console import Check
 
 if TYPE_CHECKING:
     from emulator.console import Console
@@ -26,12 +27,6 @@ VARIABLE = ("CUSTOMER_ID", "c-1842")
 
 class DemoRequests(NamedTuple):
     run_id: str  # the run of GOOD_KEY, as the caller computes it before sending
-
-
-class RequestCheck(NamedTuple):
-    what: str
-    ok: bool
-    detail: str = ""
 
 
 def send_requests(pipeline: LocalPipeline, console: Console) -> DemoRequests:
@@ -62,9 +57,7 @@ def send_requests(pipeline: LocalPipeline, console: Console) -> DemoRequests:
     return DemoRequests(run_id=run_id)
 
 
-def request_checks(
-    pipeline: LocalPipeline, requests: DemoRequests, events: Sequence[Mapping[str, Any]]
-) -> list[RequestCheck]:
+def request_checks(pipeline: LocalPipeline, requests: DemoRequests, events: Sequence[Mapping[str, Any]]) -> list[Check]:
     """The requested run ran once, with its variable; the bad request came back as one Run Rejected event."""
     jobs = pipeline.jobs_of(requests.run_id)
     environment = {e["name"]: e["value"] for job in jobs for e in job["container"].get("environment", [])}
@@ -75,12 +68,12 @@ def request_checks(
         r for r in rejections if r["input"].get("requestKey") == BAD_KEY and r["input"]["requester"] == REQUESTER
     ]
     return [
-        RequestCheck(
+        Check(
             f"the requested run ran once (its key sent twice), with {name} from its request",
             ran_once,
             f"{len(jobs)} job(s), environment {environment}",
         ),
-        RequestCheck(
+        Check(
             "the request setting a variable its workload does not allow came back as one Run Rejected event",
             len(rejected) == 1 and len(rejections) == 1 and "REGION" in str(rejected[0].get("reason")),
             f"Run Rejected events: {rejections}",

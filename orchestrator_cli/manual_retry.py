@@ -105,7 +105,7 @@ def plan_manual_retry(run: Run, *, force: bool, manual_retries: int = 0) -> Retr
         )
     status = run.status
     job_id = run.job_id or run.last_job_id
-    if isinstance(run.source, RequestSource) and run.source.message_id is not None:
+    if isinstance(run.source, RequestSource) and run.source.rejected:
         # Not even with --force: the request was never accepted (its variables were not judged allowed), and its
         # caller, who heard "Run Rejected", sends it again.
         raise Refused(

@@ -71,8 +71,8 @@ def run_id_for(source: Source) -> str:
         # A rejected request (the only kind that keeps its event or message id) is known by that id: its rejection
         # does not use its key up. A request run is its caller's idempotency key within its workload: the same key
         # twice is one run, whatever else the second request carries.
-        if source.message_id is not None:
-            return "req-" + _digest("rejected", source.message_id)
+        if source.rejected:
+            return "req-" + _digest("rejected", source.message_id or "")
         return "req-" + _digest("request", source.workload, source.request_key)
     raise TypeError(f"unsupported source {type(source).__name__}")
 

@@ -132,7 +132,7 @@ def run_rejected(change: ItemChange) -> bool:
     _, new = _runs(change)
     if change.old is not None or new is None or new.status is not RunStatus.FAILED:
         return False
-    return isinstance(new.source, RequestSource) and new.source.message_id is not None
+    return isinstance(new.source, RequestSource) and new.source.rejected
 
 
 def run_succeeded(change: ItemChange) -> bool:

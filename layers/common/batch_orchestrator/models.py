@@ -160,6 +160,11 @@ class RequestSource(NamedTuple):
     def trigger(self) -> Trigger:
         return Trigger.REQUEST
 
+    @property
+    def rejected(self) -> bool:
+        """A request the stack would not run (``run_requests``): only a rejection keeps its event or message id."""
+        return self.message_id is not None
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "trigger": self.trigger.value,
